@@ -1,0 +1,1 @@
+"""auth layer (see bucketfs/__init__.py for the layering)."""

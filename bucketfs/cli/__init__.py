@@ -1,0 +1,1 @@
+"""cli layer (see bucketfs/__init__.py for the layering)."""

@@ -1,0 +1,17 @@
+"""The ``bucketfs`` command: a click group; sub-commands live in sibling modules."""
+
+from __future__ import annotations
+
+import click
+
+from bucketfs import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bucketfs")
+def cli() -> None:
+    """Mount Textile buckets and thread databases as a filesystem, and run a Textile hub."""
+
+
+def main() -> None:
+    cli()

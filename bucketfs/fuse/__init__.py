@@ -1,0 +1,1 @@
+"""fuse layer (see bucketfs/__init__.py for the layering)."""

@@ -1,0 +1,1 @@
+"""hub layer (see bucketfs/__init__.py for the layering)."""

@@ -1,0 +1,1 @@
+"""remote layer (see bucketfs/__init__.py for the layering)."""

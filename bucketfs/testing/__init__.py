@@ -1,0 +1,1 @@
+"""testing layer (see bucketfs/__init__.py for the layering)."""

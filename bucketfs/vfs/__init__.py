@@ -1,0 +1,1 @@
+"""vfs layer (see bucketfs/__init__.py for the layering)."""
