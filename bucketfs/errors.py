@@ -13,8 +13,11 @@ class BucketfsError(Exception):
 
     temporary = False
 
-    def __init__(self, message: str = "") -> None:
+    def __init__(self, message: str = "", *, wire_code: str | None = None) -> None:
         super().__init__(message or self.__class__.__doc__ or self.__class__.__name__)
+        #: gRPC status code name to use on the wire instead of the class default, for the
+        #: errors whose code WIRE.md fixes (many upstream errors travel as UNKNOWN + text).
+        self.wire_code = wire_code
 
     @property
     def message(self) -> str:
