@@ -1,0 +1,126 @@
+"""Unit tests of the bucket logic's pure parts: dcrypto v1, path cleaning, roles."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import struct
+from hashlib import sha512
+
+import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from bucketfs.errors import CorruptData, InvalidArgument, PermissionDenied
+from bucketfs.hub.buckets import dcrypto, paths, roles
+from bucketfs.hub.buckets.roles import Access, Role
+
+
+def test_dcrypto_layout_matches_the_spec() -> None:
+    key = bytes(range(64))
+    iv = bytes(range(100, 116))
+    enc = dcrypto.Encryptor(key, iv=iv)
+    out = enc.update(b"hello world") + enc.finalize()
+    assert len(out) == 11 + dcrypto.OVERHEAD
+    assert out[:4] == struct.pack("<I", 0) and out[4:20] == iv
+    aes = Cipher(algorithms.AES(key[:32]), modes.CTR(iv)).encryptor()
+    body = aes.update(b"hello world") + aes.finalize()
+    assert out[20:-64] == body
+    assert out[-64:] == hmac.new(key[32:], iv + body, sha512).digest()
+
+
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 63, 64, 65, 1000, 100_000])
+def test_dcrypto_streaming_roundtrip(size: int) -> None:
+    key = dcrypto.new_key()
+    plain = os.urandom(size)
+    enc = dcrypto.Encryptor(key)
+    parts = [enc.update(plain[i : i + 777]) for i in range(0, size, 777)]
+    ct = b"".join(parts) + enc.finalize()
+    dec = dcrypto.Decryptor(key)
+    got = b"".join(dec.update(ct[i : i + 333]) for i in range(0, len(ct), 333)) + dec.finalize()
+    assert got == plain
+    assert dcrypto.decrypt(key, ct) == plain
+    dcrypto.verify_mac(key, [ct[i : i + 50] for i in range(0, len(ct), 50)])
+    assert dcrypto.plain_size(len(ct)) == size
+
+
+def test_dcrypto_rejects_wrong_key_and_tampering() -> None:
+    key = dcrypto.new_key()
+    ct = dcrypto.encrypt(key, b"secret")
+    with pytest.raises(CorruptData):
+        dcrypto.decrypt(dcrypto.new_key(), ct)
+    tampered = ct[:25] + bytes([ct[25] ^ 1]) + ct[26:]
+    with pytest.raises(CorruptData):
+        dcrypto.decrypt(key, tampered)
+    with pytest.raises(CorruptData):
+        dcrypto.verify_mac(key, [tampered])
+    with pytest.raises(CorruptData):
+        dcrypto.decrypt(key, ct[:30])
+
+
+def test_dcrypto_range_decryption() -> None:
+    key = dcrypto.new_key()
+    plain = os.urandom(5000)
+    ct = dcrypto.encrypt(key, plain)
+    iv = ct[4:20]
+    for offset, length in [(0, 10), (17, 100), (4095, 905), (4999, 1)]:
+        part = ct[20 + offset : 20 + offset + length]
+        assert dcrypto.decrypt_range(key, iv, offset, part) == plain[offset : offset + length]
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [("", ""), ("/", ""), ("a", "a"), ("/a/b/", "a/b"), ("a//b/./c", "a/b/c")],
+)
+def test_paths_clean(raw: str, clean: str) -> None:
+    assert paths.clean(raw) == clean
+
+
+@pytest.mark.parametrize("raw", ["../x", "a/../../b", "//etc/passwd", "a/..", "a\0b"])
+def test_paths_refused(raw: str) -> None:
+    with pytest.raises(InvalidArgument):
+        paths.clean(raw)
+
+
+def test_seed_paths_refused_for_writes_only() -> None:
+    assert paths.clean(".textileseed") == ".textileseed"
+    with pytest.raises(InvalidArgument, match="textileseed"):
+        paths.clean("a/.textileseed", write=True)
+
+
+def test_path_helpers() -> None:
+    assert paths.ancestors("a/b/c") == ["a/b/c", "a/b", "a", ""]
+    assert paths.parent("a/b") == "a" and paths.name("a/b") == "b"
+    assert paths.is_under("a/b", "a") and not paths.is_under("ab", "a")
+
+
+OWNER, WRITER, READER, STRANGER = "bbaareiowner", "bbaareiwriter", "bbaareireader", "bbaareix"
+META = {
+    "": {"roles": {OWNER: 3}, "updated_at": 1},
+    "shared": {"roles": {WRITER: 2, READER: 1}, "updated_at": 1},
+    "public": {"roles": {"*": 1}, "updated_at": 1},
+}
+
+
+def test_effective_roles() -> None:
+    assert roles.effective_role(OWNER, META, "anything", OWNER) is Role.ADMIN
+    assert roles.effective_role(OWNER, META, "shared/x/y", WRITER) is Role.WRITER
+    assert roles.effective_role(OWNER, META, "shared", READER) is Role.READER
+    assert roles.effective_role(OWNER, META, "other", WRITER) is Role.NONE
+    assert roles.effective_role(OWNER, META, "public/f", STRANGER) is Role.READER
+    assert roles.effective_role("", META, "x", STRANGER) is Role.ADMIN  # unowned bucket
+
+
+def test_role_checks() -> None:
+    roles.check(OWNER, META, "shared/f", WRITER, Access.WRITE)
+    roles.check(OWNER, META, "shared/f", READER, Access.READ)
+    for who, path, access in [
+        (READER, "shared/f", Access.WRITE),
+        (WRITER, "shared", Access.ADMIN),
+        (STRANGER, "shared", Access.READ),
+        (WRITER, "", Access.OWNER),
+    ]:
+        with pytest.raises(PermissionDenied):
+            roles.check(OWNER, META, path, who, access)
+    assert roles.can_see(OWNER, META, STRANGER)  # "*" reads /public
+    assert not roles.can_see(OWNER, {"": META[""]}, STRANGER)
+    assert roles.effective_map(META, "shared/deep") == {WRITER: 2, READER: 1}
