@@ -1,16 +1,48 @@
 """The hub's ThreadDB engine: databases, collections, instances, queries, transactions, listen.
 
-Synchronous and thread-safe; the gRPC servicers call it from grpcio's thread pool. Errors are
-``bucketfs.errors`` classes carrying the WIRE.md §3.8 texts. (Skeleton: bodies follow.)
+Synchronous and thread-safe: the gRPC servicers call it from grpcio's thread pool. Storage is a
+:class:`bucketfs.hub.store.MetadataStore`; every logical write is one store transaction, so it
+is atomic and, on a file store, durable when the call returns. Errors are ``bucketfs.errors``
+classes carrying the WIRE.md §3.8 texts (``wire_code`` set where the wire uses another code).
+
+Concurrency: each database has a write lock, held by every write for its duration and by a
+:class:`WriteTransaction` for its whole life; reads take no engine lock and see the last
+committed state. Listen events are published after the store commit, under the database lock,
+so listeners see actions in commit order. Parsed collections are cached in memory: one engine
+must own a store file (several engines on one file would not see each other's schema changes).
+
+``writer``/``reader`` arguments name the caller's identity; they are accepted for the API's
+sake, as this hub refuses write validators and read filters (see docs/PROTOCOL.md).
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bucketfs.hub.threaddb.listen import Listener, ListenerOverflow, ListenEvent, ListenFilter
+from bucketfs.errors import AlreadyExists, NotFound, Unavailable, Unsupported
+from bucketfs.hub.threaddb import catalog, ids, query
+from bucketfs.hub.threaddb.listen import (
+    ACTION_DELETE,
+    Bus,
+    Listener,
+    ListenerOverflow,
+    ListenEvent,
+    ListenFilter,
+)
+from bucketfs.hub.threaddb.schema import Schema
+from bucketfs.hub.threaddb.writes import (
+    Op,
+    ReadTransaction,
+    WriteTransaction,
+    apply_ops,
+    prepare_create,
+    prepare_save,
+)
 
 if TYPE_CHECKING:
     from bucketfs.hub.store import MetadataStore
@@ -27,6 +59,8 @@ __all__ = [
     "ReadTransaction",
     "WriteTransaction",
 ]
+
+UNSUPPORTED_JS = "write validators and read filters are not supported by this hub"
 
 
 @dataclass(frozen=True)
@@ -46,6 +80,8 @@ class CollectionConfig:
 
 @dataclass(frozen=True)
 class DBInfo:
+    """A database; ``created_at`` is Unix nanoseconds, ``key`` the 64-byte thread key."""
+
     db_id: bytes
     name: str
     owner: str
@@ -54,49 +90,86 @@ class DBInfo:
     created_at: int
 
 
-class WriteTransaction:
-    def create(self, instances: Sequence[bytes]) -> list[str]:
-        raise NotImplementedError
-
-    def save(self, instances: Sequence[bytes]) -> None:
-        raise NotImplementedError
-
-    def delete(self, instance_ids: Sequence[str]) -> None:
-        raise NotImplementedError
-
-    def verify(self, instances: Sequence[bytes]) -> None:
-        raise NotImplementedError
-
-    def has(self, instance_ids: Sequence[str]) -> bool:
-        raise NotImplementedError
-
-    def find(self, query_json: bytes) -> list[bytes]:
-        raise NotImplementedError
-
-    def find_by_id(self, instance_id: str) -> bytes:
-        raise NotImplementedError
-
-    def commit(self) -> None:
-        raise NotImplementedError
-
-    def discard(self) -> None:
-        raise NotImplementedError
+class _Rollback(Exception):
+    """Raised inside a store transaction to undo it (Verify)."""
 
 
-class ReadTransaction:
-    def has(self, instance_ids: Sequence[str]) -> bool:
-        raise NotImplementedError
+def _db_not_found() -> NotFound:
+    return NotFound("db not found")
 
-    def find(self, query_json: bytes) -> list[bytes]:
-        raise NotImplementedError
 
-    def find_by_id(self, instance_id: str) -> bytes:
-        raise NotImplementedError
+def _build_collection(db_id: bytes, config: CollectionConfig) -> catalog.Collection:
+    ids.check_name(config.name)
+    if config.write_validator.strip() or config.read_filter.strip():
+        raise Unsupported(UNSUPPORTED_JS)
+    schema = Schema(config.schema)
+    indexes: dict[str, bool] = {}
+    for index in config.indexes:
+        schema.check_index_path(index.path)
+        indexes[index.path] = indexes.get(index.path, False) or index.unique
+    return catalog.Collection(db_id, config.name, schema, indexes)
+
+
+def _config_of(coll: catalog.Collection) -> CollectionConfig:
+    indexes = tuple(IndexConfig(p, u) for p, u in sorted(coll.indexes.items()))
+    return CollectionConfig(coll.name, coll.schema.serialize(), indexes)
 
 
 class Engine:
-    def __init__(self, store: MetadataStore) -> None:
+    """ThreadDB over a metadata store (see the module docstring)."""
+
+    def __init__(self, store: MetadataStore, *, lock_timeout: float | None = None) -> None:
+        """``lock_timeout``: seconds a write waits for the database lock (None = forever)."""
         self._store = store
+        self._lock_timeout = lock_timeout
+        self._bus = Bus()
+        self._locks: dict[bytes, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._cache: dict[tuple[bytes, str], catalog.Collection] = {}
+        self._cache_guard = threading.Lock()
+        store.ensure_schema("threaddb", catalog.DDL)
+
+    # -- locks and lookups -------------------------------------------------------------------
+
+    def _acquire(self, db_id: bytes) -> threading.Lock:
+        with self._locks_guard:
+            lock = self._locks.setdefault(db_id, threading.Lock())
+        timeout = -1 if self._lock_timeout is None else self._lock_timeout
+        if not lock.acquire(timeout=timeout):
+            raise Unavailable("database is busy: another write transaction holds its lock")
+        return lock
+
+    def _collection(self, db_id: bytes, name: str) -> catalog.Collection:
+        with self._cache_guard:
+            cached = self._cache.get((db_id, name))
+        if cached is not None:
+            return cached
+        with self._store.snapshot() as conn:
+            coll = catalog.load_collection(conn, db_id, name)
+            if coll is None:
+                if self._db_row(conn, db_id) is None:
+                    raise _db_not_found()
+                raise NotFound("collection not found")
+        with self._cache_guard:
+            self._cache[(db_id, name)] = coll
+        return coll
+
+    def _forget(self, db_id: bytes, name: str | None = None) -> None:
+        with self._cache_guard:
+            for key in [k for k in self._cache if k[0] == db_id and name in (None, k[1])]:
+                del self._cache[key]
+
+    @staticmethod
+    def _db_row(conn: sqlite3.Connection, db_id: bytes) -> DBInfo | None:
+        row = conn.execute(
+            "SELECT db_id, name, owner, api_key, key, created_at FROM tdb_dbs WHERE db_id = ?",
+            (db_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return DBInfo(bytes(row[0]), row[1], row[2], row[3], bytes(row[4]), row[5])
+
+    # -- databases ---------------------------------------------------------------------------
 
     def new_db(
         self,
@@ -108,77 +181,264 @@ class Engine:
         collections: Sequence[CollectionConfig] = (),
         key: bytes | None = None,
     ) -> DBInfo:
-        raise NotImplementedError
+        """Create a database (and its collections) atomically; ``key`` absent → random."""
+        ids.check_db_id(db_id)
+        if name:
+            ids.check_name(name)
+        thread_key = ids.check_thread_key(key)
+        colls = [_build_collection(db_id, c) for c in collections]
+        if len({c.name for c in colls}) != len(colls):
+            raise AlreadyExists("collection already registered", wire_code="UNKNOWN")
+        info = DBInfo(bytes(db_id), name, owner, api_key, thread_key, time.time_ns())
+        with self._store.transaction() as conn:
+            if self._db_row(conn, db_id) is not None:
+                raise AlreadyExists("db already exists")
+            if name and self._by_name(conn, owner, name) is not None:
+                raise AlreadyExists(f"thread name {name!r} is already taken")
+            conn.execute(
+                "INSERT INTO tdb_dbs VALUES (?,?,?,?,?,?)",
+                (info.db_id, name, owner, api_key, thread_key, info.created_at),
+            )
+            for coll in colls:
+                catalog.store_collection(conn, coll)
+        return info
 
     def get_db(self, db_id: bytes) -> DBInfo:
-        raise NotImplementedError
+        with self._store.snapshot() as conn:
+            info = self._db_row(conn, db_id)
+        if info is None:
+            raise _db_not_found()
+        return info
+
+    @staticmethod
+    def _by_name(conn: sqlite3.Connection, owner: str, name: str) -> bytes | None:
+        row = conn.execute(
+            "SELECT db_id FROM tdb_dbs WHERE owner = ? AND lower(name) = lower(?) AND name != ''",
+            (owner, name),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
 
     def find_db_by_name(self, owner: str, name: str) -> DBInfo:
-        raise NotImplementedError
+        """The owner's database called ``name`` (case-insensitive)."""
+        with self._store.snapshot() as conn:
+            db_id = self._by_name(conn, owner, name) if name else None
+            info = None if db_id is None else self._db_row(conn, db_id)
+        if info is None:
+            raise NotFound("Thread not found")
+        return info
 
     def list_dbs(self, owner: str) -> list[DBInfo]:
-        raise NotImplementedError
+        with self._store.snapshot() as conn:
+            rows = conn.execute(
+                "SELECT db_id FROM tdb_dbs WHERE owner = ? ORDER BY created_at, db_id", (owner,)
+            ).fetchall()
+            found = [self._db_row(conn, bytes(r[0])) for r in rows]
+        return [info for info in found if info is not None]
 
     def delete_db(self, db_id: bytes) -> None:
-        raise NotImplementedError
+        """Delete a database with all its collections and instances; ends its listeners."""
+        lock = self._acquire(db_id)
+        try:
+            with self._store.transaction() as conn:
+                if self._db_row(conn, db_id) is None:
+                    raise _db_not_found()
+                for table in ("tdb_index", "tdb_instances", "tdb_collections"):
+                    conn.execute(f"DELETE FROM {table} WHERE db_id = ?", (db_id,))
+                conn.execute("DELETE FROM tdb_dbs WHERE db_id = ?", (db_id,))
+            self._forget(db_id)
+            self._bus.drop_db(db_id)
+        finally:
+            lock.release()
+
+    # -- collections -------------------------------------------------------------------------
 
     def new_collection(self, db_id: bytes, config: CollectionConfig) -> None:
-        raise NotImplementedError
+        coll = _build_collection(db_id, config)
+        lock = self._acquire(db_id)
+        try:
+            with self._store.transaction() as conn:
+                if self._db_row(conn, db_id) is None:
+                    raise _db_not_found()
+                if catalog.load_collection(conn, db_id, config.name) is not None:
+                    raise AlreadyExists("collection already registered", wire_code="UNKNOWN")
+                catalog.store_collection(conn, coll)
+            self._forget(db_id, config.name)
+        finally:
+            lock.release()
 
     def update_collection(self, db_id: bytes, config: CollectionConfig) -> None:
-        raise NotImplementedError
+        """Replace the schema and reconcile indexes (new ones are back-filled)."""
+        coll = _build_collection(db_id, config)
+        lock = self._acquire(db_id)
+        try:
+            old = self._collection(db_id, config.name)
+            changed = [p for p, u in coll.indexes.items() if old.indexes.get(p) != u]
+            dropped = [p for p, u in old.indexes.items() if coll.indexes.get(p) != u]
+            with self._store.transaction() as conn:
+                catalog.reindex(conn, coll, changed, dropped)
+                catalog.store_collection(conn, coll)
+            self._forget(db_id, config.name)
+        finally:
+            lock.release()
 
     def delete_collection(self, db_id: bytes, name: str) -> None:
-        raise NotImplementedError
+        lock = self._acquire(db_id)
+        try:
+            self._collection(db_id, name)
+            with self._store.transaction() as conn:
+                catalog.drop_collection(conn, db_id, name)
+            self._forget(db_id, name)
+        finally:
+            lock.release()
 
     def get_collection(self, db_id: bytes, name: str) -> CollectionConfig:
-        raise NotImplementedError
+        return _config_of(self._collection(db_id, name))
 
     def list_collections(self, db_id: bytes) -> list[CollectionConfig]:
-        raise NotImplementedError
+        with self._store.snapshot() as conn:
+            if self._db_row(conn, db_id) is None:
+                raise _db_not_found()
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM tdb_collections WHERE db_id = ? ORDER BY name", (db_id,)
+                )
+            ]
+        return [_config_of(self._collection(db_id, n)) for n in names]
+
+    # -- instances ---------------------------------------------------------------------------
+
+    def _apply(self, coll: catalog.Collection, ops: Sequence[Op]) -> None:
+        """Apply prepared writes in one store transaction, then publish (DB lock held)."""
+        if not ops:
+            return
+        with self._store.transaction() as conn:
+            actions = apply_ops(conn, coll, ops)
+        self._bus.publish(coll.db_id, actions)
 
     def create(
         self, db_id: bytes, collection: str, instances: Sequence[bytes], writer: str = ""
     ) -> list[str]:
-        raise NotImplementedError
+        """Create instances atomically (all or none); returns their ids in order."""
+        coll = self._collection(db_id, collection)
+        ops = [prepare_create(coll, raw) for raw in instances]
+        new_ids = [op.instance_id for op in ops]
+        if len(set(new_ids)) != len(new_ids):
+            raise AlreadyExists("can't create already existing instance", wire_code="UNKNOWN")
+        lock = self._acquire(db_id)
+        try:
+            self._apply(self._collection(db_id, collection), ops)
+        finally:
+            lock.release()
+        return new_ids
 
     def save(
         self, db_id: bytes, collection: str, instances: Sequence[bytes], writer: str = ""
     ) -> None:
-        raise NotImplementedError
+        """Replace instances (a missing id is created, reported as SAVE), atomically."""
+        coll = self._collection(db_id, collection)
+        ops = [prepare_save(coll, raw) for raw in instances]
+        lock = self._acquire(db_id)
+        try:
+            self._apply(self._collection(db_id, collection), ops)
+        finally:
+            lock.release()
 
     def verify(
         self, db_id: bytes, collection: str, instances: Sequence[bytes], writer: str = ""
     ) -> None:
-        raise NotImplementedError
+        """Check that a Save of ``instances`` would succeed; never commits."""
+        coll = self._collection(db_id, collection)
+        self.verify_prepared(coll, [prepare_save(coll, raw) for raw in instances])
+
+    def verify_prepared(self, coll: catalog.Collection, ops: Sequence[Op]) -> None:
+        """Apply ``ops`` in a store transaction that is always rolled back (unique checks)."""
+        try:
+            with self._store.transaction() as conn:
+                apply_ops(conn, coll, ops)
+                raise _Rollback
+        except _Rollback:
+            pass
 
     def delete(
         self, db_id: bytes, collection: str, instance_ids: Sequence[str], writer: str = ""
     ) -> None:
-        raise NotImplementedError
+        """Delete instances; missing ids are skipped (and do not stop the others)."""
+        self._collection(db_id, collection)
+        ops = [Op(ACTION_DELETE, i, None) for i in instance_ids]
+        lock = self._acquire(db_id)
+        try:
+            self._apply(self._collection(db_id, collection), ops)
+        finally:
+            lock.release()
+
+    def has_any(self, coll: catalog.Collection, instance_ids: Sequence[str]) -> bool:
+        with self._store.snapshot() as conn:
+            return any(
+                catalog.get_instance(conn, coll.db_id, coll.name, i) is not None
+                for i in instance_ids
+            )
 
     def has(
         self, db_id: bytes, collection: str, instance_ids: Sequence[str], reader: str = ""
     ) -> bool:
-        raise NotImplementedError
+        """True only if every id exists."""
+        coll = self._collection(db_id, collection)
+        with self._store.snapshot() as conn:
+            return all(
+                catalog.get_instance(conn, db_id, coll.name, i) is not None for i in instance_ids
+            )
 
     def find(
         self, db_id: bytes, collection: str, query_json: bytes, reader: str = ""
     ) -> list[bytes]:
-        raise NotImplementedError
+        """Instances matching ``query_json`` (WIRE.md §3.4; see query.py for the fixes)."""
+        coll = self._collection(db_id, collection)
+        p = query.plan(query.parse(query_json), coll.index_paths)
+        sql = (
+            "SELECT data FROM tdb_instances AS i WHERE db_id = ? AND collection = ? AND "
+            f"{p.where} ORDER BY {p.order} LIMIT ? OFFSET ?"
+        )
+        with self._store.snapshot() as conn:
+            rows = conn.execute(sql, [db_id, coll.name, *p.params, p.limit, p.offset]).fetchall()
+        return [str(r[0]).encode() for r in rows]
 
     def find_by_id(
         self, db_id: bytes, collection: str, instance_id: str, reader: str = ""
     ) -> bytes:
-        raise NotImplementedError
+        coll = self._collection(db_id, collection)
+        with self._store.snapshot() as conn:
+            data = catalog.get_instance(conn, db_id, coll.name, instance_id)
+        if data is None:
+            raise NotFound("instance not found", wire_code="UNKNOWN")
+        return data.encode()
+
+    # -- transactions and listen -------------------------------------------------------------
 
     def write_transaction(
         self, db_id: bytes, collection: str, writer: str = ""
     ) -> WriteTransaction:
-        raise NotImplementedError
+        """Start a write transaction; blocks until the database's write lock is free."""
+        self._collection(db_id, collection)
+        lock = self._acquire(db_id)
+        try:
+            coll = self._collection(db_id, collection)
+        except BaseException:
+            lock.release()
+            raise
+        return WriteTransaction(self, coll, writer, self._apply, lock.release)
 
     def read_transaction(self, db_id: bytes, collection: str, reader: str = "") -> ReadTransaction:
-        raise NotImplementedError
+        self._collection(db_id, collection)
+        return ReadTransaction(self, db_id, collection, reader)
 
     def listen(self, db_id: bytes, filters: Sequence[ListenFilter], reader: str = "") -> Listener:
-        raise NotImplementedError
+        """Subscribe to the database's future actions (see listen.py for overflow)."""
+        self.get_db(db_id)
+
+        def fetch(collection: str, instance_id: str) -> bytes | None:
+            with self._store.snapshot() as conn:
+                data = catalog.get_instance(conn, db_id, collection, instance_id)
+            return None if data is None else data.encode()
+
+        return self._bus.subscribe(db_id, filters, fetch)
