@@ -1,0 +1,217 @@
+"""The file importer and reader: files as ``ipfs add --cid-version=1`` lays them out.
+
+Fixed 262144-byte chunks become raw leaves (CIDv1, sha2-256); leaves are grouped into dag-pb
+UnixFS File nodes of at most 174 links, level by level (the balanced layout); a file of one chunk
+is just that raw leaf, an empty file the empty raw block. Building is streaming: at most one
+partial chunk plus 174 links per tree level are held, so memory does not grow with file size.
+
+Reading walks the UnixFS ``blocksizes`` and fetches only the blocks that overlap the range.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from bucketfs.errors import CorruptData, InvalidArgument
+from bucketfs.ipfs import dagpb, unixfs
+from bucketfs.ipfs.cid import CID, DAG_PB, RAW, Block
+
+CHUNK_SIZE = 262144
+MAX_LINKS = 174
+
+GetBlock = Callable[[CID], bytes]
+
+_RAW_PREFIX = b"\x01\x55\x12\x20"
+
+
+@dataclass(frozen=True)
+class _Child:
+    cid: CID
+    file_size: int  # bytes of file content below this child
+    tsize: int  # cumulative DAG size
+
+
+@dataclass
+class FileResult:
+    """The outcome of :meth:`FileBuilder.finish`.
+
+    ``blocks`` are the blocks not yet returned by :meth:`FileBuilder.write` (the root is last);
+    ``size`` is the file's byte length, ``dag_size`` the cumulative DAG size IPFS reports.
+    """
+
+    cid: CID
+    blocks: list[Block]
+    size: int
+    dag_size: int
+
+
+class FileBuilder:
+    """Incrementally import one file; feed bytes with :meth:`write`, then call :meth:`finish`."""
+
+    def __init__(self, chunk_size: int = CHUNK_SIZE, max_links: int = MAX_LINKS) -> None:
+        if chunk_size <= 0 or max_links < 2:
+            raise InvalidArgument("chunk size must be positive and max links at least 2")
+        self._chunk_size = chunk_size
+        self._max_links = max_links
+        self._buffer = bytearray()
+        self._levels: list[list[_Child]] = [[]]
+        self._leaves = 0
+        self._size = 0
+        self._out: list[Block] = []
+        self._finished = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> list[Block]:
+        """Add file bytes; return the blocks completed so far (each exactly once)."""
+        if self._finished:
+            raise InvalidArgument("FileBuilder already finished")
+        view = memoryview(data)
+        size = self._chunk_size
+        pos = 0
+        if self._buffer:
+            take = min(size - len(self._buffer), len(view))
+            self._buffer += view[:take]
+            pos = take
+            if len(self._buffer) == size:
+                self._add_leaf(bytes(self._buffer))
+                self._buffer.clear()
+        while len(view) - pos >= size:
+            self._add_leaf(bytes(view[pos : pos + size]))
+            pos += size
+        if pos < len(view):
+            self._buffer += view[pos:]
+        out, self._out = self._out, []
+        return out
+
+    def finish(self) -> FileResult:
+        """Flush the last chunk and build the inner nodes up to the root."""
+        if self._finished:
+            raise InvalidArgument("FileBuilder already finished")
+        if self._buffer or self._leaves == 0:
+            self._add_leaf(bytes(self._buffer))
+            self._buffer.clear()
+        self._finished = True
+        root = self._levels[0][0] if self._leaves == 1 else self._close_levels()
+        blocks, self._out = self._out, []
+        return FileResult(root.cid, blocks, self._size, root.tsize)
+
+    def _add_leaf(self, chunk: bytes) -> None:
+        cid = CID(1, RAW, b"\x12\x20" + hashlib.sha256(chunk).digest())
+        self._out.append(Block(cid, chunk))
+        self._leaves += 1
+        self._size += len(chunk)
+        self._push(0, _Child(cid, len(chunk), len(chunk)))
+
+    def _push(self, level: int, child: _Child) -> None:
+        if level == len(self._levels):
+            self._levels.append([])
+        group = self._levels[level]
+        group.append(child)
+        if len(group) == self._max_links:
+            self._levels[level] = []
+            self._push(level + 1, self._make_node(group))
+
+    def _close_levels(self) -> _Child:
+        level = 0
+        while True:
+            group = self._levels[level]
+            top = all(not higher for higher in self._levels[level + 1 :])
+            if top and len(group) == 1:
+                return group[0]
+            self._levels[level] = []
+            if group:
+                node = self._make_node(group)
+                if level + 1 == len(self._levels):
+                    self._levels.append([])
+                self._levels[level + 1].append(node)
+            level += 1
+
+    def _make_node(self, children: list[_Child]) -> _Child:
+        children = [c for c in children if c.file_size > 0]
+        sizes = [c.file_size for c in children]
+        data = unixfs.Data(unixfs.FILE, filesize=sum(sizes), blocksizes=sizes).encode()
+        links = [dagpb.PBLink("", c.cid, c.tsize) for c in children]
+        raw = dagpb.encode(dagpb.PBNode(data, links))
+        block = Block(CID.for_data(raw, DAG_PB), raw)
+        self._out.append(block)
+        return _Child(block.cid, sum(sizes), len(raw) + sum(c.tsize for c in children))
+
+
+def import_bytes(data: bytes) -> FileResult:
+    """Import a whole file held in memory; ``blocks`` then holds every block."""
+    builder = FileBuilder()
+    blocks = builder.write(data)
+    result = builder.finish()
+    result.blocks[:0] = blocks
+    return result
+
+
+def file_size(block: Block) -> int:
+    """Exact byte length of the file rooted at ``block`` (a raw leaf or a UnixFS File node)."""
+    if block.cid.codec == RAW:
+        return len(block.data)
+    msg = unixfs.node_data(block)
+    if msg.type not in (unixfs.FILE, unixfs.RAW):
+        raise InvalidArgument(f"{block.cid} is not a file")
+    if msg.filesize is not None:
+        return msg.filesize
+    return msg.file_size()
+
+
+def _fetch(cid: CID, get_block: GetBlock) -> bytes:
+    data = get_block(cid)
+    if not cid.verify(data):
+        raise CorruptData(f"block {cid} does not match its content address")
+    return data
+
+
+def read_file(
+    root: CID, get_block: GetBlock, offset: int = 0, length: int | None = None
+) -> Iterator[bytes]:
+    """Yield the bytes of the file ``root`` from ``offset`` (``length`` bytes or to the end).
+
+    Only blocks that overlap the range are fetched; every fetched block is verified against its
+    CID (:class:`CorruptData` otherwise).
+    """
+    if offset < 0 or (length is not None and length < 0):
+        raise InvalidArgument("negative offset or length")
+    end = None if length is None else offset + length
+    if end is not None and end <= offset:
+        return
+    yield from _read_node(root, _fetch(root, get_block), get_block, offset, end)
+
+
+def _read_node(
+    cid: CID, data: bytes, get_block: GetBlock, start: int, end: int | None
+) -> Iterator[bytes]:
+    """Bytes ``[start, end)`` of the subtree ``cid`` (positions relative to the subtree)."""
+    if cid.codec == RAW:
+        piece = data[start:end]
+        if piece:
+            yield piece
+        return
+    if cid.codec != DAG_PB:
+        raise InvalidArgument(f"{cid} is not a UnixFS file block")
+    node = dagpb.decode(data)
+    if node.data is None:
+        raise InvalidArgument(f"{cid} has no UnixFS data")
+    msg = unixfs.Data.decode(node.data)
+    if msg.type not in (unixfs.FILE, unixfs.RAW):
+        raise InvalidArgument(f"{cid} is not a file")
+    if len(msg.blocksizes) != len(node.links):
+        raise CorruptData(f"{cid}: {len(node.links)} links but {len(msg.blocksizes)} blocksizes")
+    inline = msg.data or b""
+    piece = inline[start:end]
+    if piece:
+        yield piece
+    pos = len(inline)
+    for link, size in zip(node.links, msg.blocksizes, strict=True):
+        if end is not None and pos >= end:
+            return
+        if pos + size > start:
+            sub_start = max(start - pos, 0)
+            sub_end = None if end is None else min(end - pos, size)
+            child = _fetch(link.cid, get_block)
+            yield from _read_node(link.cid, child, get_block, sub_start, sub_end)
+        pos += size
