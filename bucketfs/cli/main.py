@@ -5,12 +5,16 @@ from __future__ import annotations
 import click
 
 from bucketfs import __version__
+from bucketfs.cli.identity import identity
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="bucketfs")
 def cli() -> None:
     """Mount Textile buckets and thread databases as a filesystem, and run a Textile hub."""
+
+
+cli.add_command(identity)
 
 
 def main() -> None:
