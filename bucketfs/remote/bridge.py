@@ -1,0 +1,222 @@
+"""The trio ⇄ grpcio bridge: run synchronous grpcio calls from trio without blocking the loop.
+
+grpcio has no trio support, so:
+
+* unary calls use grpc futures; completion wakes the trio task through its ``TrioToken`` and a
+  trio cancellation cancels the future (no thread is held while waiting);
+* response streams are read one message at a time in trio worker threads
+  (``abandon_on_cancel=True``, bounded ``CapacityLimiter``); on cancellation, early exit or
+  garbage collection the call is cancelled, which also ends it on the server side;
+* request streams are fed from a bounded trio memory channel that grpc's own consumer thread
+  drains through ``trio.from_thread.run``, so a slow hub slows the producer (backpressure) and
+  no whole file is ever buffered.
+
+Nothing here knows about auth, retries or error mapping: callers get ``grpc.RpcError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+import grpc
+import trio
+
+Msg = TypeVar("Msg")
+Metadata = tuple[tuple[str, str], ...]
+
+#: channel options: 64 MiB messages both ways, conservative keepalive (WIRE §1: gRPC-Go servers
+#: reject pings more often than every 5 min and without active calls), fast reconnects.
+CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 300_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.http2.max_pings_without_data", 2),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+)
+
+_END = object()
+REQUEST_QUEUE_SIZE = 4
+
+
+def open_channel(address: str) -> grpc.Channel:
+    """One insecure channel to ``address`` ("unix:/path" or "host:port") with our options."""
+    return grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+
+
+def _next_or_end(iterator: Iterator[Any]) -> Any:
+    try:
+        return next(iterator)
+    except StopIteration:
+        return _END
+
+
+class ResponseStream(Generic[Msg]):
+    """Async iterator over a grpc response stream; cancels the call when abandoned."""
+
+    def __init__(self, call: Any, limiter: trio.CapacityLimiter) -> None:
+        self._call = call
+        self._limiter = limiter
+        self._done = False
+
+    def __aiter__(self) -> ResponseStream[Msg]:
+        return self
+
+    async def __anext__(self) -> Msg:
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            item = await trio.to_thread.run_sync(
+                _next_or_end, self._call, abandon_on_cancel=True, limiter=self._limiter
+            )
+        except BaseException:
+            self.cancel()
+            raise
+        if item is _END:
+            self._done = True
+            raise StopAsyncIteration
+        return item
+
+    def cancel(self) -> None:
+        """Cancel the call (idempotent); the server sees the stream end."""
+        self._done = True
+        self._call.cancel()
+
+    async def aclose(self) -> None:
+        self.cancel()
+
+    def __del__(self) -> None:
+        if not self._done:
+            self._call.cancel()
+
+
+class Bidi(Generic[Msg]):
+    """A client-or-bidi-streaming call: ``send`` requests, ``receive`` responses.
+
+    ``send`` blocks while ``REQUEST_QUEUE_SIZE`` messages wait for grpc (backpressure).
+    ``done_writing`` half-closes. Always use it as an async context manager or call ``cancel``.
+    """
+
+    def __init__(
+        self, start: Callable[[Iterator[Any]], Any], limiter: trio.CapacityLimiter
+    ) -> None:
+        self._send, self._recv = trio.open_memory_channel[Any](REQUEST_QUEUE_SIZE)
+        token = trio.lowlevel.current_trio_token()
+        self._responses: ResponseStream[Msg] = ResponseStream(start(self._requests(token)), limiter)
+
+    def _requests(self, token: trio.lowlevel.TrioToken) -> Iterator[Any]:
+        # Runs in grpc's request-consumer thread.
+        while True:
+            try:
+                msg = trio.from_thread.run(self._recv.receive, trio_token=token)
+            except BaseException:  # EndOfChannel, run finished or cancelled: stop sending
+                return
+            yield msg
+
+    async def send(self, message: Any) -> None:
+        await self._send.send(message)
+
+    async def done_writing(self) -> None:
+        await self._send.aclose()
+
+    async def receive(self) -> Msg:
+        """The next response; raises ``StopAsyncIteration`` when the server ended the stream."""
+        return await self._responses.__anext__()
+
+    @property
+    def responses(self) -> ResponseStream[Msg]:
+        return self._responses
+
+    def cancel(self) -> None:
+        self._send.close()
+        self._responses.cancel()
+
+    async def __aenter__(self) -> Bidi[Msg]:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.cancel()
+
+
+class Bridge:
+    """Calls by method path over one channel; message classes give (de)serialisation."""
+
+    def __init__(self, channel: grpc.Channel, *, max_threads: int = 32) -> None:
+        self.channel = channel
+        #: worker threads reading response streams of bounded length (pulls, pushes, GetToken)
+        self.limiter = trio.CapacityLimiter(max_threads)
+        #: worker threads waiting on open-ended streams (Listen), kept apart so that many
+        #: idle listeners cannot starve transfers
+        self.listen_limiter = trio.CapacityLimiter(max_threads)
+
+    async def unary(
+        self,
+        method: str,
+        request: Any,
+        reply_cls: Any,
+        *,
+        metadata: Metadata,
+        timeout: float | None,
+    ) -> Any:
+        multicallable = self.channel.unary_unary(
+            method,
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=reply_cls.FromString,
+        )
+        future = multicallable.future(request, metadata=metadata, timeout=timeout)
+        done = trio.Event()
+        token = trio.lowlevel.current_trio_token()
+
+        def wake(_: object) -> None:
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(done.set)
+
+        future.add_done_callback(wake)
+        try:
+            await done.wait()
+        except BaseException:
+            future.cancel()
+            raise
+        return future.result()
+
+    def server_stream(
+        self,
+        method: str,
+        request: Any,
+        reply_cls: Any,
+        *,
+        metadata: Metadata,
+        timeout: float | None = None,
+        open_ended: bool = False,
+    ) -> ResponseStream[Any]:
+        multicallable = self.channel.unary_stream(
+            method,
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=reply_cls.FromString,
+        )
+        call = multicallable(request, metadata=metadata, timeout=timeout)
+        return ResponseStream(call, self.listen_limiter if open_ended else self.limiter)
+
+    def bidi(
+        self,
+        method: str,
+        request_cls: Any,
+        reply_cls: Any,
+        *,
+        metadata: Metadata,
+        timeout: float | None = None,
+    ) -> Bidi[Any]:
+        multicallable = self.channel.stream_stream(
+            method,
+            request_serializer=request_cls.SerializeToString,
+            response_deserializer=reply_cls.FromString,
+        )
+        return Bidi(
+            lambda requests: multicallable(requests, metadata=metadata, timeout=timeout),
+            self.limiter,
+        )

@@ -1,0 +1,83 @@
+"""Retries in one place (STYLE §8): exponential backoff with full jitter, bounded attempts and
+a bounded total time, and an explicit predicate for what may be retried.
+
+Only idempotent calls are retried blindly. A call that is not idempotent is retried only when
+the failure proves the request never reached the hub (the connection could not be made).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import trio
+
+from bucketfs import errors
+
+T = TypeVar("T")
+
+# Texts grpc uses when no connection could be made, so the request was never sent.
+_NOT_SENT = (
+    "failed to connect",
+    "connection refused",
+    "no such file or directory",
+    "dns resolution",
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry temporary failures."""
+
+    attempts: int = 3  # total attempts, including the first
+    budget: float = 10.0  # seconds since the first attempt after which no new attempt starts
+    base_delay: float = 0.1  # seconds before the first retry (upper bound of the jitter)
+    max_delay: float = 2.0
+
+    def delay(self, retry: int) -> float:
+        """Full-jitter backoff before retry number ``retry`` (0 for the first retry)."""
+        return random.uniform(0, min(self.max_delay, self.base_delay * (2**retry)))
+
+
+NO_RETRY = RetryPolicy(attempts=1, budget=0.0)
+
+
+def never_sent(err: BaseException) -> bool:
+    """Whether ``err`` says the request did not leave this machine (safe to resend)."""
+    return isinstance(err, errors.Unavailable) and any(
+        marker in err.message.lower() for marker in _NOT_SENT
+    )
+
+
+def is_retryable(err: BaseException, *, idempotent: bool) -> bool:
+    """The retry predicate: unreachable or slow hub, and a call that may be repeated."""
+    if not isinstance(err, (errors.Unavailable, errors.TimedOut)):
+        return False
+    return idempotent or never_sent(err)
+
+
+async def with_retries(
+    attempt: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    idempotent: bool,
+) -> T:
+    """Run ``attempt`` until it succeeds, fails for good, or the policy's bounds are reached.
+
+    ``attempt`` raises ``bucketfs.errors`` (already translated); the last error is re-raised.
+    """
+    start = trio.current_time()
+    retry = 0
+    while True:
+        try:
+            return await attempt()
+        except errors.BucketfsError as err:
+            if retry + 1 >= policy.attempts or not is_retryable(err, idempotent=idempotent):
+                raise
+            pause = policy.delay(retry)
+            if trio.current_time() + pause - start > policy.budget:
+                raise
+            retry += 1
+            await trio.sleep(pause)
