@@ -24,13 +24,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bucketfs.auth.identity import PublicKey
+from bucketfs.auth.identity import Identity, PublicKey
 from bucketfs.auth.privatefile import PRIVATE_FILE_MODE, ensure_private_dir, write_private
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 _FIELDS = ("hub", "api_key", "identity", "token")
+
+
+def _identity_key(identity: PublicKey | Identity) -> str:
+    """The cache key of an identity: its public key string (an ``Identity`` is reduced to its
+    public key, so that its ``<redacted>`` string form can never become a key)."""
+    if isinstance(identity, Identity):
+        identity = identity.public_key
+    if not isinstance(identity, PublicKey):
+        raise TypeError(f"token cache identity must be a PublicKey, not {type(identity).__name__}")
+    return str(identity)
 
 
 def _valid_entry(entry: Any) -> bool:
@@ -44,22 +54,27 @@ class TokenCache:
         self.path = Path(path)
         self._lock_path = self.path.with_name(self.path.name + ".lock")
 
-    def get(self, hub: str, api_key: str, identity: PublicKey) -> str | None:
+    def get(self, hub: str, api_key: str, identity: PublicKey | Identity) -> str | None:
         """The cached token for this hub, API key and identity, or None."""
-        wanted = (hub, api_key, str(identity))
+        wanted = (hub, api_key, _identity_key(identity))
         for entry in self._read():
             if (entry["hub"], entry["api_key"], entry["identity"]) == wanted:
                 return str(entry["token"])
         return None
 
-    def put(self, hub: str, api_key: str, identity: PublicKey, token: str) -> None:
+    def put(self, hub: str, api_key: str, identity: PublicKey | Identity, token: str) -> None:
         """Remember ``token`` (replacing any earlier one for the same triple)."""
-        entry = {"hub": hub, "api_key": api_key, "identity": str(identity), "token": token}
+        entry = {
+            "hub": hub,
+            "api_key": api_key,
+            "identity": _identity_key(identity),
+            "token": token,
+        }
         with self._locked():
             entries = self._without(self._read(), hub, api_key, identity)
             self._write([*entries, entry])
 
-    def forget(self, hub: str, api_key: str, identity: PublicKey) -> None:
+    def forget(self, hub: str, api_key: str, identity: PublicKey | Identity) -> None:
         """Drop the token for this triple (e.g. after the hub rejected it); no-op when absent."""
         with self._locked():
             entries = self._read()
@@ -69,9 +84,9 @@ class TokenCache:
 
     @staticmethod
     def _without(
-        entries: list[dict[str, str]], hub: str, api_key: str, identity: PublicKey
+        entries: list[dict[str, str]], hub: str, api_key: str, identity: PublicKey | Identity
     ) -> list[dict[str, str]]:
-        key = (hub, api_key, str(identity))
+        key = (hub, api_key, _identity_key(identity))
         return [e for e in entries if (e["hub"], e["api_key"], e["identity"]) != key]
 
     @contextmanager

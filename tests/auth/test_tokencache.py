@@ -146,3 +146,16 @@ def test_unreadable_cache_is_logged_and_treated_as_empty(
     with caplog.at_level(logging.WARNING, logger="bucketfs.auth.tokencache"):
         assert TokenCache(path).get(HUB, "bkey", ALICE) is None
     assert any("cannot be read" in r.getMessage() for r in caplog.records)
+
+
+def test_identity_is_keyed_by_its_public_key_never_by_its_redacted_string(tmp_path: Path) -> None:
+    cache = TokenCache(tmp_path / "t.json")
+    alice, bob = Identity.from_seed(bytes(32)), Identity.from_seed(bytes([1]) * 32)
+    cache.put(HUB, "bkey", alice, "alice-token")
+    assert cache.get(HUB, "bkey", bob) is None
+    assert cache.get(HUB, "bkey", alice.public_key) == "alice-token"
+    assert "<redacted>" not in (tmp_path / "t.json").read_text()
+    cache.forget(HUB, "bkey", alice)
+    assert cache.get(HUB, "bkey", ALICE) is None
+    with pytest.raises(TypeError):
+        cache.get(HUB, "bkey", str(ALICE))  # type: ignore[arg-type]
