@@ -124,10 +124,10 @@ def api_key_metadata(
 ) -> list[tuple[str, str]]:
     """gRPC metadata for an API key, signed afresh (expiring ``ttl`` from now) on every call.
 
-    With ``secret=None`` (an insecure key) only ``x-textile-api-key`` is sent.
+    With no secret (``None`` or ``""``: an insecure key) only ``x-textile-api-key`` is sent.
     """
     metadata = [(API_KEY_HEADER, key)]
-    if secret is not None:
+    if secret:
         sig, msg = create_api_sig(secret, datetime.now(UTC) + ttl)
         metadata += [(API_SIG_HEADER, sig), (API_SIG_MSG_HEADER, msg)]
     return metadata

@@ -70,6 +70,7 @@ def test_metadata_is_fresh_and_verifiable() -> None:
 
 def test_insecure_key_metadata_has_only_the_key() -> None:
     assert api_key_metadata("bkey", None) == [("x-textile-api-key", "bkey")]
+    assert api_key_metadata("bkey", "") == [("x-textile-api-key", "bkey")]
 
 
 def test_go_style_offsets_and_nanoseconds_are_accepted() -> None:
