@@ -13,17 +13,18 @@ from typing import Protocol
 
 import trio
 
-from bucketfs.auth.identity import Identity
+from bucketfs.auth.challenge import answer_challenge
+from bucketfs.auth.identity import Identity, PublicKey
 
 
 class TokenStore(Protocol):
     """What the remote layer needs from a token cache (``bucketfs.auth.tokencache``)."""
 
-    def get(self, hub: str, api_key: str, identity: Identity) -> str | None: ...
+    def get(self, hub: str, api_key: str, identity: PublicKey) -> str | None: ...
 
-    def put(self, hub: str, api_key: str, identity: Identity, token: str) -> None: ...
+    def put(self, hub: str, api_key: str, identity: PublicKey, token: str) -> None: ...
 
-    def forget(self, hub: str, api_key: str, identity: Identity) -> None: ...
+    def forget(self, hub: str, api_key: str, identity: PublicKey) -> None: ...
 
 
 #: runs the GetToken exchange: key string + signer → token
@@ -81,7 +82,9 @@ class Tokens:
                 return self._token  # another task already refreshed it
             self._token = None
             if self._cache is not None:
-                self._cache.forget(self._hub, self._api_key, self._identity)
+                await trio.to_thread.run_sync(
+                    self._cache.forget, self._hub, self._api_key, self._identity.public_key
+                )
             self._token = await self._fetch()
             return self._token
 
@@ -89,7 +92,11 @@ class Tokens:
         assert self._identity is not None
         identity = self._identity
         self.fetches += 1
-        token = await self._exchange(str(identity.public_key), identity.sign)
+        token = await self._exchange(
+            str(identity.public_key), lambda challenge: answer_challenge(identity, challenge)
+        )
         if self._cache is not None:
-            self._cache.put(self._hub, self._api_key, identity, token)
+            await trio.to_thread.run_sync(
+                self._cache.put, self._hub, self._api_key, identity.public_key, token
+            )
         return token

@@ -1,4 +1,5 @@
-"""Fixtures of the remote-client tests: a tiny in-process gRPC server for the bridge."""
+"""Fixtures of the remote-client tests: a tiny in-process gRPC server for the bridge, and a
+real hub subprocess with API keys."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from concurrent import futures
 import grpc
 import pytest
 from google.protobuf import wrappers_pb2
+
+from bucketfs.remote.session import HubConfig
+from bucketfs.testing.hubproc import HubProcess
 
 B = wrappers_pb2.BytesValue
 
@@ -88,3 +92,26 @@ def echo_server() -> Iterator[EchoServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[HubProcess]:
+    """A real hub subprocess shared by the tests of one module."""
+    with HubProcess() as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def account_key(hub: HubProcess) -> tuple[str, str]:
+    return hub.create_key(type="account")
+
+
+@pytest.fixture(scope="module")
+def user_key(hub: HubProcess) -> tuple[str, str]:
+    return hub.create_key(type="user")
+
+
+@pytest.fixture
+def account_config(hub: HubProcess, account_key: tuple[str, str]) -> HubConfig:
+    """Config of a session with the module's account key."""
+    return HubConfig(hub.address, account_key[0], account_key[1], None)
