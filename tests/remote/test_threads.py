@@ -9,9 +9,8 @@ import pytest
 import trio
 
 from bucketfs import errors
-from bucketfs.remote.session import HubSession
+from bucketfs.remote.session import HubConfig, HubSession
 from bucketfs.remote.types import ListenAction, ListenFilter
-from bucketfs.remote.session import HubConfig
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
