@@ -18,7 +18,7 @@ import nacl.signing
 
 from bucketfs.auth.privatefile import read_private, write_private
 from bucketfs.errors import CorruptData, InvalidArgument, NotFound
-from bucketfs.ipfs import multibase
+from bucketfs.ipfs import multibase, varint
 
 KEY_TYPE_ED25519 = 1
 _KEY_TYPE_NAMES = {0: "RSA", 1: "Ed25519", 2: "Secp256k1", 3: "ECDSA"}
@@ -27,32 +27,18 @@ PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 
 
-def _read_uvarint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while pos < len(data):
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-        if shift > 63:
-            break
-    raise InvalidArgument("truncated or oversized varint in key")
-
-
 def _parse_key_message(data: bytes, kind: str) -> tuple[int, bytes]:
     """Decode a libp2p ``PublicKey``/``PrivateKey`` protobuf into ``(type, data)``."""
     key_type: int | None = None
     key_data: bytes | None = None
     pos = 0
     while pos < len(data):
-        tag, pos = _read_uvarint(data, pos)
+        tag, pos = varint.decode(data, pos)
         field, wire_type = tag >> 3, tag & 7
         if field == 1 and wire_type == 0:
-            key_type, pos = _read_uvarint(data, pos)
+            key_type, pos = varint.decode(data, pos)
         elif field == 2 and wire_type == 2:
-            length, pos = _read_uvarint(data, pos)
+            length, pos = varint.decode(data, pos)
             if pos + length > len(data):
                 raise InvalidArgument(f"truncated {kind} key data")
             key_data, pos = data[pos : pos + length], pos + length

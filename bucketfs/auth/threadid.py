@@ -12,7 +12,7 @@ import secrets
 from enum import IntEnum
 
 from bucketfs.errors import InvalidArgument
-from bucketfs.ipfs import multibase
+from bucketfs.ipfs import multibase, varint
 
 VERSION_1 = 0x01
 RANDOM_SIZE = 32
@@ -27,30 +27,6 @@ RAW = Variant.RAW
 ACCESS_CONTROLLED = Variant.ACCESS_CONTROLLED
 
 
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _read_uvarint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    for index in range(pos, min(len(data), pos + 10)):
-        value |= (data[index] & 0x7F) << shift
-        if not data[index] & 0x80:
-            if _uvarint(value) != data[pos : index + 1]:
-                raise InvalidArgument("thread ID uses a non-canonical varint")
-            return value, index + 1
-        shift += 7
-    raise InvalidArgument("thread ID is truncated")
-
-
 class ThreadID:
     """A thread ID; equal and hashable by its bytes."""
 
@@ -58,10 +34,10 @@ class ThreadID:
 
     def __init__(self, data: bytes) -> None:
         data = bytes(data)
-        version, pos = _read_uvarint(data, 0)
+        version, pos = varint.decode(data, 0, strict=True)
         if version != VERSION_1:
             raise InvalidArgument(f"unsupported thread ID version {version}")
-        variant, pos = _read_uvarint(data, pos)
+        variant, pos = varint.decode(data, pos, strict=True)
         if variant not in (RAW, ACCESS_CONTROLLED):
             raise InvalidArgument(f"unknown thread ID variant {variant:#x}")
         if pos >= len(data):
@@ -75,7 +51,9 @@ class ThreadID:
         """A fresh random ID (32 random bytes by default, as the Go and JS clients make)."""
         if size < 1:
             raise InvalidArgument("thread ID random part must be at least 1 byte")
-        return cls(_uvarint(VERSION_1) + _uvarint(int(variant)) + secrets.token_bytes(size))
+        return cls(
+            varint.encode(VERSION_1) + varint.encode(int(variant)) + secrets.token_bytes(size)
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ThreadID:
