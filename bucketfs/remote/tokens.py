@@ -65,11 +65,11 @@ class Tokens:
             return self._token
         async with self._lock:
             if self._token is None:
-                cached = (
-                    self._cache.get(self._hub, self._api_key, self._identity)
-                    if self._cache
-                    else None
-                )
+                cached = None
+                if self._cache is not None:
+                    cached = await trio.to_thread.run_sync(
+                        self._cache.get, self._hub, self._api_key, self._identity.public_key
+                    )
                 self._token = cached or await self._fetch()
             return self._token
 
