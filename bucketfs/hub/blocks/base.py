@@ -12,6 +12,8 @@ Contract:
 * ``get(cid)`` returns the bytes, checked against the CID's multihash: a mismatch raises
   :class:`~bucketfs.errors.CorruptData` naming the CID, and the bytes are never returned.
   A missing block raises :class:`~bucketfs.errors.NotFound`.
+* ``batch()``: a context manager; puts inside it become durable when it exits (the file store
+  fsyncs once at the end instead of per block).
 * ``has``, ``size`` (stored byte length, without reading the data), ``delete`` (missing is not an
   error), ``__iter__`` (the multihash of every stored block, for garbage collection; order
   unspecified).
@@ -23,6 +25,7 @@ with the same multihash name the same stored bytes.
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Iterator
 
 from bucketfs.errors import CorruptData
@@ -52,6 +55,12 @@ class BlockStore(abc.ABC):
 
     @abc.abstractmethod
     def __iter__(self) -> Iterator[bytes]: ...
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group puts whose durability may be deferred to the end of the block (default: each
+        put is as durable as the store promises on its own)."""
+        yield
 
     def get(self, cid: CID) -> bytes:
         """The verified bytes of ``cid``."""

@@ -6,8 +6,8 @@ that grows with the bucket's file count. bucketfs keeps the attributes a filesys
 
 * ``attrs(thread, bucket, path) -> mode, mtime`` — the ``mode``/``mtime`` extensions; a row per
   path that was pushed or given attributes; removed with the path, moved with it.
-* ``sizes(cid) -> size`` — exact byte length of a file DAG (a cache: it is a pure function of
-  the CID and can always be recomputed from the file's root node).
+* ``nodes(cid) -> kind, size, target`` — file/dir/symlink, exact byte length of a file and a
+  symlink's target (a cache: a pure function of the CID, recomputable from the root node).
 
 Ordering with the bucket commit: the bucket logic writes attributes *after* the new root is
 committed, so a crash in between leaves the new content with the previous (or default)
@@ -29,7 +29,9 @@ CREATE TABLE IF NOT EXISTS attrs (
     mode INTEGER NOT NULL DEFAULT 0, mtime INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (thread, bucket, path)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sizes (cid TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nodes (
+    cid TEXT PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL, target TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -127,26 +129,19 @@ class AttrStore:
                 (dst, len(src) + 1, thread, bucket, src, _like_escape(src + "/") + "%"),
             )
 
-    # -- sizes -------------------------------------------------------------------------------
+    # -- node cache ----------------------------------------------------------------------
 
-    def size(self, cid: str) -> int | None:
+    def node(self, key: str) -> tuple[str, int, str] | None:
+        """Cached ``(kind, file size, symlink target)`` of a CID (see ``content.node_info``)."""
         with self._lock:
-            row = self._db.execute("SELECT size FROM sizes WHERE cid=?", (cid,)).fetchone()
-        return int(row[0]) if row else None
+            row = self._db.execute(
+                "SELECT kind, size, target FROM nodes WHERE cid=?", (key,)
+            ).fetchone()
+        return (str(row[0]), int(row[1]), str(row[2])) if row else None
 
-    def sizes(self, cids: Iterable[str]) -> dict[str, int]:
-        wanted = list(cids)
-        out: dict[str, int] = {}
+    def set_node(self, key: str, kind: str, size: int, target: str) -> None:
         with self._lock:
-            for i in range(0, len(wanted), 500):
-                part = wanted[i : i + 500]
-                marks = ",".join("?" * len(part))
-                for cid, size in self._db.execute(
-                    f"SELECT cid, size FROM sizes WHERE cid IN ({marks})", part
-                ):
-                    out[cid] = int(size)
-        return out
-
-    def set_size(self, cid: str, size: int) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO sizes (cid, size) VALUES (?, ?)", (cid, size))
+            self._db.execute(
+                "INSERT OR REPLACE INTO nodes (cid, kind, size, target) VALUES (?, ?, ?, ?)",
+                (key, kind, size, target),
+            )

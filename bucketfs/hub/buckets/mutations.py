@@ -1,0 +1,425 @@
+"""Bucket mutations: Create, PushPath(s), SetPath, MovePath, RemovePath, Remove, roles, attrs.
+
+:class:`Buckets` is the complete bucket API (reads from :class:`BucketService` plus the writes
+here). Each write: take the bucket lock → load the instance and check the role → check ``root``
+(where the method has one) → write blocks inside a block-store batch (fsync at its end) → commit
+the new root with one ``Engine.save`` → update the attribute store.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+
+from bucketfs.errors import InvalidArgument, NotADirectory, NotFound, PermissionDenied, Unsupported
+from bucketfs.ipfs import unixfs
+from bucketfs.ipfs.cid import CID, Block
+
+from . import content, dcrypto
+from . import paths as bpaths
+from .attrs import PathAttrs
+from .model import Bucket, new_bucket_key
+from .recrypt import Recrypt
+from .roles import DENIED_TEXT, EVERYONE, Access, Role, check
+from .service import BucketService, Ctx, Links, now_ns
+from .tree import Entry
+
+PROGRESS_EVERY = 1 << 20
+
+
+@dataclass
+class Created:
+    bucket: Bucket
+    links: Links
+    seed: bytes
+    seed_cid: str
+    pinned: int
+
+
+@dataclass
+class Progress:
+    bytes: int
+
+
+@dataclass
+class Pushed:
+    """A file that was pushed: its bucket path, file CID, DAG size and the (new) bucket."""
+
+    path: str
+    cid: CID
+    size: int
+    file_size: int
+    bucket: Bucket
+    pinned: int
+
+
+class Buckets(BucketService):
+    """The bucket API used by the servicers and the gateway."""
+
+    # -- create / remove --------------------------------------------------------------------
+
+    def create(
+        self, ctx: Ctx, name: str, *, bootstrap_cid: str = "", private: bool = False
+    ) -> Created:
+        now = now_ns()
+        seed = os.urandom(32)
+        link_key = dcrypto.new_key() if private else b""
+        file_key = dcrypto.new_key() if private else b""
+        seed_block = Block.of(dcrypto.encrypt(file_key, seed) if private else seed)
+        bucket = Bucket(
+            key=new_bucket_key(),
+            name=name,
+            owner=ctx.who,
+            thread=ctx.thread,
+            path="",
+            created_at=now,
+            updated_at=now,
+            link_key=base64.b64encode(link_key).decode() if private else "",
+        )
+        roles = {ctx.who: int(Role.ADMIN)} if ctx.who else {}
+        if not private:
+            roles[EVERYONE] = int(Role.READER)
+        root_meta: dict[str, object] = {"roles": roles, "updated_at": now}
+        if private:
+            root_meta["key"] = base64.b64encode(file_key).decode()
+        bucket.metadata = {"": root_meta, bpaths.SEED_NAME: {"roles": {}, "updated_at": now}}
+        tree = self.tree(bucket)
+        with self.blocks.batch():
+            self.blocks.put(seed_block)
+            start = self._bootstrap(bucket, bootstrap_cid) if bootstrap_cid else tree.codec.empty()
+            seed_entry = Entry(bpaths.SEED_NAME, seed_block.cid, len(seed_block.data))
+            root = tree.codec.set(start.cid, bpaths.SEED_NAME, seed_entry)
+        bucket.path = f"/ipfs/{root.cid}"
+        self.records.create(bucket, ctx.who)
+        links = self.make_links(bucket, "", ctx.token)
+        return Created(bucket, links, seed, str(seed_block.cid), root.tsize)
+
+    def _bootstrap(self, bucket: Bucket, text: str) -> Entry:
+        try:
+            cid = CID.parse(text)
+        except InvalidArgument as exc:
+            raise InvalidArgument(
+                f"invalid bootstrap cid: {exc.message}", wire_code="UNKNOWN"
+            ) from exc
+        if not self.blocks.has(cid) or not self.public_dirs.is_dir(cid):
+            raise InvalidArgument(
+                f"invalid bootstrap cid: {cid} is not a directory on this hub", wire_code="UNKNOWN"
+            )
+        entry = Entry("", cid, content.dag_size(self.blocks, cid))
+        if bucket.private:
+            return self._recrypt(bucket).public_to_private(entry, "")
+        return entry
+
+    def _recrypt(self, bucket: Bucket) -> Recrypt:
+        return Recrypt(self.blocks, self.public_dirs, self.tree(bucket).codec, bucket)
+
+    def remove(self, ctx: Ctx, key: str) -> int:
+        with self.locked(ctx.thread, key):
+            bucket = self.load(ctx, key, "", Access.OWNER)
+            size = content.dag_size(self.blocks, self.root_cid(bucket))
+            self.records.delete(bucket, ctx.who)
+            self.attrs.remove_tree(bucket.thread, bucket.key, "")
+        return -size
+
+    # -- pushes -----------------------------------------------------------------------------
+
+    def push_path(
+        self,
+        ctx: Ctx,
+        key: str,
+        path: str,
+        chunks: Iterable[bytes],
+        *,
+        root: str = "",
+        mode: int = 0,
+        mtime: int = 0,
+    ) -> Iterator[Progress | Pushed]:
+        """Stream one file into ``path``; yields progress events, then one :class:`Pushed`."""
+        path = bpaths.clean(path, write=True)
+        if not path:
+            raise InvalidArgument("a file cannot replace the bucket root")
+        with self.locked(ctx.thread, key):
+            bucket = self.load(ctx, key, path, Access.WRITE)
+            self.check_root(bucket, root)
+            old_size = content.dag_size(self.blocks, self.root_cid(bucket))
+            tree = self.tree(bucket)
+            with self.blocks.batch():
+                imp = content.Importer(self.blocks, self.file_key(bucket, path))
+                reported = 0
+                for chunk in chunks:
+                    if imp.write(chunk) - reported >= PROGRESS_EVERY:
+                        reported = imp.ingested
+                        yield Progress(reported)
+                entry, plain = imp.finish()
+                new_root = tree.update(self.root_cid(bucket), path, entry)
+            self._after_write(bucket, [path], ctx)
+            self.commit(bucket, new_root.cid, ctx)
+            self._set_attrs(bucket, [(path, mode, mtime)], replace_tree=True)
+            pinned = new_root.tsize - old_size
+        yield Pushed(path, entry.cid, entry.tsize, plain, bucket, pinned)
+
+    def push_paths(
+        self,
+        ctx: Ctx,
+        key: str,
+        messages: Iterable[tuple[str, bytes]],
+        *,
+        root: str = "",
+        paths: Iterable[str] = (),
+    ) -> Iterator[Pushed]:
+        """Several files with interleaved chunks; an empty chunk closes a file. The bucket is
+        saved once, at the end (or, after an error, with the files completed so far)."""
+        with self.locked(ctx.thread, key):
+            bucket = self.records.get(ctx.thread, key)
+            self.check_root(bucket, root)
+            for p in paths:
+                self._check_push(bucket, ctx, bpaths.clean(p, write=True), header=True)
+            tree = self.tree(bucket)
+            cur = self.root_cid(bucket)
+            old_size = content.dag_size(self.blocks, cur)
+            open_files: dict[str, content.Importer] = {}
+            done: list[str] = []
+            try:
+                with self.blocks.batch():
+                    for raw_path, data in messages:
+                        path = bpaths.clean(raw_path, write=True)
+                        imp = open_files.get(path)
+                        if imp is None:
+                            self._check_push(bucket, ctx, path, header=False)
+                            imp = content.Importer(self.blocks, self.file_key(bucket, path))
+                            open_files[path] = imp
+                        if data:
+                            imp.write(data)
+                            continue
+                        del open_files[path]
+                        entry, plain = imp.finish()
+                        new_root = tree.update(cur, path, entry)
+                        cur = new_root.cid
+                        done.append(path)
+                        view = replace(bucket, path=f"/ipfs/{cur}", updated_at=now_ns())
+                        pinned = new_root.tsize - old_size
+                        old_size = new_root.tsize
+                        yield Pushed(path, entry.cid, entry.tsize, plain, view, pinned)
+            finally:
+                if done:
+                    self._after_write(bucket, done, ctx)
+                    self.commit(bucket, cur, ctx)
+                    self._set_attrs(bucket, [(p, 0, 0) for p in done], replace_tree=True)
+
+    def _check_push(self, bucket: Bucket, ctx: Ctx, path: str, *, header: bool) -> None:
+        if not path:
+            raise InvalidArgument("a file cannot replace the bucket root")
+        try:
+            check(bucket.owner, bucket.metadata, path, ctx.who, Access.WRITE)
+        except PermissionDenied:
+            if header:
+                raise PermissionDenied(f"verifying bucket update: {DENIED_TEXT}") from None
+            raise
+
+    def _after_write(self, bucket: Bucket, written: list[str], ctx: Ctx) -> None:
+        """Metadata upkeep of a push: ``updated_at`` of existing entries, drop entries below."""
+        now = now_ns()
+        for path in written:
+            if path in bucket.metadata:
+                bucket.metadata[path]["updated_at"] = now
+            for other in [p for p in bucket.metadata if p.startswith(path + "/")]:
+                del bucket.metadata[other]
+
+    def _set_attrs(
+        self, bucket: Bucket, items: list[tuple[str, int, int]], *, replace_tree: bool
+    ) -> None:
+        now = now_ns()
+        rows = []
+        for path, mode, mtime in items:
+            if replace_tree:
+                self.attrs.remove_tree(bucket.thread, bucket.key, path, keep_self=True)
+            old = self.attrs.get(bucket.thread, bucket.key, path)
+            keep_mode = mode or (old.mode if old else 0)
+            rows.append((path, PathAttrs(keep_mode, mtime or now)))
+        self.attrs.set_many(bucket.thread, bucket.key, rows)
+
+    # -- links, moves, removals -------------------------------------------------------------
+
+    def set_path(self, ctx: Ctx, key: str, path: str, cid_text: str) -> int:
+        path = bpaths.clean(path, write=True)
+        try:
+            cid = CID.parse(cid_text)
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"invalid cid: {exc.message}", wire_code="UNKNOWN") from exc
+        if not self.blocks.has(cid):
+            raise NotFound(f"block {cid} not found on this hub", wire_code="UNKNOWN")
+        with self.locked(ctx.thread, key):
+            bucket = self.load(ctx, key, path, Access.WRITE)
+            tree = self.tree(bucket)
+            old_size = content.dag_size(self.blocks, self.root_cid(bucket))
+            entry = Entry("", cid, content.dag_size(self.blocks, cid))
+            with self.blocks.batch():
+                if bucket.private:
+                    entry = self._recrypt(bucket).public_to_private(entry, path)
+                if path:
+                    new_root = tree.update(self.root_cid(bucket), path, entry)
+                else:
+                    new_root = self._replace_root(bucket, entry)
+            self._after_write(bucket, [path] if path else [], ctx)
+            self.commit(bucket, new_root.cid, ctx)
+            self.attrs.remove_tree(bucket.thread, bucket.key, path)
+            return new_root.tsize - old_size
+
+    def _replace_root(self, bucket: Bucket, entry: Entry) -> Entry:
+        tree = self.tree(bucket)
+        if not tree.codec.is_dir(entry.cid):
+            raise NotADirectory("the bucket root must be a directory")
+        seed = os.urandom(32)
+        if bucket.private:
+            seed = dcrypto.encrypt(bucket.file_key([""]), seed)
+        block = Block.of(seed)
+        self.blocks.put(block)
+        seed_entry = Entry(bpaths.SEED_NAME, block.cid, len(seed))
+        return tree.codec.set(entry.cid, bpaths.SEED_NAME, seed_entry)
+
+    def move_path(self, ctx: Ctx, key: str, src: str, dst: str) -> None:
+        src = bpaths.clean(src, write=True)
+        dst = bpaths.clean(dst, write=True)
+        if not src:
+            raise InvalidArgument("source is root directory", wire_code="UNKNOWN")
+        if src == dst:
+            return
+        if bpaths.is_under(dst, src):
+            raise InvalidArgument("cannot move a directory into itself")
+        with self.locked(ctx.thread, key):
+            bucket = self.load(ctx, key, src, Access.WRITE)
+            check(bucket.owner, bucket.metadata, dst, ctx.who, Access.WRITE)
+            tree = self.tree(bucket)
+            root = self.root_cid(bucket)
+            entry = tree.resolve(root, src)
+            dst = self._move_target(bucket, tree, root, src, dst, entry)
+            with self.blocks.batch():
+                if bucket.private and self.file_key(bucket, src) != self.file_key(bucket, dst):
+                    entry = self._recrypt(bucket).change_key(
+                        entry, self.file_key(bucket, src), self.file_key(bucket, dst), src
+                    )
+                root = tree.update(root, dst, entry).cid
+                root = tree.update(root, src, None).cid
+            for other in [p for p in bucket.metadata if p.startswith(src + "/")]:
+                del bucket.metadata[other]
+            bucket.metadata.setdefault(dst, {"roles": {}, "updated_at": now_ns()})
+            bucket.metadata[dst]["updated_at"] = now_ns()
+            self.commit(bucket, root, ctx)
+            self.attrs.move_tree(bucket.thread, bucket.key, src, dst)
+
+    def _move_target(
+        self, bucket: Bucket, tree: object, root: CID, src: str, dst: str, entry: Entry
+    ) -> str:
+        try:
+            existing = self.resolve(bucket, dst)
+        except (NotFound, NotADirectory):
+            return dst
+        kind_dst = content.node_info(
+            self.blocks, self.attrs, self.tree(bucket).codec, existing.cid, bucket.private
+        ).kind
+        if kind_dst == content.DIR:
+            return f"{dst}/{bpaths.name(src)}" if dst else bpaths.name(src)
+        kind_src = content.node_info(
+            self.blocks, self.attrs, self.tree(bucket).codec, entry.cid, bucket.private
+        ).kind
+        if kind_src == content.DIR:
+            raise NotADirectory("not a directory", wire_code="UNKNOWN")
+        return dst
+
+    def remove_path(self, ctx: Ctx, key: str, path: str, *, root: str = "") -> tuple[Bucket, int]:
+        path = bpaths.clean(path, write=True)
+        if not path:
+            raise InvalidArgument("the bucket root cannot be removed; use Remove")
+        with self.locked(ctx.thread, key):
+            bucket = self.load(ctx, key, path, Access.WRITE)
+            self.check_root(bucket, root)
+            tree = self.tree(bucket)
+            old = self.root_cid(bucket)
+            old_size = content.dag_size(self.blocks, old)
+            with self.blocks.batch():
+                new_root = tree.update(old, path, None)
+            for other in [p for p in bucket.metadata if bpaths.is_under(p, path)]:
+                del bucket.metadata[other]
+            self.commit(bucket, new_root.cid, ctx)
+            self.attrs.remove_tree(bucket.thread, bucket.key, path)
+            return bucket, new_root.tsize - old_size
+
+    # -- roles, attributes, symlinks --------------------------------------------------------
+
+    def push_roles(self, ctx: Ctx, key: str, path: str, roles: dict[str, int]) -> int:
+        from bucketfs.auth.identity import PublicKey
+
+        path = bpaths.clean(path)
+        for who, role in roles.items():
+            if who != EVERYONE:
+                try:
+                    PublicKey.from_string(who)
+                except Exception as exc:
+                    raise InvalidArgument(f"invalid public key {who!r}: {exc}") from exc
+            if role not in (0, 1, 2, 3):
+                raise InvalidArgument(f"invalid role {role}")
+        with self.locked(ctx.thread, key):
+            bucket = self.load(ctx, key, path, Access.ADMIN)
+            try:
+                entry = self.resolve(bucket, path)
+            except NotFound:
+                raise NotFound(f"could not resolve path: {path}", wire_code="UNKNOWN") from None
+            meta = bucket.metadata.setdefault(path, {"roles": {}, "updated_at": now_ns()})
+            current = dict(meta.get("roles") or {})
+            for who, role in roles.items():
+                if role == 0:
+                    current.pop(who, None)
+                else:
+                    current[who] = role
+            meta["roles"] = current
+            meta["updated_at"] = now_ns()
+            root = self.root_cid(bucket)
+            if bucket.private and path:
+                old_key = self.file_key(bucket, path)
+                new_key = dcrypto.new_key()
+                meta["key"] = base64.b64encode(new_key).decode()
+                with self.blocks.batch():
+                    entry = self._recrypt(bucket).change_key(entry, old_key, new_key, path)
+                    root = self.tree(bucket).update(root, path, entry).cid
+            self.commit(bucket, root, ctx)
+            return 0
+
+    def set_path_attrs(
+        self, ctx: Ctx, key: str, path: str, *, mode: int | None, mtime: int | None
+    ) -> Bucket:
+        path = bpaths.clean(path, write=True)
+        with self.locked(ctx.thread, key):
+            bucket = self.load(ctx, key, path, Access.WRITE)
+            self.resolve(bucket, path)
+            old = self.attrs.get(bucket.thread, bucket.key, path) or PathAttrs()
+            new = PathAttrs(
+                old.mode if mode is None else mode, old.mtime if mtime is None else mtime
+            )
+            if mode is not None and path in bucket.metadata:
+                bucket.metadata[path]["mode"] = mode
+                self.records.save(bucket, ctx.who)
+            self.attrs.set_many(bucket.thread, bucket.key, [(path, new)])
+            return bucket
+
+    def symlink(self, ctx: Ctx, key: str, path: str, target: str, *, root: str = "") -> Bucket:
+        path = bpaths.clean(path, write=True)
+        if not path:
+            raise InvalidArgument("a symlink cannot replace the bucket root")
+        if not target:
+            raise InvalidArgument("a symlink needs a target")
+        with self.locked(ctx.thread, key):
+            bucket = self.load(ctx, key, path, Access.WRITE)
+            if bucket.private:
+                raise Unsupported("symlinks are not supported in private buckets")
+            self.check_root(bucket, root)
+            block = unixfs.symlink(target)
+            with self.blocks.batch():
+                self.blocks.put(block)
+                entry = Entry("", block.cid, len(block.data))
+                new_root = self.tree(bucket).update(self.root_cid(bucket), path, entry)
+            self._after_write(bucket, [path], ctx)
+            self.commit(bucket, new_root.cid, ctx)
+            self._set_attrs(bucket, [(path, 0, 0)], replace_tree=True)
+            return bucket
