@@ -27,8 +27,8 @@ PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 
 
-def _parse_key_message(data: bytes, kind: str) -> tuple[int, bytes]:
-    """Decode a libp2p ``PublicKey``/``PrivateKey`` protobuf into ``(type, data)``."""
+def _parse_key_message(data: bytes, kind: str) -> bytes:
+    """The ``Data`` of a libp2p ``PublicKey``/``PrivateKey`` protobuf whose type is Ed25519."""
     key_type: int | None = None
     key_data: bytes | None = None
     pos = 0
@@ -49,7 +49,7 @@ def _parse_key_message(data: bytes, kind: str) -> tuple[int, bytes]:
     if key_type != KEY_TYPE_ED25519:
         name = _KEY_TYPE_NAMES.get(key_type, str(key_type))
         raise InvalidArgument(f"unsupported {kind} key type {name} (only Ed25519 is supported)")
-    return key_type, key_data
+    return key_data
 
 
 def _key_message(data: bytes) -> bytes:
@@ -73,7 +73,7 @@ class PublicKey:
 
     @classmethod
     def unmarshal(cls, data: bytes) -> PublicKey:
-        _, raw = _parse_key_message(bytes(data), "public")
+        raw = _parse_key_message(bytes(data), "public")
         return cls(raw)
 
     def __str__(self) -> str:
@@ -131,7 +131,7 @@ class Identity:
     def unmarshal(cls, data: bytes) -> Identity:
         """Parse the libp2p form; accepts the 64-byte form and the legacy 96-byte one
         (seed ‖ pub ‖ pub). The embedded public key must match the seed."""
-        _, key_data = _parse_key_message(bytes(data), "private")
+        key_data = _parse_key_message(bytes(data), "private")
         if len(key_data) not in (64, 96):
             raise InvalidArgument(
                 f"Ed25519 private key data must be 64 or 96 bytes, got {len(key_data)}"
