@@ -1,1 +1,9 @@
-"""vfs layer (see bucketfs/__init__.py for the layering)."""
+"""vfs layer: the filesystem meaning of a mount (namespace, inodes, caches, write-back).
+
+Imports neither pyfuse3 nor grpc (see bucketfs/__init__.py). The public class is ``Vfs``.
+"""
+
+from bucketfs.vfs.nodes import Attr
+from bucketfs.vfs.tree import StatFs, Vfs
+
+__all__ = ["Attr", "StatFs", "Vfs"]

@@ -1,0 +1,135 @@
+"""Streaming reads of bucket files through the content cache.
+
+A read is served from ``content/<cid>`` when the whole file is cached. Otherwise the file is
+downloaded into ``partial/<cid>`` as far as the read needs plus a read-ahead window, so the
+first bytes are available long before the whole file arrived; when the download reaches the end
+of the file it is verified and admitted to the cache. A read far beyond the downloaded prefix
+is served by a byte-range pull of just that range (not cached). Against a hub without range
+reads, the first read downloads the whole file in one stream (the fallback would otherwise
+re-send the prefix on every read). Nothing is held whole in memory: chunks go straight to disk.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+
+from bucketfs.vfs.content import ContentCache
+
+READAHEAD = 8 << 20
+FAR = 32 << 20
+
+Pull = Callable[[int, int], AsyncIterator[bytes]]
+
+
+@dataclass
+class _Download:
+    path: Path
+    fd: int
+    have: int = 0
+    done: bool = False
+    users: int = 0
+    lock: trio.Lock = field(default_factory=trio.Lock)
+
+
+def _pread(path: Path, off: int, size: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.pread(fd, size, off)
+    finally:
+        os.close(fd)
+
+
+class Fetcher:
+    """Reads ranges of files by CID, downloading on demand."""
+
+    def __init__(self, cache: ContentCache, range_reads: bool) -> None:
+        self.cache = cache
+        self.range_reads = range_reads
+        self._downloads: dict[str, _Download] = {}
+        self.bytes_pulled = 0
+
+    def acquire(self, cid: str) -> None:
+        dl = self._downloads.get(cid)
+        if dl is not None:
+            dl.users += 1
+
+    def release(self, cid: str) -> None:
+        """Forget a partial download nobody reads any more."""
+        dl = self._downloads.get(cid)
+        if dl is not None:
+            dl.users -= 1
+            if dl.users <= 0 and not dl.lock.locked():
+                self._discard(cid, dl)
+
+    def _discard(self, cid: str, dl: _Download) -> None:
+        os.close(dl.fd)
+        dl.path.unlink(missing_ok=True)
+        self._downloads.pop(cid, None)
+
+    def in_progress(self) -> int:
+        return len(self._downloads)
+
+    async def read(
+        self, cid: str, size: int, pull: Pull, off: int, n: int
+    ) -> tuple[bytes, int | None]:
+        """Bytes ``[off, off+n)`` of the file ``cid`` whose length is at most ``size``.
+
+        Returns the bytes and, when the download found the file's exact end, its length."""
+        cached = self.cache.lookup(cid)
+        if cached is not None:
+            return _pread(cached, off, n), None
+        dl = self._downloads.get(cid)
+        if dl is None:
+            path = self.cache.partial / cid
+            dl = _Download(path, os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600), users=1)
+            self._downloads[cid] = dl
+        async with dl.lock:
+            if not dl.done and off + n > dl.have:
+                if self.range_reads and off > dl.have + FAR:
+                    return await self._direct(pull, off, n), None
+                await self._extend(dl, pull, off + n, size)
+            data = os.pread(dl.fd, n, off)
+            if dl.done:
+                length = dl.have
+                try:
+                    self.cache.admit(cid, dl.path)
+                finally:
+                    os.close(dl.fd)
+                    self._downloads.pop(cid, None)
+                return data, length
+            return data, None
+
+    async def _extend(self, dl: _Download, pull: Pull, want: int, size: int) -> None:
+        if self.range_reads:
+            target = min(size, max(want, dl.have + READAHEAD))
+            length = target - dl.have
+            start = dl.have
+            if length <= 0:
+                dl.done = True
+                return
+            async for chunk in pull(start, length):
+                os.pwrite(dl.fd, chunk, dl.have)
+                dl.have += len(chunk)
+                self.bytes_pulled += len(chunk)
+            if dl.have - start < length or dl.have >= size:
+                dl.done = True
+            return
+        os.ftruncate(dl.fd, 0)
+        dl.have = 0
+        async for chunk in pull(0, 0):
+            os.pwrite(dl.fd, chunk, dl.have)
+            dl.have += len(chunk)
+            self.bytes_pulled += len(chunk)
+        dl.done = True
+
+    async def _direct(self, pull: Pull, off: int, n: int) -> bytes:
+        parts = []
+        async for chunk in pull(off, n):
+            parts.append(chunk)
+            self.bytes_pulled += len(chunk)
+        return b"".join(parts)[:n]

@@ -1,0 +1,277 @@
+"""The vfs's namespace operations and the public ``Vfs`` class.
+
+mkdir/rmdir (buckets under ``buckets/``, empty directories inside a bucket as links to the empty
+UnixFS directory), unlink, rename (MovePath within a bucket; EXDEV across buckets so that ``mv``
+copies), symlinks (extension), hard links (refused), read-only extended attributes, statfs, and
+the lifecycle calls ``flush_all`` and ``close``.
+"""
+
+from __future__ import annotations
+
+import logging
+import stat
+import time
+from dataclasses import dataclass
+
+import trio
+
+from bucketfs.errors import (
+    AlreadyExists,
+    BucketfsError,
+    CrossDevice,
+    InvalidArgument,
+    IsADirectory,
+    NotADirectory,
+    NotEmpty,
+    NotFound,
+    PermissionDenied,
+    Unsupported,
+)
+from bucketfs.vfs.cids import EMPTY_DIR_CID
+from bucketfs.vfs.namespace import check_bucket_name
+from bucketfs.vfs.nodes import BUCKETS_INO, Attr, Kind, Node
+from bucketfs.vfs.writes import WriteOps
+
+log = logging.getLogger("bucketfs.vfs")
+
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+XATTRS = (
+    "user.ipfs.cid",
+    "user.bucketfs.key",
+    "user.bucketfs.thread",
+    "user.bucketfs.url",
+    "user.bucketfs.ipns",
+    "user.bucketfs.www",
+)
+
+
+class XattrUnsupported(Unsupported):
+    """Only bucketfs's own extended attributes exist, and they are read-only."""
+
+
+@dataclass(frozen=True)
+class StatFs:
+    block_size: int = 4096
+    blocks: int = (1 << 40) // 4096  # the hub's capacity is unknown: advertise 1 TiB free
+    blocks_free: int = (1 << 40) // 4096
+    files: int = 1 << 24
+    files_free: int = 1 << 24
+    name_max: int = 255
+
+
+class Vfs(WriteOps):
+    """The filesystem meaning of a bucketfs mount over a hub session.
+
+    ``Vfs(session_like, cache_dir=..., cache_max_bytes=..., thread_name="buckets",
+    read_only=False)``; call ``await start()`` first and ``await close()`` last. Operations take
+    and return inode numbers and ``Attr``; failures are ``bucketfs.errors`` exceptions.
+    """
+
+    async def _absent(self, parent: Node, name: str) -> None:
+        try:
+            await self.child(parent, name)
+        except NotFound:
+            return
+        raise AlreadyExists(f"{name!r} exists")
+
+    async def mkdir(self, parent_ino: int, name: str, mode: int) -> Attr:
+        parent = self.inodes.get(parent_ino)
+        if parent.ino == BUCKETS_INO:
+            self.check_writable()
+            check_bucket_name(name)
+            await self._absent(parent, name)
+            thread = await self.index.thread_id(create=True)
+            assert thread is not None
+            root = await self.api.create(thread, name)
+            self.index.invalidate()
+            node = (await self.bucket_nodes()).get(name)
+            if node is None:
+                raise AlreadyExists(f"bucket {name!r} was created but shows under another name")
+            self.roots[root.key] = root.path
+        else:
+            self._writable_dir(parent)
+            self._check_name(name)
+            await self._absent(parent, name)
+            thread, key, path = self.where(parent)
+            await self.api.set_path(thread, key, f"{path}/{name}".lstrip("/"), EMPTY_DIR_CID)
+            self.roots.pop(key, None)
+            self.invalidate(parent)
+            node = self.inodes.upsert(parent_ino, name, Kind.DIR, parent.bucket)
+            node.cid, node.size, node.mtime = EMPTY_DIR_CID, 0, time.time_ns()
+            node.perm, node.checked, node.unlinked = 0, time.monotonic(), False
+        node.lookups += 1
+        return self.attr(node)
+
+    async def _is_empty(self, node: Node) -> bool:
+        if any(
+            c in self.open_files and not self.open_files[c].unlinked for c in node.children.values()
+        ):
+            return False
+        return not await self.listing(node)
+
+    async def rmdir(self, parent_ino: int, name: str) -> None:
+        self.check_writable()
+        parent = self.inodes.get(parent_ino)
+        node = await self.child(parent, name)
+        if not node.kind.is_dir:
+            raise NotADirectory(name)
+        if node.kind is Kind.ROOT or (parent.kind is Kind.ROOT and parent.ino != BUCKETS_INO):
+            raise PermissionDenied(f"{name} cannot be removed")
+        if not await self._is_empty(node):
+            raise NotEmpty(f"{name!r} is not empty")
+        thread, key, path = self.where(node)
+        if node.kind is Kind.BUCKET:
+            await self.api.remove(thread, key)
+            self.roots.pop(key, None)
+            self.index.invalidate()
+        else:
+            self.roots[key] = (await self.api.remove_path(thread, key, path)).path
+            self.invalidate(parent)
+        self.listings.pop((key, path), None)
+        self.inodes.detach(node)
+
+    async def unlink(self, parent_ino: int, name: str) -> None:
+        self.check_writable()
+        parent = self.inodes.get(parent_ino)
+        node = await self.child(parent, name)
+        if node.kind.is_dir:
+            raise IsADirectory(name)
+        of = self.open_files.get(node.ino)
+        if of is not None:
+            of.unlinked = True
+        if node.cid:  # exists on the hub (a file created here has no CID until pushed)
+            thread, key, path = self.where(node)
+            try:
+                self.roots[key] = (await self.api.remove_path(thread, key, path)).path
+            except NotFound:
+                if of is None:
+                    raise
+        self.invalidate(parent)
+        self.inodes.detach(node)
+
+    async def rename(
+        self, old_parent: int, old_name: str, new_parent: int, new_name: str, flags: int = 0
+    ) -> None:
+        self.check_writable()
+        if flags & RENAME_EXCHANGE:
+            raise InvalidArgument("RENAME_EXCHANGE is not supported")
+        src_dir, dst_dir = self.inodes.get(old_parent), self.inodes.get(new_parent)
+        node = await self.child(src_dir, old_name)
+        if Kind.ROOT in (src_dir.kind, dst_dir.kind, node.kind) or node.kind is Kind.BUCKET:
+            raise Unsupported("buckets and top-level directories cannot be renamed")
+        if dst_dir.bucket != node.bucket:
+            raise CrossDevice("rename across buckets")
+        self._check_name(new_name)
+        try:
+            target: Node | None = await self.child(dst_dir, new_name)
+        except NotFound:
+            target = None
+        if target is node:
+            return
+        thread, key, path = self.where(node)
+        dst_path = f"{self.inodes.bucket_path(dst_dir)}/{new_name}".lstrip("/")
+        if target is not None:
+            if flags & RENAME_NOREPLACE:
+                raise AlreadyExists(new_name)
+            await self._clear_target(node, target, dst_dir)
+        if node.ino in self.open_files:
+            await self.push(node.ino)
+        await self.api.move_path(thread, key, path, dst_path)
+        self.roots.pop(key, None)
+        self.invalidate(src_dir)
+        self.invalidate(dst_dir)
+        if node.kind is Kind.DIR:
+            self.listings.clear()
+        self.inodes.move(node, new_parent, new_name)
+
+    async def _clear_target(self, node: Node, target: Node, dst_dir: Node) -> None:
+        """POSIX rename replaces the target; MovePath would move *into* a directory."""
+        if target.kind.is_dir:
+            if not node.kind.is_dir:
+                raise IsADirectory(target.name)
+            if not await self._is_empty(target):
+                raise NotEmpty(target.name)
+            await self.rmdir(dst_dir.ino, target.name)
+        elif node.kind.is_dir:
+            raise NotADirectory(target.name)
+        elif target.ino in self.open_files:
+            self.open_files[target.ino].unlinked = True
+
+    async def symlink(self, parent_ino: int, name: str, target: str) -> Attr:
+        parent = self.inodes.get(parent_ino)
+        self._writable_dir(parent)
+        self._check_name(name)
+        if not self.caps.symlinks:
+            raise Unsupported(f"hub {self.hub_address} cannot store symbolic links (no extension)")
+        await self._absent(parent, name)
+        thread, key, path = self.where(parent)
+        full = f"{path}/{name}".lstrip("/")
+        root = await self.api.symlink(thread, key, full, target, root=await self.root_of(key))
+        self.roots[key] = root.path
+        self.invalidate(parent)
+        node = await self.child(parent, name)
+        node.lookups += 1
+        return self.attr(node)
+
+    async def link(self, ino: int, new_parent: int, new_name: str) -> Attr:
+        self.check_writable()
+        raise Unsupported("hard links are not supported")
+
+    # -- extended attributes, statfs ----------------------------------------------------
+
+    def listxattr(self, ino: int) -> list[str]:
+        node = self.inodes.get(ino)
+        return [] if node.kind is Kind.ROOT else list(XATTRS)
+
+    async def getxattr(self, ino: int, name: str) -> bytes | None:
+        """The value of a bucketfs attribute, or None when the node has no such attribute."""
+        node = self.inodes.get(ino)
+        if node.kind is Kind.ROOT or name not in XATTRS:
+            return None
+        thread, key, path = self.where(node)
+        if name == "user.ipfs.cid":
+            if node.kind is Kind.BUCKET:
+                return (await self.root_of(key)).removeprefix("/ipfs/").encode()
+            return node.cid.encode() if node.cid else None
+        if name == "user.bucketfs.key":
+            return key.encode()
+        if name == "user.bucketfs.thread":
+            return thread.encode()
+        links = await self.api.links(thread, key, path)
+        value = links.get(name.rsplit(".", 1)[1], "")
+        return value.encode() if value else None
+
+    def setxattr(self, ino: int, name: str) -> None:
+        self.check_writable()
+        raise XattrUnsupported(f"extended attribute {name} cannot be set")
+
+    def statfs(self) -> StatFs:
+        return StatFs()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def flush_all(self, timeout: float) -> bool:
+        """Push every dirty file; True if all were pushed within ``timeout`` seconds."""
+        with trio.move_on_after(timeout):
+            for ino, of in list(self.open_files.items()):
+                if of.dirty and not of.unlinked:
+                    try:
+                        await self.push(ino)
+                    except BucketfsError as exc:
+                        self.record_error("flush_all", exc)
+                        log.error(
+                            "hub %s: flushing inode %d failed: %s", self.hub_address, ino, exc
+                        )
+        return not any(of.dirty and not of.unlinked for of in self.open_files.values())
+
+    async def close(self) -> None:
+        """Drop every open file (after ``flush_all``) and the staging area."""
+        for of in list(self.open_files.values()):
+            self._close_file(of)
+        self.handles.clear()
+        await trio.lowlevel.checkpoint()
+
+
+def mode_is_dir(mode: int) -> bool:
+    return stat.S_ISDIR(mode)

@@ -1,0 +1,281 @@
+"""The vfs's file operations: open, create, read-modify-write, push, truncate, chmod/utimens.
+
+Close-to-open: written bytes are pushed when a handle is flushed (every ``close()``), fsynced or
+released; a push that returns means the hub has the data. Pushes carry the last known bucket root
+(``root`` check). The conflict rule, when the hub answers ``update is non-fast-forward``: fetch
+the current root and look at the path; if it still has the content this handle started from
+(or is still absent for a new file), push again on the new root (up to ``CONFLICT_RETRIES``
+times); otherwise someone else changed that file, so ours is written beside it as
+``<name>.conflict-<UTC yyyymmddThhmmss>`` and the event is logged and kept in ``status()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import trio
+
+from bucketfs.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidArgument,
+    IsADirectory,
+    NotADirectory,
+    NotFound,
+    PermissionDenied,
+    Unsupported,
+)
+from bucketfs.vfs.backend import PushResultLike
+from bucketfs.vfs.core import SEED, VfsCore
+from bucketfs.vfs.files import OpenFile
+from bucketfs.vfs.nodes import Attr, Kind, Node
+
+log = logging.getLogger("bucketfs.vfs")
+
+CONFLICT_RETRIES = 5
+
+
+class WriteOps(VfsCore):
+    """File content and attribute changes (see module docstring)."""
+
+    # -- open / create / write ----------------------------------------------------------
+
+    def _writable_dir(self, parent: Node) -> None:
+        self.check_writable()
+        if parent.kind is Kind.ROOT:
+            raise PermissionDenied(f"{parent.name or '/'} holds only what the hub provides")
+        if not parent.kind.is_dir:
+            raise NotADirectory(parent.name)
+
+    @staticmethod
+    def _check_name(name: str) -> None:
+        if SEED in name:
+            raise InvalidArgument("paths containing .textileseed are not allowed")
+
+    def _open_file(self, node: Node, truncate: bool) -> OpenFile:
+        of = self.open_files.get(node.ino)
+        if of is None:
+            of = OpenFile.new(self.cache.staging, node.ino, node.cid, loaded=not node.cid)
+            self.open_files[node.ino] = of
+        if truncate and (of.size() or not of.loaded):
+            of.truncate(0)
+            of.loaded = True
+        of.refs += 1
+        return of
+
+    async def open(self, ino: int, flags: int) -> int:
+        node = self.inodes.get(ino)
+        if node.kind.is_dir:
+            raise IsADirectory(node.name)
+        writable = flags & (os.O_WRONLY | os.O_RDWR) != 0
+        if writable or flags & os.O_TRUNC:
+            self.check_writable()
+            self._open_file(node, truncate=bool(flags & os.O_TRUNC))
+        else:
+            self.fetcher.acquire(node.cid)
+        return self.new_handle(ino, writable, node.cid)
+
+    async def create(self, parent_ino: int, name: str, mode: int, flags: int) -> tuple[int, Attr]:
+        parent = self.inodes.get(parent_ino)
+        self._writable_dir(parent)
+        self._check_name(name)
+        try:
+            existing: Node | None = await self.child(parent, name)
+        except NotFound:
+            existing = None
+        if existing is not None:
+            if flags & os.O_EXCL:
+                raise AlreadyExists(name)
+            fh = await self.open(existing.ino, flags | os.O_TRUNC)
+            existing.lookups += 1
+            return fh, self.attr(existing)
+        node = self.inodes.upsert(parent_ino, name, Kind.FILE, parent.bucket)
+        node.cid, node.size, node.perm, node.mtime = "", 0, mode & 0o7777, time.time_ns()
+        node.checked, node.unlinked = time.monotonic(), False
+        of = self._open_file(node, truncate=False)
+        of.touch()  # a new file is pushed even if nothing is written
+        if self.caps.path_attrs:
+            of.pending_mode = mode & 0o7777
+        node.lookups += 1
+        return self.new_handle(node.ino, True, ""), self.attr(node)
+
+    async def _loaded(self, node: Node, of: OpenFile) -> OpenFile:
+        async with of.load_lock:
+            if not of.loaded:
+                of.load_from(await self.whole_file(node, of.base_cid))
+        return of
+
+    async def write(self, fh: int, off: int, data: bytes) -> int:
+        h = self.handles[fh]
+        of = await self._loaded(self.inodes.get(h.ino), self.open_files[h.ino])
+        n = of.write(off, data)
+        of.pending_mtime = None
+        self.inodes.get(h.ino).mtime = time.time_ns()
+        return n
+
+    async def flush(self, fh: int) -> None:
+        h = self.handles.get(fh)
+        if h is not None and h.writable:
+            await self.push(h.ino)
+
+    async def fsync(self, fh: int) -> None:
+        await self.flush(fh)
+
+    async def release(self, fh: int) -> None:
+        h = self.handles.pop(fh, None)
+        if h is None:
+            return
+        of = self.open_files.get(h.ino)
+        if not h.writable and of is None:
+            self.fetcher.release(h.cid)
+            return
+        if of is None:
+            return
+        try:
+            if of.dirty and not of.unlinked and h.writable:
+                await self.push(h.ino)
+        finally:
+            of.refs -= 1
+            if of.refs <= 0 and not of.lock.locked():
+                self._close_file(of)
+
+    def _close_file(self, of: OpenFile) -> None:
+        self.open_files.pop(of.ino, None)
+        if of.dirty and not of.unlinked:
+            log.error("hub %s: changes to inode %d were not saved", self.hub_address, of.ino)
+        if of.pushed_cid and not of.dirty and of.loaded:
+            self.cache.admit(of.pushed_cid, of.path)
+        of.close()
+
+    # -- pushing ------------------------------------------------------------------------
+
+    async def push(self, ino: int) -> None:
+        """Send the staged content of ``ino`` to the hub if it changed (see module docstring)."""
+        of = self.open_files.get(ino)
+        if of is None:
+            return
+        async with of.lock:
+            if not of.dirty or of.unlinked:
+                return
+            node = await self._loaded_node(ino, of)
+            generation = of.generation
+            thread, key, path = self.where(node)
+            mode, mtime = of.pending_mode or 0, of.pending_mtime or 0
+            try:
+                res = await self.api.push_path(
+                    thread,
+                    key,
+                    path,
+                    of.chunks(),
+                    root=await self.root_of(key),
+                    mode=mode,
+                    mtime=mtime,
+                )
+            except Conflict:
+                res = await self._resolve_conflict(node, of)
+            of.pushed_generation, of.pushed_cid, of.base_cid = generation, res.cid, res.cid
+            self.roots[key] = res.root.path
+            if self.inodes.bucket_path(node) == path:
+                node.cid, node.checked = res.cid, time.monotonic()
+                node.size, node.size_exact = of.size(), True
+                node.mtime = mtime or time.time_ns()
+            self.invalidate(self.inodes.get(node.parent))
+
+    async def _loaded_node(self, ino: int, of: OpenFile) -> Node:
+        node = self.inodes.get(ino)
+        await self._loaded(node, of)
+        return node
+
+    async def _resolve_conflict(self, node: Node, of: OpenFile) -> PushResultLike:
+        thread, key, path = self.where(node)
+        for _ in range(CONFLICT_RETRIES):
+            self.roots[key] = (await self.api.root(thread, key)).path
+            try:
+                current = (await self.api.list_path(thread, key, path)).item.cid
+            except NotFound:
+                current = ""
+            if current != of.base_cid:
+                break
+            try:
+                return await self.api.push_path(
+                    thread,
+                    key,
+                    path,
+                    of.chunks(),
+                    root=self.roots[key],
+                    mode=of.pending_mode or 0,
+                    mtime=of.pending_mtime or 0,
+                )
+            except Conflict:
+                await trio.sleep(0.05)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        other = f"{path}.conflict-{stamp}"
+        msg = f"{key}/{path} changed on the hub meanwhile; our version saved as {other}"
+        log.warning("hub %s: %s", self.hub_address, msg)
+        self.conflicts.append(msg)
+        return await self.api.push_path(thread, key, other, of.chunks())
+
+    # -- attributes ---------------------------------------------------------------------
+
+    async def setattr(
+        self,
+        ino: int,
+        *,
+        fh: int | None = None,
+        size: int | None = None,
+        mode: int | None = None,
+        mtime: int | None = None,
+        uid: int | None = None,
+        gid: int | None = None,
+    ) -> Attr:
+        node = self.inodes.get(ino)
+        self.check_writable()
+        if (uid is not None and uid != self.uid) or (gid is not None and gid != self.gid):
+            raise Unsupported("files are owned by the mounting user; chown is not supported")
+        if node.kind is Kind.ROOT or (node.kind is Kind.BUCKET and size is not None):
+            raise PermissionDenied(f"cannot change attributes of {node.name or '/'}")
+        if size is not None:
+            await self._truncate(node, fh, size)
+        if mode is not None or mtime is not None:
+            await self._set_attrs(node, mode, mtime)
+        return self.attr(node)
+
+    async def _truncate(self, node: Node, fh: int | None, size: int) -> None:
+        if node.kind.is_dir:
+            raise IsADirectory(node.name)
+        of = self.open_files.get(node.ino)
+        if of is not None and fh is not None:
+            (await self._loaded(node, of)).truncate(size)
+            return
+        of = self._open_file(node, truncate=size == 0)
+        try:
+            (await self._loaded(node, of)).truncate(size)
+            await self.push(node.ino)
+        finally:
+            of.refs -= 1
+            if of.refs <= 0:
+                self._close_file(of)
+
+    async def _set_attrs(self, node: Node, mode: int | None, mtime: int | None) -> None:
+        if not self.caps.path_attrs:
+            raise Unsupported(f"hub {self.hub_address} cannot store modes or times (no extension)")
+        of = self.open_files.get(node.ino)
+        if of is not None and of.dirty:
+            if mode is not None:
+                of.pending_mode = node.perm = mode & 0o7777
+            if mtime is not None:
+                of.pending_mtime = node.mtime = mtime
+            return
+        thread, key, path = self.where(node)
+        root = await self.api.set_path_attrs(
+            thread, key, path, mode=None if mode is None else mode & 0o7777, mtime=mtime
+        )
+        self.roots[key] = root.path
+        if mode is not None:
+            node.perm = mode & 0o7777
+        if mtime is not None:
+            node.mtime = mtime
+        if node.kind is not Kind.BUCKET:
+            self.invalidate(self.inodes.get(node.parent))
