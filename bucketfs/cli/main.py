@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from bucketfs import __version__
+from bucketfs.cli.hub import hub
 from bucketfs.cli.identity import identity
 
 
@@ -15,6 +16,7 @@ def cli() -> None:
 
 
 cli.add_command(identity)
+cli.add_command(hub)
 
 
 def main() -> None:

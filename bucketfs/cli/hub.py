@@ -1,0 +1,186 @@
+"""``bucketfs hub serve`` and ``bucketfs hub keys create|list|invalidate``.
+
+``serve`` runs the hub in the foreground and prints exactly one line on stdout,
+``bucketfs hub listening on <address>``, once it accepts calls; logs go to stderr. SIGTERM or
+SIGINT stop it cleanly (exit 0). The ``keys`` commands open the hub's SQLite store directly, so
+they work whether or not the hub runs.
+
+Exit status: 0 success; 1 a user error, printed as one line (e.g. the data directory is in use
+by another hub, an unknown key); 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from bucketfs import paths
+from bucketfs.auth.privatefile import ensure_private_dir
+from bucketfs.errors import BucketfsError
+from bucketfs.hub.accounts import DEFAULT_ACCOUNT, Accounts, ApiKey
+from bucketfs.hub.caller import KeyType
+from bucketfs.hub.server import STORE_FILE, ServeConfig, run
+from bucketfs.hub.servicers import HubOptions
+from bucketfs.hub.store import open_store
+
+data_option = click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Hub data directory (default: ~/.local/share/bucketfs/hub, see BUCKETFS_DATA_DIR).",
+)
+
+
+def _data_dir(data_dir: Path | None) -> Path:
+    return (data_dir if data_dir is not None else paths.hub_data_dir()).absolute()
+
+
+@click.group()
+def hub() -> None:
+    """Run a Textile-compatible hub and manage its API keys."""
+
+
+@hub.command()
+@data_option
+@click.option("--listen", default="", help="HOST:PORT or unix:PATH (default: unix:DATA/hub.sock).")
+@click.option("--gateway", default="", help="Public HOST:PORT of the HTTP gateway, for links.")
+@click.option(
+    "--grace", default=5.0, show_default=True, help="Seconds in-flight calls get on stop."
+)
+@click.option("--workers", default=64, show_default=True, help="Size of the handler thread pool.")
+@click.option(
+    "--challenge-timeout",
+    default=60.0,
+    show_default=True,
+    help="Seconds GetToken waits for the signed challenge.",
+)
+@click.option("--debug", is_flag=True, help="Log debug messages to stderr.")
+def serve(
+    data_dir: Path | None,
+    listen: str,
+    gateway: str,
+    grace: float,
+    workers: int,
+    challenge_timeout: float,
+    debug: bool,
+) -> None:
+    """Serve the hub in the foreground until SIGTERM or SIGINT."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = ServeConfig(
+        data_dir=_data_dir(data_dir),
+        listen=listen,
+        gateway=gateway,
+        grace=grace,
+        max_workers=workers,
+        options=HubOptions(challenge_timeout=challenge_timeout, gateway=gateway),
+    )
+
+    def ready(address: str) -> None:
+        click.echo(f"bucketfs hub listening on {address}")
+
+    try:
+        run(config, ready)
+    except BucketfsError as exc:
+        raise click.ClickException(exc.message) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve from {config.data_dir}: {exc}") from None
+
+
+@contextmanager
+def _accounts(data_dir: Path | None, create: bool = False) -> Iterator[Accounts]:
+    directory = _data_dir(data_dir)
+    if create:
+        ensure_private_dir(directory)
+    if not (directory / STORE_FILE).is_file() and not create:
+        raise click.ClickException(f"{directory} is not a hub data directory (no {STORE_FILE})")
+    store = open_store(str(directory / STORE_FILE))
+    os.chmod(directory / STORE_FILE, 0o600)
+    try:
+        yield Accounts(store)
+    except BucketfsError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
+
+
+def _key_json(record: ApiKey) -> dict[str, object]:
+    return {
+        "key": record.key,
+        "secret": record.secret,
+        "type": record.key_type.value,
+        "secure": record.secure,
+        "valid": record.valid,
+        "threads": record.threads,
+        "account": record.account,
+    }
+
+
+@hub.group()
+def keys() -> None:
+    """Create, list and invalidate API keys (works while the hub runs)."""
+
+
+@keys.command()
+@data_option
+@click.option("--account", default=DEFAULT_ACCOUNT, show_default=True, help="Account of the key.")
+@click.option(
+    "--type",
+    "key_type",
+    type=click.Choice(["account", "user"]),
+    default="account",
+    show_default=True,
+    help="account: acts as the account; user: for app users, who need a token.",
+)
+@click.option("--insecure", is_flag=True, help="Do not require API signatures with this key.")
+@click.option("--json", "as_json", is_flag=True, help="Print the key as JSON.")
+def create(
+    data_dir: Path | None, account: str, key_type: str, insecure: bool, as_json: bool
+) -> None:
+    """Create an API key (creating the account if needed) and print key and secret."""
+    with _accounts(data_dir, create=True) as accounts:
+        record = accounts.create_key(account, KeyType(key_type), secure=not insecure)
+    if as_json:
+        click.echo(json.dumps(_key_json(record)))
+    else:
+        click.echo(f"key:    {record.key}\nsecret: {record.secret}")
+        click.echo(f"type:   {record.key_type.value}, secure: {record.secure}, account: {account}")
+
+
+@keys.command(name="list")
+@data_option
+@click.option("--account", default=None, help="Only this account's keys.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (secrets included).")
+def list_keys(data_dir: Path | None, account: str | None, as_json: bool) -> None:
+    """List API keys (secrets only with --json)."""
+    with _accounts(data_dir) as accounts:
+        records = accounts.list_keys(account)
+    if as_json:
+        click.echo(json.dumps([_key_json(r) for r in records]))
+        return
+    for r in records:
+        state = "valid" if r.valid else "invalid"
+        secure = "secure" if r.secure else "insecure"
+        click.echo(
+            f"{r.key}  {r.key_type.value:7}  {secure:8}  {state:7}  "
+            f"threads={r.threads}  account={r.account}"
+        )
+
+
+@keys.command()
+@data_option
+@click.argument("key")
+def invalidate(data_dir: Path | None, key: str) -> None:
+    """Invalidate KEY: calls with it are refused from now on."""
+    with _accounts(data_dir) as accounts:
+        accounts.invalidate_key(key)
+    click.echo(f"invalidated {key}", err=True)
