@@ -394,9 +394,9 @@ class Engine:
     ) -> list[bytes]:
         """Instances matching ``query_json`` (WIRE.md §3.4; see query.py for the fixes)."""
         coll = self._collection(db_id, collection)
-        p = query.plan(query.parse(query_json), coll.index_paths)
+        p = query.plan(query.parse(query_json), coll.index_paths, db_id, coll.name)
         sql = (
-            "SELECT data FROM tdb_instances AS i WHERE db_id = ? AND collection = ? AND "
+            "SELECT data FROM tdb_instances WHERE db_id = ? AND collection = ? AND "
             f"{p.where} ORDER BY {p.order} LIMIT ? OFFSET ?"
         )
         with self._store.snapshot() as conn:

@@ -211,7 +211,7 @@ class Plan:
     offset: int
 
 
-def plan(q: Query, indexes: frozenset[str]) -> Plan:
+def plan(q: Query, indexes: frozenset[str], db_id: bytes, collection: str) -> Plan:
     """Translate a parsed query; ``indexes`` are the collection's indexed paths."""
     params: list[Any] = []
     where = [f"({_match_sql(q, params)})"]
@@ -220,11 +220,10 @@ def plan(q: Query, indexes: frozenset[str]) -> Plan:
             if c.field_path in indexes and c.operation != NE:
                 tag = _KINDS[c.kind][1]
                 where.append(
-                    "id IN (SELECT id FROM tdb_index WHERE db_id = i.db_id AND "
-                    "collection = i.collection AND path = ? AND vtype = ? AND value "
-                    f"{_SQL_OPS[c.operation]} ?)"
+                    "id IN (SELECT id FROM tdb_index WHERE db_id = ? AND collection = ? "
+                    f"AND path = ? AND vtype = ? AND value {_SQL_OPS[c.operation]} ?)"
                 )
-                params += [c.field_path, tag, _sql_value(c)]
+                params += [db_id, collection, c.field_path, tag, _sql_value(c)]
     if q.index and q.index not in indexes:
         raise _invalid(f"index not found: {q.index}")
     sort_path = q.sort_path or q.index
