@@ -320,14 +320,15 @@ class Engine:
         self, db_id: bytes, collection: str, instances: Sequence[bytes], writer: str = ""
     ) -> list[str]:
         """Create instances atomically (all or none); returns their ids in order."""
-        coll = self._collection(db_id, collection)
-        ops = [prepare_create(coll, raw) for raw in instances]
-        new_ids = [op.instance_id for op in ops]
-        if len(set(new_ids)) != len(new_ids):
-            raise AlreadyExists("can't create already existing instance", wire_code="UNKNOWN")
+        self._collection(db_id, collection)
         lock = self._acquire(db_id)
         try:
-            self._apply(self._collection(db_id, collection), ops)
+            coll = self._collection(db_id, collection)
+            ops = [prepare_create(coll, raw) for raw in instances]
+            new_ids = [op.instance_id for op in ops]
+            if len(set(new_ids)) != len(new_ids):
+                raise AlreadyExists("can't create already existing instance", wire_code="UNKNOWN")
+            self._apply(coll, ops)
         finally:
             lock.release()
         return new_ids
@@ -336,11 +337,11 @@ class Engine:
         self, db_id: bytes, collection: str, instances: Sequence[bytes], writer: str = ""
     ) -> None:
         """Replace instances (a missing id is created, reported as SAVE), atomically."""
-        coll = self._collection(db_id, collection)
-        ops = [prepare_save(coll, raw) for raw in instances]
+        self._collection(db_id, collection)
         lock = self._acquire(db_id)
         try:
-            self._apply(self._collection(db_id, collection), ops)
+            coll = self._collection(db_id, collection)
+            self._apply(coll, [prepare_save(coll, raw) for raw in instances])
         finally:
             lock.release()
 

@@ -12,6 +12,7 @@ import re
 import threading
 import time
 
+from bucketfs.auth.threadid import ThreadID
 from bucketfs.errors import InvalidArgument
 
 NAME_RE = re.compile(r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$")
@@ -19,8 +20,6 @@ NAME_ERROR = (
     "name may only contain alphanumeric characters or non-consecutive hyphens, "
     "and cannot begin or end with a hyphen"
 )
-THREAD_VERSION = 0x01
-THREAD_VARIANTS = (0x55, 0x70)
 KEY_HALF = 32
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -35,13 +34,8 @@ def check_name(name: str) -> None:
 
 
 def check_db_id(db_id: bytes) -> None:
-    """Validate thread ID bytes: version 0x01, variant Raw/AccessControlled, ≥1 random byte."""
-    if len(db_id) < 3:
-        raise InvalidArgument("invalid thread id: too short")
-    if db_id[0] != THREAD_VERSION:
-        raise InvalidArgument(f"invalid thread id: unknown version {db_id[0]}")
-    if db_id[1] not in THREAD_VARIANTS:
-        raise InvalidArgument(f"invalid thread id: unknown variant {db_id[1]}")
+    """Validate thread ID bytes (version 0x01, variant Raw/AccessControlled, ≥1 random byte)."""
+    ThreadID.from_bytes(bytes(db_id))
 
 
 def check_thread_key(key: bytes | None) -> bytes:
