@@ -6,6 +6,8 @@ that grows with the bucket's file count. bucketfs keeps the attributes a filesys
 
 * ``attrs(thread, bucket, path) -> mode, mtime`` — the ``mode``/``mtime`` extensions; a row per
   path that was pushed or given attributes; removed with the path, moved with it.
+* ``buckets(key) -> thread`` — which thread DB holds a bucket (the ``/ipns/<key>`` gateway
+  route has no thread in it).
 * ``nodes(cid) -> kind, size, target`` — file/dir/symlink, exact byte length of a file and a
   symlink's target (a cache: a pure function of the CID, recomputable from the root node).
 
@@ -29,6 +31,7 @@ CREATE TABLE IF NOT EXISTS attrs (
     mode INTEGER NOT NULL DEFAULT 0, mtime INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (thread, bucket, path)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS buckets (key TEXT PRIMARY KEY, thread TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nodes (
     cid TEXT PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL, target TEXT NOT NULL
 ) WITHOUT ROWID;
@@ -128,6 +131,23 @@ class AttrStore:
                 "AND (path=? OR path LIKE ? ESCAPE '\\')",
                 (dst, len(src) + 1, thread, bucket, src, _like_escape(src + "/") + "%"),
             )
+
+    # -- bucket key -> thread (for /ipns/<key> gateway links) ------------------------------
+
+    def register_bucket(self, key: str, thread: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO buckets (key, thread) VALUES (?, ?)", (key, thread)
+            )
+
+    def forget_bucket(self, key: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM buckets WHERE key=?", (key,))
+
+    def thread_of(self, key: str) -> str:
+        with self._lock:
+            row = self._db.execute("SELECT thread FROM buckets WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else ""
 
     # -- node cache ----------------------------------------------------------------------
 

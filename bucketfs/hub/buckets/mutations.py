@@ -93,6 +93,7 @@ class Buckets(BucketService):
             root = tree.codec.set(start.cid, bpaths.SEED_NAME, seed_entry)
         bucket.path = f"/ipfs/{root.cid}"
         self.records.create(bucket, ctx.who)
+        self.attrs.register_bucket(bucket.key, bucket.thread)
         links = self.make_links(bucket, "", ctx.token)
         return Created(bucket, links, seed, str(seed_block.cid), root.tsize)
 
@@ -121,6 +122,7 @@ class Buckets(BucketService):
             size = content.dag_size(self.blocks, self.root_cid(bucket))
             self.records.delete(bucket, ctx.who)
             self.attrs.remove_tree(bucket.thread, bucket.key, "")
+            self.attrs.forget_bucket(bucket.key)
         return -size
 
     # -- pushes -----------------------------------------------------------------------------

@@ -1,0 +1,310 @@
+"""``api.bucketsd.pb.APIService`` and ``bucketfs.pb.BucketsExtension``: thin adapters from the
+protos to :class:`bucketfs.hub.buckets.mutations.Buckets`.
+
+``register`` opens the bucket storage of the hub data directory (``<data>/blocks``,
+``<data>/buckets/attrs.sqlite``) and, when the hub was given ``--gateway HOST:PORT``, starts the
+HTTP gateway there. Filecoin/archive methods answer UNIMPLEMENTED.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+
+from bucketfs.errors import InvalidArgument
+from bucketfs.hub.blocks import FileBlockStore
+from bucketfs.hub.buckets.attrs import AttrStore
+from bucketfs.hub.buckets.gateway import Gateway
+from bucketfs.hub.buckets.model import Bucket
+from bucketfs.hub.buckets.mutations import Buckets, Progress, Pushed
+from bucketfs.hub.buckets.records import BucketRecords
+from bucketfs.hub.buckets.service import Ctx, Item, Links
+from bucketfs.hub.caller import current_caller
+from bucketfs.hub.servicers import HubContext, fill_unsupported
+from bucketfs.hub.status import grpc_errors
+from bucketfs.proto import bucketfs_ext_pb2 as ext_pb
+from bucketfs.proto import bucketfs_ext_pb2_grpc as ext_grpc
+from bucketfs.proto import bucketsd_pb2 as pb
+from bucketfs.proto import bucketsd_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE = "api.bucketsd.pb.APIService"
+EXT_SERVICE = "bucketfs.pb.BucketsExtension"
+FILECOIN = "Filecoin archiving is not offered by this hub"
+
+
+def ctx() -> Ctx:
+    caller = current_caller()
+    return Ctx(thread=caller.thread, who=caller.identity, token=caller.token)
+
+
+def _role(value: Any) -> Any:
+    return int(value)
+
+
+def metadata_pb(meta: dict[str, Any] | None) -> Any:
+    meta = meta or {}
+    return pb.Metadata(
+        roles={str(k): _role(v) for k, v in (meta.get("roles") or {}).items()},
+        updated_at=int(meta.get("updated_at", 0)),
+        key=str(meta.get("key", "")),
+        mode=int(meta.get("mode", 0)),
+    )
+
+
+def root_pb(bucket: Bucket) -> Any:
+    current = (bucket.archives or {}).get("current") or {}
+    return pb.Root(
+        key=bucket.key,
+        name=bucket.name,
+        path=bucket.path,
+        created_at=bucket.created_at,
+        updated_at=bucket.updated_at,
+        thread=bucket.thread,
+        owner=bucket.owner,
+        version=bucket.version,
+        metadata=metadata_pb(bucket.metadata.get("")),
+        link_key=bucket.link_key,
+        path_metadata={p: metadata_pb(m) for p, m in bucket.metadata.items()},
+        archives=pb.Archives(current=pb.Archive(cid=str(current.get("cid", "")))),
+    )
+
+
+def item_pb(item: Item) -> Any:
+    return pb.PathItem(
+        cid=item.cid,
+        name=item.name,
+        path=item.path,
+        size=item.size,
+        is_dir=item.is_dir,
+        items=[item_pb(i) for i in item.items],
+        items_count=item.items_count,
+        metadata=metadata_pb(item.metadata) if item.metadata is not None else None,
+        file_size=item.file_size,
+        mode=item.mode,
+        mtime=item.mtime,
+        symlink_target=item.symlink_target,
+    )
+
+
+def links_pb(links: Links) -> Any:
+    return pb.LinksResponse(url=links.url, www=links.www, ipns=links.ipns)
+
+
+def _header_first(requests: Iterator[Any]) -> Any:
+    first = next(requests, None)
+    if first is None or first.WhichOneof("payload") != "header":
+        raise InvalidArgument("push bucket path header is required", wire_code="UNKNOWN")
+    return first.header
+
+
+def _chunks(requests: Iterator[Any]) -> Iterator[bytes]:
+    for request in requests:
+        if request.WhichOneof("payload") != "chunk":
+            raise InvalidArgument("invalid request", wire_code="UNKNOWN")
+        yield request.chunk
+
+
+def _path_chunks(requests: Iterator[Any]) -> Iterator[tuple[str, bytes]]:
+    for request in requests:
+        if request.WhichOneof("payload") != "chunk":
+            raise InvalidArgument("invalid request", wire_code="UNKNOWN")
+        yield request.chunk.path, request.chunk.data
+
+
+class BucketsServicer(pb_grpc.APIServiceServicer):
+    """See the module docstring."""
+
+    def __init__(self, buckets: Buckets) -> None:
+        self.b = buckets
+
+    @grpc_errors
+    def List(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return pb.ListResponse(roots=[root_pb(b) for b in self.b.list(ctx())])
+
+    @grpc_errors
+    def Create(self, request: Any, context: grpc.ServicerContext) -> Any:
+        if request.unfreeze:
+            raise InvalidArgument(f"unfreeze is not supported: {FILECOIN}")
+        made = self.b.create(
+            ctx(), request.name, bootstrap_cid=request.bootstrap_cid, private=request.private
+        )
+        return pb.CreateResponse(
+            root=root_pb(made.bucket),
+            links=links_pb(made.links),
+            seed=made.seed,
+            seed_cid=made.seed_cid,
+            pinned=made.pinned,
+        )
+
+    @grpc_errors
+    def Root(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return pb.RootResponse(root=root_pb(self.b.root(ctx(), request.key)))
+
+    @grpc_errors
+    def Links(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return links_pb(self.b.links(ctx(), request.key, request.path))
+
+    @grpc_errors
+    def ListPath(self, request: Any, context: grpc.ServicerContext) -> Any:
+        listing = self.b.list_path(
+            ctx(), request.key, request.path, limit=max(request.limit, 0), after=request.after
+        )
+        return pb.ListPathResponse(
+            item=item_pb(listing.item), root=root_pb(listing.bucket), truncated=listing.truncated
+        )
+
+    @grpc_errors
+    def ListIpfsPath(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return pb.ListIpfsPathResponse(item=item_pb(self.b.list_ipfs_path(request.path)))
+
+    @grpc_errors
+    def PushPath(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        header = _header_first(request_iterator)
+        events = self.b.push_path(
+            ctx(),
+            header.key,
+            header.path,
+            _chunks(request_iterator),
+            root=header.root,
+            mode=header.mode,
+            mtime=header.mtime,
+        )
+        for event in events:
+            if isinstance(event, Progress):
+                yield pb.PushPathResponse(event=pb.PushPathResponse.Event(bytes=event.bytes))
+            else:
+                yield pb.PushPathResponse(event=self._final_event(event))
+
+    @staticmethod
+    def _final_event(done: Pushed) -> Any:
+        return pb.PushPathResponse.Event(
+            path=f"/ipfs/{done.cid}",
+            bytes=done.file_size,
+            size=str(done.size),
+            root=root_pb(done.bucket),
+            pinned=done.pinned,
+        )
+
+    @grpc_errors
+    def PushPaths(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("payload") != "header":
+            raise InvalidArgument("push bucket path header is required", wire_code="UNKNOWN")
+        header = first.header
+        results = self.b.push_paths(
+            ctx(),
+            header.key,
+            _path_chunks(request_iterator),
+            root=header.root,
+            paths=list(header.paths),
+        )
+        for done in results:
+            yield pb.PushPathsResponse(
+                path=done.path,
+                cid=str(done.cid),
+                size=done.size,
+                pinned=done.pinned,
+                root=root_pb(done.bucket),
+            )
+
+    @grpc_errors
+    def PullPath(self, request: Any, context: grpc.ServicerContext) -> Any:
+        chunks = self.b.pull_path(
+            ctx(), request.key, request.path, offset=request.offset, length=request.length
+        )
+        for chunk in chunks:
+            yield pb.PullPathResponse(chunk=chunk)
+
+    @grpc_errors
+    def PullIpfsPath(self, request: Any, context: grpc.ServicerContext) -> Any:
+        for chunk in self.b.pull_ipfs_path(request.path):
+            yield pb.PullIpfsPathResponse(chunk=chunk)
+
+    @grpc_errors
+    def SetPath(self, request: Any, context: grpc.ServicerContext) -> Any:
+        pinned = self.b.set_path(ctx(), request.key, request.path, request.cid)
+        return pb.SetPathResponse(pinned=pinned)
+
+    @grpc_errors
+    def MovePath(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self.b.move_path(ctx(), request.key, request.from_path, request.to_path)
+        return pb.MovePathResponse()
+
+    @grpc_errors
+    def Remove(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return pb.RemoveResponse(pinned=self.b.remove(ctx(), request.key))
+
+    @grpc_errors
+    def RemovePath(self, request: Any, context: grpc.ServicerContext) -> Any:
+        bucket, pinned = self.b.remove_path(ctx(), request.key, request.path, root=request.root)
+        return pb.RemovePathResponse(root=root_pb(bucket), pinned=pinned)
+
+    @grpc_errors
+    def PushPathAccessRoles(self, request: Any, context: grpc.ServicerContext) -> Any:
+        roles = {str(k): int(v) for k, v in request.roles.items()}
+        return pb.PushPathAccessRolesResponse(
+            pinned=self.b.push_roles(ctx(), request.key, request.path, roles)
+        )
+
+    @grpc_errors
+    def PullPathAccessRoles(self, request: Any, context: grpc.ServicerContext) -> Any:
+        roles = self.b.pull_roles(ctx(), request.key, request.path)
+        return pb.PullPathAccessRolesResponse(roles={k: _role(v) for k, v in roles.items()})
+
+
+fill_unsupported(BucketsServicer, pb.DESCRIPTOR.services_by_name["APIService"], {}, FILECOIN)
+
+
+class ExtensionServicer(ext_grpc.BucketsExtensionServicer):
+    """``bucketfs.pb.BucketsExtension`` (docs/PROTOCOL.md, section Buckets)."""
+
+    def __init__(self, buckets: Buckets) -> None:
+        self.b = buckets
+
+    @grpc_errors
+    def Capabilities(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return ext_pb.CapabilitiesResponse(
+            exact_sizes=True, range_reads=True, path_attrs=True, symlinks=True, list_paging=True
+        )
+
+    @grpc_errors
+    def SetPathAttrs(self, request: Any, context: grpc.ServicerContext) -> Any:
+        bucket = self.b.set_path_attrs(
+            ctx(),
+            request.key,
+            request.path,
+            mode=request.mode if request.set_mode else None,
+            mtime=request.mtime if request.set_mtime else None,
+        )
+        return ext_pb.SetPathAttrsResponse(root=root_pb(bucket))
+
+    @grpc_errors
+    def Symlink(self, request: Any, context: grpc.ServicerContext) -> Any:
+        bucket = self.b.symlink(ctx(), request.key, request.path, request.target, root=request.root)
+        return ext_pb.SymlinkResponse(root=root_pb(bucket))
+
+
+def open_buckets(hub: HubContext) -> Buckets:
+    """The bucket API over the hub's data directory (closed with the hub)."""
+    blocks = FileBlockStore(hub.data_dir / "blocks")
+    attrs = AttrStore(hub.data_dir / "buckets" / "attrs.sqlite")
+    hub.on_close(attrs.close)
+    gateway_url = f"http://{hub.options.gateway}" if hub.options.gateway else ""
+    return Buckets(BucketRecords(hub.engine), blocks, attrs, gateway_url=gateway_url)
+
+
+def register(server: grpc.Server, hub: HubContext) -> list[str]:
+    buckets = open_buckets(hub)
+    pb_grpc.add_APIServiceServicer_to_server(BucketsServicer(buckets), server)
+    ext_grpc.add_BucketsExtensionServicer_to_server(ExtensionServicer(buckets), server)
+    if hub.options.gateway:
+        gateway = Gateway(buckets, hub.options.gateway, hub.identity.public_key)
+        gateway.start()
+        hub.on_close(gateway.stop)
+        log.info("bucket gateway serving http://%s", gateway.address)
+    return [SERVICE, EXT_SERVICE]
