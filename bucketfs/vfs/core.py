@@ -29,6 +29,7 @@ log = logging.getLogger("bucketfs.vfs")
 LIST_TTL = 1.0
 LIST_PAGE = 1000
 SEED = ".textileseed"
+MAX_LENGTHS = 100_000
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Handle:
     ino: int
     writable: bool
     cid: str  # content read through this handle when no staging copy exists
+    staged: bool  # holds a reference on the inode's OpenFile
 
 
 class _NoCapabilities:
@@ -72,6 +74,7 @@ class VfsCore:
         self.cache = ContentCache(cache_dir, cache_max_bytes)
         self.fetcher = Fetcher(self.cache, range_reads=False)
         self.listings: dict[tuple[str, str], _Listing] = {}
+        self.lengths: dict[str, int] = {}  # file CID -> exact length learned by reading it
         self.roots: dict[str, str] = {}  # bucket key -> last known root path (root check)
         self.open_files: dict[int, OpenFile] = {}
         self.handles: dict[int, Handle] = {}
@@ -88,6 +91,12 @@ class VfsCore:
         self.caps = await self.api.capabilities()
         self.fetcher.range_reads = self.caps.range_reads
         await self.index.thread_id(create=False)
+
+    def learn_length(self, cid: str, length: int) -> None:
+        """Remember a file's exact length (hubs without the size extension only give DAG sizes)."""
+        if len(self.lengths) >= MAX_LENGTHS:
+            self.lengths.clear()
+        self.lengths[cid] = length
 
     def record_error(self, op: str, exc: BaseException) -> None:
         self.errors.append(f"{time.strftime('%H:%M:%S')} {op}: {type(exc).__name__}: {exc}")
@@ -148,6 +157,8 @@ class VfsCore:
             node.size, node.size_exact = 0, True
         elif e.file_size is not None:
             node.size, node.size_exact = e.file_size, True
+        elif e.cid in self.lengths:
+            node.size, node.size_exact = self.lengths[e.cid], True
         else:
             single = is_single_block(e.cid) and e.dag_size <= CHUNK_SIZE
             node.size, node.size_exact = e.dag_size, single
@@ -288,10 +299,10 @@ class VfsCore:
             raise NotFound("not a symbolic link")
         return node.target
 
-    def new_handle(self, ino: int, writable: bool, cid: str) -> int:
+    def new_handle(self, ino: int, writable: bool, cid: str, *, staged: bool) -> int:
         fh = self._next_fh
         self._next_fh += 1
-        self.handles[fh] = Handle(ino, writable, cid)
+        self.handles[fh] = Handle(ino, writable, cid, staged)
         return fh
 
     def puller(self, node: Node) -> Pull:
@@ -311,8 +322,10 @@ class VfsCore:
         if not h.cid or (node.size_exact and off >= node.size):
             return b""
         data, length = await self.fetcher.read(h.cid, node.size, self.puller(node), off, size)
-        if length is not None and node.cid == h.cid:
-            node.size, node.size_exact = length, True
+        if length is not None:
+            self.learn_length(h.cid, length)
+            if node.cid == h.cid:
+                node.size, node.size_exact = length, True
         return data
 
     async def whole_file(self, node: Node, cid: str) -> Path:

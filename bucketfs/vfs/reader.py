@@ -21,7 +21,7 @@ import trio
 from bucketfs.vfs.content import ContentCache
 
 READAHEAD = 8 << 20
-FAR = 32 << 20
+FAR = 2 * READAHEAD
 
 Pull = Callable[[int, int], AsyncIterator[bytes]]
 

@@ -139,6 +139,7 @@ class Vfs(WriteOps):
             raise IsADirectory(name)
         of = self.open_files.get(node.ino)
         if of is not None:
+            await self._loaded(node, of)  # open descriptors keep their content
             of.unlinked = True
         if node.cid:  # exists on the hub (a file created here has no CID until pushed)
             thread, key, path = self.where(node)

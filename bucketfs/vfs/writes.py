@@ -73,9 +73,12 @@ class WriteOps(VfsCore):
         if writable or flags & os.O_TRUNC:
             self.check_writable()
             self._open_file(node, truncate=bool(flags & os.O_TRUNC))
+        elif node.ino in self.open_files:
+            self.open_files[node.ino].refs += 1  # read what the writers staged
         else:
             self.fetcher.acquire(node.cid)
-        return self.new_handle(ino, writable, node.cid)
+            return self.new_handle(ino, False, node.cid, staged=False)
+        return self.new_handle(ino, writable, node.cid, staged=True)
 
     async def create(self, parent_ino: int, name: str, mode: int, flags: int) -> tuple[int, Attr]:
         parent = self.inodes.get(parent_ino)
@@ -99,7 +102,7 @@ class WriteOps(VfsCore):
         if self.caps.path_attrs:
             of.pending_mode = mode & 0o7777
         node.lookups += 1
-        return self.new_handle(node.ino, True, ""), self.attr(node)
+        return self.new_handle(node.ino, True, "", staged=True), self.attr(node)
 
     async def _loaded(self, node: Node, of: OpenFile) -> OpenFile:
         async with of.load_lock:
@@ -128,7 +131,7 @@ class WriteOps(VfsCore):
         if h is None:
             return
         of = self.open_files.get(h.ino)
-        if not h.writable and of is None:
+        if not h.staged:
             self.fetcher.release(h.cid)
             return
         if of is None:
@@ -176,6 +179,7 @@ class WriteOps(VfsCore):
             except Conflict:
                 res = await self._resolve_conflict(node, of)
             of.pushed_generation, of.pushed_cid, of.base_cid = generation, res.cid, res.cid
+            self.learn_length(res.cid, of.size())
             self.roots[key] = res.root.path
             if self.inodes.bucket_path(node) == path:
                 node.cid, node.checked = res.cid, time.monotonic()
