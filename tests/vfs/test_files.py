@@ -16,7 +16,7 @@ def test_close_means_in_the_hub(env: Env) -> None:
     async def body() -> None:
         await env.mkdir("b")
         parent, _ = await env.parent("b/f")
-        fh, attr = await env.vfs.create(parent, "f", 0o600, os.O_WRONLY | os.O_CREAT)
+        fh, _ = await env.vfs.create(parent, "f", 0o600, os.O_WRONLY | os.O_CREAT)
         await env.vfs.write(fh, 0, b"hello ")
         await env.vfs.write(fh, 6, b"world")
         assert await env.ls("b") == ["f"]  # visible here before the push
