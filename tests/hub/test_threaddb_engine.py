@@ -285,3 +285,15 @@ def test_delete_skips_missing_ids_and_has_needs_all(engine: Engine, db: bytes) -
 def test_malformed_instances_are_refused(engine: Engine, db: bytes, raw: bytes) -> None:
     with pytest.raises(InvalidArgument):
         engine.create(db, "people", [raw])
+
+
+def test_update_collection_replaces_the_schema(engine: Engine, db: bytes) -> None:
+    engine.create(db, "people", [j(name="old")])  # cached with the old schema
+    strict = dict(PERSON, required=["name", "age"])
+    engine.update_collection(db, CollectionConfig("people", schema(strict)))
+    with pytest.raises(InvalidArgument, match="age is required"):
+        engine.create(db, "people", [j(name="x")])
+    engine.create(db, "people", [j(name="x", age=1)])
+    assert len(engine.find(db, "people", b"{}")) == 2  # existing instances are kept
+    with pytest.raises(NotFound, match="collection not found"):
+        engine.update_collection(db, CollectionConfig("nope", schema()))

@@ -15,7 +15,6 @@ import pytest
 from bucketfs.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
 from bucketfs.hub.store.sqlite import SqliteStore
 from bucketfs.hub.threaddb import CollectionConfig, Engine, ListenerOverflow, ListenFilter
-from bucketfs.hub.threaddb.listen import Bus
 
 SCHEMA = json.dumps({"properties": {"_id": {"type": "string"}, "n": {"type": "integer"}}}).encode()
 CREATE, SAVE, DELETE = 0, 1, 2  # reply enum
@@ -184,19 +183,26 @@ def test_listen_events_and_filters(env: tuple[Engine, bytes]) -> None:
 
 
 def test_listen_overflow_is_reported_not_silent() -> None:
-    bus = Bus()
-    listener = bus.subscribe(b"db", [], lambda c, i: b"{}")
-    from bucketfs.hub.threaddb.listen import Action
-
-    listener._limit = 3
-    bus.publish(b"db", [Action("c", str(n), CREATE) for n in range(3)])
-    assert listener.get(0) is not None
-    bus.publish(b"db", [Action("c", "x", CREATE), Action("c", "y", CREATE)])
-    with pytest.raises(ListenerOverflow) as err:
-        listener.get(0)
+    store = SqliteStore(":memory:")
+    engine = Engine(store, listen_queue_limit=3)
+    db = bytes([1, 0x55, 9])
+    engine.new_db(db, name="", owner="o", api_key="", collections=[CollectionConfig("c", SCHEMA)])
+    slow = engine.listen(db, [])
+    picky = engine.listen(db, [ListenFilter(instance_id="3")])
+    engine.create(db, "c", [j(_id=str(n), n=n) for n in range(3)])
+    first = slow.get(0)
+    assert first is not None and first.instance_id == "0"
+    engine.create(db, "c", [j(_id="3", n=3), j(_id="4", n=4)])  # 2 queued + 2 new > 3
+    with pytest.raises(ListenerOverflow, match="re-read state") as err:
+        slow.get(0)
     assert err.value.wire_code == "ABORTED"
     with pytest.raises(ListenerOverflow):
-        listener.get(0)
+        slow.get(0)  # stays broken: the stream must end
+    got = picky.get(0)  # a listener with room is unaffected
+    assert got is not None and got.instance_id == "3"
+    slow.close()
+    picky.close()
+    store.close()
 
 
 def test_listen_wakes_blocked_reader_and_ends_on_delete_db(env: tuple[Engine, bytes]) -> None:

@@ -28,6 +28,7 @@ from bucketfs.errors import AlreadyExists, NotFound, Unavailable, Unsupported
 from bucketfs.hub.threaddb import catalog, ids, query
 from bucketfs.hub.threaddb.listen import (
     ACTION_DELETE,
+    QUEUE_LIMIT,
     Bus,
     Listener,
     ListenerOverflow,
@@ -118,15 +119,23 @@ def _config_of(coll: catalog.Collection) -> CollectionConfig:
 class Engine:
     """ThreadDB over a metadata store (see the module docstring)."""
 
-    def __init__(self, store: MetadataStore, *, lock_timeout: float | None = None) -> None:
-        """``lock_timeout``: seconds a write waits for the database lock (None = forever)."""
+    def __init__(
+        self,
+        store: MetadataStore,
+        *,
+        lock_timeout: float | None = None,
+        listen_queue_limit: int = QUEUE_LIMIT,
+    ) -> None:
+        """``lock_timeout``: seconds a write waits for the database lock (None = forever);
+        ``listen_queue_limit``: pending actions a listener may hold before it overflows."""
         self._store = store
         self._lock_timeout = lock_timeout
-        self._bus = Bus()
+        self._bus = Bus(listen_queue_limit)
         self._locks: dict[bytes, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._cache: dict[tuple[bytes, str], catalog.Collection] = {}
         self._cache_guard = threading.Lock()
+        self._generation = 0  # bumped by every schema change; guards cache fills
         store.ensure_schema("threaddb", catalog.DDL)
 
     # -- locks and lookups -------------------------------------------------------------------
@@ -142,6 +151,7 @@ class Engine:
     def _collection(self, db_id: bytes, name: str) -> catalog.Collection:
         with self._cache_guard:
             cached = self._cache.get((db_id, name))
+            generation = self._generation
         if cached is not None:
             return cached
         with self._store.snapshot() as conn:
@@ -151,11 +161,13 @@ class Engine:
                     raise _db_not_found()
                 raise NotFound("collection not found")
         with self._cache_guard:
-            self._cache[(db_id, name)] = coll
+            if generation == self._generation:  # no schema change raced with this load
+                self._cache[(db_id, name)] = coll
         return coll
 
     def _forget(self, db_id: bytes, name: str | None = None) -> None:
         with self._cache_guard:
+            self._generation += 1
             for key in [k for k in self._cache if k[0] == db_id and name in (None, k[1])]:
                 del self._cache[key]
 

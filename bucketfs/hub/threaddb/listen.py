@@ -176,12 +176,13 @@ class Listener:
 class Bus:
     """Routes committed actions of each database to its listeners."""
 
-    def __init__(self) -> None:
+    def __init__(self, queue_limit: int = QUEUE_LIMIT) -> None:
+        self._queue_limit = queue_limit
         self._lock = threading.Lock()
         self._listeners: dict[bytes, set[Listener]] = {}
 
     def subscribe(self, db_id: bytes, filters: Sequence[ListenFilter], fetch: Fetch) -> Listener:
-        listener = Listener(filters, fetch, lambda lst: self._remove(db_id, lst))
+        listener = Listener(filters, fetch, lambda lst: self._remove(db_id, lst), self._queue_limit)
         with self._lock:
             self._listeners.setdefault(db_id, set()).add(listener)
         return listener
