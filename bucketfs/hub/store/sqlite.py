@@ -71,7 +71,12 @@ class SqliteStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # e.g. I/O error: leave the connection usable
+                    conn.execute("ROLLBACK")
+                raise
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
