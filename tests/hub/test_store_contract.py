@@ -186,3 +186,21 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
     assert all(n == 4 for n in per_batch.values()), per_batch
     assert len(per_batch) >= len(acked)
     s.close()
+
+
+def test_failed_commit_rolls_back_and_store_stays_usable(store: MetadataStore) -> None:
+    store.ensure_schema(
+        "fk",
+        [
+            "CREATE TABLE IF NOT EXISTS parent (id INTEGER PRIMARY KEY)",
+            "CREATE TABLE IF NOT EXISTS child (pid INTEGER REFERENCES parent(id) "
+            "DEFERRABLE INITIALLY DEFERRED)",
+        ],
+    )
+    with pytest.raises(sqlite3.IntegrityError), store.transaction() as conn:
+        conn.execute("INSERT INTO kv VALUES ('lost', 1)")
+        conn.execute("INSERT INTO child VALUES (42)")  # violation detected only at COMMIT
+    assert _get(store, "lost") is None
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO kv VALUES ('kept', 1)")
+    assert _get(store, "kept") == 1
