@@ -220,3 +220,19 @@ def test_listen_wakes_blocked_reader_and_ends_on_delete_db(env: tuple[Engine, by
         listener.get(1)
     with pytest.raises(NotFound):
         engine.listen(db, [])
+
+
+def test_listen_payload_is_current_and_save_of_new_id_is_a_save(env: tuple[Engine, bytes]) -> None:
+    engine, db = env
+    listener = engine.listen(db, [ListenFilter(collection="c", action=0)])
+    engine.save(db, "c", [j(_id="fresh", n=1)])  # did not exist: created, reported as SAVE
+    engine.save(db, "c", [j(_id="fresh", n=2)])
+    first, second = listener.get(1), listener.get(1)
+    assert first is not None and second is not None
+    assert (first.action, second.action) == (SAVE, SAVE)
+    assert json.loads(first.instance)["n"] == 2  # fetched at send time
+    other = engine.listen(db, [ListenFilter(collection="elsewhere")])
+    engine.delete(db, "c", ["fresh"])
+    assert other.get(0.05) is None
+    listener.close()
+    other.close()
