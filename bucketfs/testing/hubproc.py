@@ -1,6 +1,6 @@
 """A real hub in a subprocess, for end-to-end tests: ``with HubProcess() as hub: ...``.
 
-The hub runs ``bucketfs hub serve`` (this interpreter's ``bucketfs.cli.main``) with a temporary data directory (or one you
+The hub runs ``bucketfs hub serve`` (with this interpreter) with a temporary data directory (or one you
 pass), listening on a free 127.0.0.1 port (``transport="tcp"``) or on a unix socket in the data
 directory (``transport="unix"``). Entering waits for the ready line; leaving stops the hub with
 SIGTERM (SIGKILL after a grace period) and removes the temporary directory. ``kill()`` simulates a
@@ -29,8 +29,9 @@ from bucketfs.hub.server import STORE_FILE
 from bucketfs.hub.store import open_store
 
 READY_PREFIX = "bucketfs hub listening on "
-#: the ``bucketfs`` command run with this interpreter
-CLI = (sys.executable, "-c", "from bucketfs.cli.main import cli; cli(prog_name='bucketfs')")
+#: ``bucketfs hub`` run with this interpreter (only the hub's part of the CLI is imported, so the
+#: hub starts fast)
+HUB_CLI = (sys.executable, "-c", "from bucketfs.cli.hub import hub; hub(prog_name='bucketfs hub')")
 
 
 def free_tcp_port() -> int:
@@ -52,6 +53,7 @@ class HubProcess:
         data_dir: str | os.PathLike[str] | None = None,
         *,
         transport: str = "tcp",
+        listen: str | None = None,
         extra_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
         start_timeout: float = 30.0,
@@ -67,7 +69,8 @@ class HubProcess:
         self.env = {**os.environ, **(env or {})}
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen[str] | None = None
-        self.listen = self._choose_listen()
+        #: the ``--listen`` value (chosen from ``transport`` unless given)
+        self.listen = listen if listen is not None else self._choose_listen()
         self.address = ""  # as printed in the ready line, usable as a grpc target
 
     def _choose_listen(self) -> str:
@@ -80,7 +83,7 @@ class HubProcess:
     def start(self) -> HubProcess:
         if self.proc is not None and self.proc.poll() is None:
             raise HubProcessError("hub already running")
-        cmd = [*CLI, "hub", "serve", "--data", str(self.data_dir), "--listen", self.listen]
+        cmd = [*HUB_CLI, "serve", "--data", str(self.data_dir), "--listen", self.listen]
         with open(self.log_path, "a", encoding="utf-8") as log:
             self.proc = subprocess.Popen(
                 [*cmd, *self.extra_args],
@@ -163,7 +166,7 @@ class HubProcess:
         try:
             return self.start()
         except BaseException:
-            self._tmp.cleanup()
+            self.close()
             raise
 
     def __exit__(
@@ -172,6 +175,10 @@ class HubProcess:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the hub and remove the temporary directory (logs, default data dir)."""
         try:
             self.stop()
         finally:
@@ -181,7 +188,7 @@ class HubProcess:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``bucketfs hub <args> --data <data dir>``; raises on a non-zero exit."""
-        cmd = [*CLI, "hub", *args, "--data", str(self.data_dir)]
+        cmd = [*HUB_CLI, *args, "--data", str(self.data_dir)]
         result = subprocess.run(
             cmd, capture_output=True, text=True, env=self.env, check=False, timeout=60
         )

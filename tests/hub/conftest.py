@@ -132,6 +132,13 @@ def hub() -> Iterator[HubProcess]:
     """One TCP hub per test module (tests use their own keys and threads)."""
     with HubProcess(extra_args=("--challenge-timeout", "1")) as proc:
         yield proc
+        assert_clean_log(proc)
+
+
+def assert_clean_log(proc: HubProcess) -> None:
+    """The hub logged no unexpected error (tracebacks mean a handler failed by accident)."""
+    log = proc.log_text()
+    assert "Traceback" not in log and " ERROR " not in log, log[-3000:]
 
 
 @pytest.fixture
