@@ -1,0 +1,167 @@
+"""HubSession against real hub subprocesses: connection checks, fresh API signatures, GetToken
+and the token cache, refresh of a rejected token, an unreachable or restarted hub."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+import trio
+
+from bucketfs import errors
+from bucketfs.auth.identity import Identity
+from bucketfs.auth.tokencache import TokenCache
+from bucketfs.proto import usersd_pb2
+from bucketfs.remote.retry import RetryPolicy
+from bucketfs.remote.session import HubConfig, HubSession
+from bucketfs.testing.hubproc import HubProcess
+
+LIST_THREADS = "/api.usersd.pb.APIService/ListThreads"
+
+
+def test_connect_rejects_bad_credentials(hub, account_key) -> None:  # type: ignore[no-untyped-def]
+    async def main() -> None:
+        with pytest.raises(errors.NotFound, match=f"cannot use hub {hub.address}"):
+            await HubSession.connect(HubConfig(hub.address, "bunknownkey", account_key[1], None))
+        with pytest.raises(errors.Unauthenticated):
+            await HubSession.connect(HubConfig(hub.address, account_key[0], None, None))
+        wrong = "b" + "a" * 39  # a well-formed secret that is not the key's
+        with pytest.raises(errors.Unauthenticated):
+            await HubSession.connect(HubConfig(hub.address, account_key[0], wrong, None))
+
+    trio.run(main)
+
+
+def test_signatures_are_fresh_per_call(hub, account_key) -> None:  # type: ignore[no-untyped-def]
+    """With a 1 s signature lifetime, a signature made at connect time has expired 1.5 s later
+    (the hub refuses it), yet the session keeps working because each call signs afresh."""
+    config = HubConfig(
+        hub.address, account_key[0], account_key[1], None, signature_ttl=timedelta(seconds=1)
+    )
+
+    async def main() -> None:
+        async with await HubSession.connect(config) as session:
+            stale = tuple(session.rpc.api_metadata())
+            await trio.sleep(1.5)
+            assert isinstance(await session.users.list_threads(), list)
+            with pytest.raises(grpc.RpcError) as info:
+                await session.rpc.bridge.unary(
+                    LIST_THREADS,
+                    usersd_pb2.ListThreadsRequest(),
+                    usersd_pb2.ListThreadsResponse,
+                    metadata=stale,
+                    timeout=5,
+                )
+            assert info.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+    trio.run(main)
+
+
+def test_token_cached_across_sessions(hub, user_key, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    identity = Identity.generate()
+    cache = TokenCache(tmp_path / "tokens.json")
+    config = HubConfig(hub.address, user_key[0], user_key[1], identity, cache)
+
+    async def main() -> None:
+        async with await HubSession.connect(config) as first:
+            assert first.rpc.tokens.fetches == 1
+            db = await first.threads.new_db("mine")
+        token = cache.get(hub.address, user_key[0], identity.public_key)
+        assert token
+        stamp = (tmp_path / "tokens.json").stat().st_mtime_ns
+        async with await HubSession.connect(config) as second:
+            assert second.rpc.tokens.fetches == 0  # no GetToken: the cached token was used
+            assert await second.users.get_thread("mine") == (db, "mine")  # same identity
+        assert (tmp_path / "tokens.json").stat().st_mtime_ns == stamp
+        assert cache.get(hub.address, user_key[0], identity.public_key) == token
+        # Another identity with the same key sees none of it.
+        other = HubConfig(hub.address, user_key[0], user_key[1], Identity.generate(), cache)
+        async with await HubSession.connect(other) as third:
+            assert third.rpc.tokens.fetches == 1
+            assert await third.users.get_thread("mine") is None
+
+    trio.run(main)
+
+
+def test_rejected_token_is_refreshed(hub, user_key, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A cached token minted by another hub (as after the hub was re-created with a new host
+    identity) is rejected; the session forgets it, runs GetToken once and carries on."""
+    identity = Identity.generate()
+    cache = TokenCache(tmp_path / "tokens.json")
+    with HubProcess() as other_hub:
+        other_key = other_hub.create_key(type="user")
+
+        async def foreign_token() -> str:
+            config = HubConfig(other_hub.address, other_key[0], other_key[1], identity, cache)
+            async with await HubSession.connect(config):
+                pass
+            token = cache.get(other_hub.address, other_key[0], identity.public_key)
+            assert token
+            return token
+
+        foreign = trio.run(foreign_token)
+    cache.put(hub.address, user_key[0], identity.public_key, foreign)
+    config = HubConfig(hub.address, user_key[0], user_key[1], identity, cache)
+
+    async def main() -> None:
+        async with await HubSession.connect(config) as session:
+            assert session.rpc.tokens.fetches == 1  # cached token tried, rejected, refreshed
+            fresh = cache.get(hub.address, user_key[0], identity.public_key)
+            assert fresh and fresh != foreign
+            db = await session.threads.new_db()
+            assert (await session.threads.get_db_info(db))["id"] == db
+            # The refreshed token is cached: a stale one in memory is refreshed mid-session too.
+            session.rpc.tokens._token = foreign
+            assert await session.users.list_threads()
+            assert session.rpc.tokens.fetches == 2
+
+    trio.run(main)
+
+
+def test_unreachable_hub_fails_within_bound() -> None:
+    with HubProcess() as gone:
+        address = gone.address  # nothing listens there once the hub has stopped
+    policy = RetryPolicy(attempts=3, budget=3.0)
+
+    async def main() -> None:
+        start = time.monotonic()
+        with pytest.raises(errors.Unavailable, match=address):
+            await HubSession.connect(HubConfig(address, "bkey", None, None, retry=policy))
+        assert time.monotonic() - start < 6
+
+    trio.run(main)
+
+
+def test_hub_down_then_restarted(account_key, hub) -> None:  # type: ignore[no-untyped-def]
+    """Calls fail with Unavailable (naming the hub) while it is down, and work again on the
+    same session once it is back (within the channel's bounded reconnect backoff)."""
+    config = HubConfig(
+        hub.address, account_key[0], account_key[1], None, retry=RetryPolicy(budget=2.0)
+    )
+
+    async def main() -> None:
+        async with await HubSession.connect(config) as session:
+            db = await session.threads.new_db()
+            hub.stop()
+            try:
+                start = time.monotonic()
+                with pytest.raises(errors.Unavailable, match=hub.address):
+                    await session.threads.get_db_info(db)
+                with pytest.raises(errors.Unavailable):
+                    await session.threads.new_db()  # not idempotent, but never sent
+                assert time.monotonic() - start < 8
+            finally:
+                await trio.to_thread.run_sync(hub.start)
+            start = time.monotonic()
+            while True:
+                try:
+                    assert (await session.threads.get_db_info(db))["id"] == db
+                    break
+                except errors.Unavailable:
+                    assert time.monotonic() - start < 5, "no reconnect within 5 s"
+                    await trio.sleep(0.1)
+
+    trio.run(main)
