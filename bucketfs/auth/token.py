@@ -102,12 +102,14 @@ def _split(token: str) -> tuple[dict[str, Any], TokenClaims, str, bytes]:
     payload = _json_part(parts[1], "claims")
     signature = _b64decode(parts[2])
     iat = payload.get("iat", 0)
-    if isinstance(iat, bool) or not isinstance(iat, int | float) or iat != int(iat):
+    if isinstance(iat, float) and iat.is_integer():
+        iat = int(iat)
+    if isinstance(iat, bool) or not isinstance(iat, int):
         raise TokenMalformed("token iat is not an integer")
     issuer, subject = payload.get("iss", ""), payload.get("sub", "")
     if not isinstance(issuer, str) or not isinstance(subject, str):
         raise TokenMalformed("token iss/sub are not strings")
-    claims = TokenClaims(issuer=issuer, subject=subject, issued_at=int(iat))
+    claims = TokenClaims(issuer=issuer, subject=subject, issued_at=iat)
     return header, claims, f"{parts[0]}.{parts[1]}", signature
 
 

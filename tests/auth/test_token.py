@@ -141,6 +141,8 @@ def test_missing_iat_is_accepted_as_zero_but_bad_subject_is_not() -> None:
         f"{b64(b'{}')}.{b64(json.dumps({'sub': 7}).encode())}.",
         f"{b64(b'{}')}.{b64(b'{}')}.a",
         b64(b"{}") + "." + b64(bytes([0xFF])) + ".",
+        b64(b"{}") + "." + b64(b'{"iat": NaN}') + ".",
+        b64(b"{}") + "." + b64(b'{"iat": Infinity}') + ".",
     ],
 )
 def test_malformed_tokens(token: str) -> None:
