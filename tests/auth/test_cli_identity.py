@@ -88,10 +88,10 @@ def test_installed_entry_point(tmp_path: Path) -> None:
     exe = shutil.which("bucketfs", path=os.path.dirname(sys.executable))
     assert exe is not None, "the bucketfs entry point is not installed next to this Python"
     env = {**os.environ, "BUCKETFS_CONFIG_DIR": str(tmp_path / "cfg")}
+    missing = subprocess.run([exe, "identity", "show"], env=env, capture_output=True, text=True)
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert "no identity file" in missing.stderr and "Traceback" not in missing.stderr
     created = subprocess.run([exe, "identity", "create"], env=env, capture_output=True, text=True)
     assert created.returncode == 0, created.stderr
-    shown = subprocess.run([exe, "identity", "show"], env=env, capture_output=True, text=True)
-    assert shown.returncode == 0 and shown.stdout == created.stdout
-    PublicKey.from_string(shown.stdout.strip())
-    again = subprocess.run([exe, "identity", "create"], env=env, capture_output=True, text=True)
-    assert again.returncode == 1 and "already exists" in again.stderr
+    saved = Identity.load(tmp_path / "cfg" / "identity")
+    assert created.stdout.strip() == str(saved.public_key)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
@@ -12,7 +14,8 @@ from hypothesis import strategies as st
 from bucketfs.auth.apisig import create_api_sig, parse_expiry, verify_api_sig
 from bucketfs.auth.identity import Identity, PublicKey
 from bucketfs.auth.threadid import ACCESS_CONTROLLED, RAW, ThreadID
-from bucketfs.auth.token import issue_token, verify_token
+from bucketfs.auth.token import issue_token, parse_token_unverified, verify_token
+from bucketfs.errors import BucketfsError, InvalidArgument
 from bucketfs.ipfs import multibase
 
 seeds = st.binary(min_size=32, max_size=32)
@@ -59,3 +62,25 @@ def test_tokens_round_trip(host_seed: bytes, client_seed: bytes, iat: int) -> No
     host, client = Identity.from_seed(host_seed), Identity.from_seed(client_seed)
     claims = verify_token(issue_token(host, client.public_key, iat), host.public_key, now=iat)
     assert claims.subject_key == client.public_key and claims.issued_at == iat
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80), st.binary(max_size=80))
+def test_garbage_raises_only_our_errors(text: str, data: bytes) -> None:
+    for parse in (
+        lambda: PublicKey.from_string(text),
+        lambda: PublicKey.unmarshal(data),
+        lambda: Identity.unmarshal(data),
+        lambda: ThreadID.from_string(text),
+        lambda: ThreadID.from_bytes(data),
+        lambda: parse_token_unverified(text),
+        lambda: verify_api_sig("bb2omaw3ong6qc24alx5oscwkqj5iorcwjzxoi2y", text, text),
+    ):
+        with contextlib.suppress(BucketfsError):
+            parse()
+
+
+@given(st.text(alphabet="٠١٢٣٤٥٦٧٨٩", min_size=4, max_size=4))
+def test_expiry_digits_must_be_ascii(year: str) -> None:
+    with pytest.raises(InvalidArgument):
+        parse_expiry(f"{year}-01-01T00:00:00Z")
