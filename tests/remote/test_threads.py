@@ -106,7 +106,7 @@ def test_find_all_pages(account_config) -> None:  # type: ignore[no-untyped-def]
         wanted = [f"id{i:02d}" for i in range(7)]
         await s.threads.create(db, "todo", [{"_id": i, "title": i} for i in reversed(wanted)])
         got = [i["_id"] async for i in s.threads.find_all(db, "todo", page_size=3)]
-        assert got == wanted
+        assert got == wanted, got
         assert [i["_id"] async for i in s.threads.find_all(db, "todo", page_size=7)] == wanted
         assert [i async for i in s.threads.find_all(db, "todo", page_size=100)][-1]["_id"] == "id06"
         await s.threads.delete_db(db)
