@@ -5,20 +5,32 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
+
+import pytest
 
 from bucketfs.testing.mountproc import MountProcess
 
 from .conftest import sh
 
-SRC = Path(__file__).resolve().parents[2] / "bucketfs"
+PACKAGE = Path(__file__).resolve().parents[2] / "bucketfs"
 
 
-def test_cp_r_find_and_diff(bucket: Path) -> None:
-    sh(f"cp -r {SRC} src", bucket)
-    sh(f"diff -r {SRC} src", bucket)
-    local = sorted(p.relative_to(SRC).as_posix() for p in SRC.rglob("*"))
-    found = sh("cd src && find . -mindepth 1 | sed 's|^./||' | sort", bucket).split()
+@pytest.fixture(scope="module")
+def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of some of the source tree (the checkout changes under our feet)."""
+    root = tmp_path_factory.mktemp("src") / "bucketfs"
+    for sub in ("vfs", "fuse", "ipfs"):
+        shutil.copytree(PACKAGE / sub, root / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def test_cp_r_find_and_diff(bucket: Path, src: Path) -> None:
+    sh(f"cp -r {src} src", bucket)
+    sh(f"diff -r {src} src", bucket)
+    local = sorted(p.relative_to(src).as_posix() for p in src.rglob("*"))
+    found = sh("cd src && find . -mindepth 1 | sed 's|^./||' | LC_ALL=C sort", bucket).split()
     assert found == local
 
 
@@ -38,23 +50,23 @@ def test_rm_rf(bucket: Path) -> None:
     assert os.listdir(bucket) == []
 
 
-def test_tar_round_trip(bucket: Path, tmp_path: Path) -> None:
-    sh(f"tar -C {SRC.parent} -cf {tmp_path}/in.tar bucketfs/vfs", bucket)
+def test_tar_round_trip(bucket: Path, tmp_path: Path, src: Path) -> None:
+    sh(f"tar -C {src.parent} -cf {tmp_path}/in.tar bucketfs/vfs", bucket)
     sh(f"tar -xf {tmp_path}/in.tar", bucket)
-    sh(f"diff -r {SRC}/vfs bucketfs/vfs", bucket)
+    sh(f"diff -r {src}/vfs bucketfs/vfs", bucket)
     sh(f"tar -cf {tmp_path}/out.tar bucketfs && tar -tf {tmp_path}/out.tar > /dev/null", bucket)
 
 
-def test_rsync_a(bucket: Path) -> None:
-    sh(f"rsync -a {SRC}/fuse/ copy/", bucket)
-    sh(f"diff -r {SRC}/fuse copy", bucket)
-    st_src = os.stat(SRC / "fuse" / "ops.py")
+def test_rsync_a(bucket: Path, src: Path) -> None:
+    sh(f"rsync -a {src}/fuse/ copy/", bucket)
+    sh(f"diff -r {src}/fuse copy", bucket)
+    st_src = os.stat(src / "fuse" / "ops.py")
     st_dst = os.stat(bucket / "copy" / "ops.py")
     assert (st_dst.st_mode, st_dst.st_mtime_ns // 10**9) == (
         st_src.st_mode,
         st_src.st_mtime_ns // 10**9,
     )
-    out = sh(f"rsync -a --itemize-changes {SRC}/fuse/ copy/", bucket)
+    out = sh(f"rsync -a --itemize-changes {src}/fuse/ copy/", bucket)
     assert out.strip() == ""  # nothing to do the second time
 
 
@@ -77,11 +89,11 @@ def test_git_init_add_commit(bucket: Path) -> None:
 
 
 def test_dd_and_sha256sum_of_a_large_file(bucket: Path, tmp_path: Path) -> None:
-    src = tmp_path / "big"
-    with src.open("wb") as f:
+    big = tmp_path / "big"
+    with big.open("wb") as f:
         for _ in range(64):
             f.write(os.urandom(1 << 20))
-    sh(f"dd if={src} of=big bs=1M status=none conv=fsync", bucket)
-    want = hashlib.sha256(src.read_bytes()).hexdigest()
+    sh(f"dd if={big} of=big bs=1M status=none conv=fsync", bucket)
+    want = hashlib.sha256(big.read_bytes()).hexdigest()
     assert sh("sha256sum big", bucket).split()[0] == want
     assert os.stat(bucket / "big").st_size == 64 << 20
