@@ -7,6 +7,7 @@ import click
 from bucketfs import __version__
 from bucketfs.cli.hub import hub
 from bucketfs.cli.identity import identity
+from bucketfs.cli.mount import mount, status, umount
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,6 +18,9 @@ def cli() -> None:
 
 cli.add_command(identity)
 cli.add_command(hub)
+cli.add_command(mount)
+cli.add_command(umount)
+cli.add_command(status)
 
 
 def main() -> None:

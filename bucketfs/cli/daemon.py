@@ -1,0 +1,476 @@
+"""The mount daemon: daemonising, the mount's lifetime, and its control socket.
+
+``bucketfs mount`` calls :func:`daemonize` (double fork + ``setsid``; the parent returns only once
+the daemon reports the mount ready, or the reason it failed) or, with ``-f``, runs
+:func:`run_daemon` in the foreground. The daemon connects to the hub (starting the embedded hub
+when none is configured), serves the ``Vfs`` with ``run_mount`` and answers requests on a control
+socket. Its runtime files live in ``paths.cache_dir()/mounts/<mount id>/``, where the mount id is
+derived from the mountpoint, so ``status`` and ``umount`` find them from the mountpoint alone:
+
+* ``control.sock``: unix socket (0600). One JSON request line, one JSON reply line:
+  ``{"op": "status"}``, ``{"op": "flush", "timeout": S}``, ``{"op": "unmount", "force": B,
+  "timeout": S}``; replies ``{"ok": true, "result": {...}}`` or ``{"ok": false, "error": "..."}``.
+* ``daemon.json``: pid, mountpoint, log path and content-cache path of the running daemon;
+* ``daemon.lock``: held by the daemon while it runs (a second mount there is refused as busy);
+* ``mount.log``: the daemon's log (stderr is redirected to it when daemonised).
+
+SIGTERM or SIGINT make the daemon flush and unmount. Secrets never reach the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from bucketfs import config, errors, paths
+from bucketfs.auth.identity import Identity
+from bucketfs.auth.privatefile import ensure_private_dir, write_private
+from bucketfs.auth.tokencache import TokenCache
+from bucketfs.embedded import EmbeddedHub, ensure_identity, provision
+from bucketfs.fuse.mount import run_mount
+from bucketfs.remote.session import HubConfig, HubSession
+from bucketfs.vfs import Vfs
+
+log = logging.getLogger("bucketfs.daemon")
+
+# exit codes (README.md, "Mounting")
+EXIT_ERROR = 1
+EXIT_MOUNTPOINT = 3
+EXIT_HUB = 4
+EXIT_AUTH = 5
+EXIT_NOT_MOUNTED = 6
+EXIT_PENDING = 7
+
+_MAX_SUN_PATH = 100
+
+
+class MountFailed(Exception):
+    """The mount could not be set up: ``message`` is the one-line reason, ``code`` the exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def exit_code_of(exc: BaseException) -> int:
+    if isinstance(exc, MountFailed):
+        return exc.code
+    if isinstance(exc, errors.Unavailable | errors.TimedOut):
+        return EXIT_HUB
+    if isinstance(exc, errors.Unauthenticated | errors.PermissionDenied):
+        return EXIT_AUTH
+    return EXIT_ERROR
+
+
+# -- runtime files -----------------------------------------------------------------------------
+
+
+def mount_id(mountpoint: Path) -> str:
+    """A stable short name for a mountpoint: a hash of its path with the parent's symlinks
+    resolved. The mountpoint itself is never looked at: inside the daemon that would deadlock
+    before the FUSE loop runs, and on a dead mount it fails with ENOTCONN."""
+    mountpoint = Path(mountpoint).absolute()
+    real = os.path.join(os.path.realpath(mountpoint.parent), mountpoint.name)
+    return hashlib.sha256(real.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RuntimeDir:
+    """The runtime files of the mount at one mountpoint."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, mountpoint: Path) -> RuntimeDir:
+        return cls(paths.cache_dir() / "mounts" / mount_id(mountpoint))
+
+    @property
+    def control(self) -> Path:
+        return self.root / "control.sock"
+
+    @property
+    def info(self) -> Path:
+        return self.root / "daemon.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "daemon.lock"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "mount.log"
+
+    def read_info(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.info.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def locked(self) -> bool:
+        """True while a daemon holds the lock of this mountpoint."""
+        try:
+            fd = os.open(self.lock, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+
+@contextlib.contextmanager
+def short_socket_path(path: Path) -> Iterator[str]:
+    """A name for ``path`` short enough for a unix socket address (``/proc/self/fd/N/name``)."""
+    if len(os.fsencode(path)) <= _MAX_SUN_PATH:
+        yield str(path)
+        return
+    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
+def request(control: Path, message: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+    """Send one request to a control socket and return the reply (raises OSError, ValueError)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        with short_socket_path(control) as address:
+            sock.connect(address)
+        sock.sendall(json.dumps(message).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    reply = json.loads(data)
+    if not isinstance(reply, dict):
+        raise ValueError("malformed reply")
+    return reply
+
+
+# -- the mount ---------------------------------------------------------------------------------
+
+
+@dataclass
+class MountSpec:
+    """What to mount where, as the ``mount`` command resolved it."""
+
+    mountpoint: Path
+    settings: config.Settings
+    read_only: bool = False
+    allow_other: bool = False
+    debug: bool = False
+
+
+def pending_paths(vfs: Vfs) -> list[str]:
+    """Mount-relative paths of the open files whose changes are not pushed yet."""
+    found = []
+    for ino, of in vfs.open_files.items():
+        if not of.dirty or of.unlinked:
+            continue
+        names: list[str] = []
+        with contextlib.suppress(errors.NotFound):
+            node = vfs.inodes.get(ino)
+            while node.parent != node.ino:
+                names.append(node.name)
+                node = vfs.inodes.get(node.parent)
+        found.append("/".join(reversed(names)) or f"inode {ino}")
+    return sorted(found)
+
+
+async def _connect(settings: config.Settings, identity: Identity) -> HubSession:
+    assert settings.hub and settings.api_key
+    hub_config = HubConfig(
+        address=settings.hub,
+        api_key=settings.api_key,
+        api_secret=settings.api_secret,
+        identity=identity,
+        token_cache=TokenCache(paths.token_cache_file()),
+    )
+    log.info("connecting to %r", hub_config)
+    return await HubSession.connect(hub_config)
+
+
+async def open_session(settings: config.Settings) -> tuple[HubSession, Identity]:
+    """Start the embedded hub if needed, load (or create) the identity, connect."""
+    explicit_identity = settings.sources.get("identity", "default") != "default"
+    if explicit_identity and not settings.identity.exists():
+        raise MountFailed(f"identity file {settings.identity} does not exist")
+    identity = await trio.to_thread.run_sync(ensure_identity, settings.identity)
+    if not settings.embedded:
+        return await _connect(settings, identity), identity
+    hub = EmbeddedHub()
+    await trio.to_thread.run_sync(hub.ensure)
+    own_key = not settings.api_key
+    await trio.to_thread.run_sync(provision, settings, hub)
+    try:
+        return await _connect(settings, identity), identity
+    except errors.Unauthenticated:
+        if not own_key:
+            raise
+        log.warning("the embedded hub refused the recorded API key; provisioning a new one")
+        settings.api_key = None
+        await trio.to_thread.run_sync(lambda: provision(settings, hub, renew=True))
+        return await _connect(settings, identity), identity
+
+
+class Daemon:
+    """One mount's lifetime: session, vfs, control socket, signals."""
+
+    def __init__(self, spec: MountSpec, runtime: RuntimeDir, ready: Callable[[], None]) -> None:
+        self.spec = spec
+        self.runtime = runtime
+        self._ready = ready
+        self.vfs: Vfs | None = None
+        self.identity: Identity | None = None
+        self.cancel = trio.CancelScope()
+        self.cache_dir = spec.settings.cache_dir / runtime.root.name
+
+    def status(self) -> dict[str, Any]:
+        assert self.vfs is not None and self.identity is not None
+        spec = self.spec
+        return {
+            **self.vfs.status(),
+            "mountpoint": str(spec.mountpoint),
+            "hub": spec.settings.hub,
+            "embedded_hub": spec.settings.sources.get("hub") == "default",
+            "identity": str(self.identity.public_key),
+            "pid": os.getpid(),
+            "log": str(self.runtime.log),
+            "pending": pending_paths(self.vfs),
+            "options": {
+                "read_only": spec.read_only,
+                "allow_other": spec.allow_other,
+                "debug": spec.debug,
+                "thread": spec.settings.thread,
+                "cache_dir": str(self.cache_dir),
+                "cache_max_size": spec.settings.cache_max_size,
+            },
+        }
+
+    async def run(self) -> None:
+        spec = self.spec
+        session, self.identity = await open_session(spec.settings)
+        try:
+            ensure_private_dir(self.cache_dir)
+            self.vfs = Vfs(
+                session,
+                cache_dir=self.cache_dir,
+                cache_max_bytes=spec.settings.cache_max_size,
+                thread_name=spec.settings.thread,
+                read_only=spec.read_only,
+            )
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self._serve_control)
+                nursery.start_soon(self._watch_signals)
+                with self.cancel:
+                    await run_mount(
+                        spec.mountpoint,
+                        self.vfs,
+                        read_only=spec.read_only,
+                        allow_other=spec.allow_other,
+                        debug=spec.debug,
+                        ready=self._on_ready,
+                    )
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await session.aclose()
+
+    def _on_ready(self) -> None:
+        info = {
+            "pid": os.getpid(),
+            "mountpoint": str(self.spec.mountpoint),
+            "log": str(self.runtime.log),
+            "cache_dir": str(self.cache_dir),
+            "hub": self.spec.settings.hub,
+        }
+        write_private(self.runtime.info, json.dumps(info).encode())
+        self._ready()
+
+    async def _watch_signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("signal %d: flushing and unmounting", signum)
+                self.cancel.cancel()  # run_mount flushes, unmounts and closes the vfs
+
+    async def _serve_control(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.runtime.control.unlink()
+        sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)
+        try:
+            with short_socket_path(self.runtime.control) as address:
+                await sock.bind(address)
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.runtime.control, 0o600)
+        sock.listen(16)
+        listener = trio.SocketListener(sock)
+        task_status.started()
+        try:
+            await trio.serve_listeners(self._handle, [listener])
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                self.runtime.control.unlink()
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        async with stream:
+            data = b""
+            with trio.move_on_after(10):
+                while not data.endswith(b"\n") and len(data) < 65536:
+                    chunk = await stream.receive_some(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            try:
+                req = json.loads(data)
+                reply: dict[str, Any] = {"ok": True, "result": await self._answer(req)}
+            except MountFailed as exc:
+                reply = {"ok": False, "error": exc.message}
+            except (ValueError, TypeError, AttributeError) as exc:
+                reply = {"ok": False, "error": f"bad request: {exc}"}
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await stream.send_all(json.dumps(reply).encode() + b"\n")
+
+    async def _answer(self, req: dict[str, Any]) -> dict[str, Any]:
+        op = req.get("op")
+        if self.vfs is None:
+            raise MountFailed("the mount is not ready")
+        if op == "status":
+            return self.status()
+        if op in ("flush", "unmount"):
+            timeout = float(req.get("timeout", 60.0))
+            flushed = await self.vfs.flush_all(timeout)
+            result: dict[str, Any] = {"flushed": flushed, "pending": pending_paths(self.vfs)}
+            if op == "unmount":
+                if not flushed and not req.get("force"):
+                    raise MountFailed("pending writes: " + ", ".join(result["pending"]))
+                self.cancel.cancel()
+                result["unmounting"] = True
+            return result
+        raise MountFailed(f"unknown request {op!r}")
+
+
+# -- process management ------------------------------------------------------------------------
+
+
+def setup_logging(debug: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def run_daemon(spec: MountSpec, report: Callable[[str | None, int], None]) -> int:
+    """Run the mount until it ends; ``report(None, 0)`` once it is ready, or
+    ``report(reason, exit_code)`` if it fails first. Returns the exit code."""
+    runtime = RuntimeDir.of(spec.mountpoint)
+    ensure_private_dir(runtime.root)
+    lock_fd = os.open(runtime.lock, os.O_RDWR | os.O_CREAT, 0o600)
+    reported = False
+
+    def ready() -> None:
+        nonlocal reported
+        reported = True
+        report(None, 0)
+
+    try:
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MountFailed(
+                f"mountpoint {spec.mountpoint} is busy: another bucketfs mount runs there",
+                EXIT_MOUNTPOINT,
+            ) from None
+        trio.run(Daemon(spec, runtime, ready).run)
+        return 0
+    except BaseException as exc:
+        code = exit_code_of(exc)
+        reason = exc.message if isinstance(exc, MountFailed | errors.BucketfsError) else None
+        if reason is None:
+            log.exception("mount daemon failed")
+            reason = f"{type(exc).__name__}: {exc}"
+        else:
+            log.error("%s", reason)
+        if not reported:
+            report(reason, code)
+        return code
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            runtime.info.unlink()
+        os.close(lock_fd)
+
+
+def daemonize(spec: MountSpec) -> tuple[str | None, int]:
+    """Fork the daemon (double fork, ``setsid``, stdio to the log file) and wait until it
+    reports; returns ``(None, 0)`` when mounted, else ``(reason, exit_code)``."""
+    runtime = RuntimeDir.of(spec.mountpoint)
+    ensure_private_dir(runtime.root)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child processes
+        os.close(read_end)
+        _become_daemon(spec, runtime, write_end)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end, "rb") as pipe:
+        line = pipe.readline()
+    try:
+        message = json.loads(line)
+        return message.get("error"), int(message.get("code", 0))
+    except ValueError:
+        return f"the mount daemon exited before the mount was ready; see {runtime.log}", 1
+
+
+def _become_daemon(
+    spec: MountSpec, runtime: RuntimeDir, write_end: int
+) -> None:  # pragma: no cover
+    code = 1
+    try:
+        os.setsid()
+        if os.fork() != 0:
+            os._exit(0)
+        os.chdir("/")
+        os.umask(0o077)
+        null = os.open(os.devnull, os.O_RDWR)
+        logfd = os.open(runtime.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(null, 0)
+        os.dup2(logfd, 1)
+        os.dup2(logfd, 2)
+        os.close(null)
+        os.close(logfd)
+        setup_logging(spec.debug)
+
+        def report(reason: str | None, exit_code: int) -> None:
+            message = {"error": reason, "code": exit_code}
+            with contextlib.suppress(OSError):
+                os.write(write_end, json.dumps(message).encode() + b"\n")
+                os.close(write_end)
+
+        code = run_daemon(spec, report)
+    finally:
+        logging.shutdown()
+        os._exit(code)

@@ -1,0 +1,257 @@
+"""``bucketfs mount``, ``bucketfs umount`` and ``bucketfs status``.
+
+``mount`` resolves the settings (flag > ``BUCKETFS_*`` environment > config file > default, see
+``bucketfs.config``), checks the mountpoint, and runs the mount daemon (``bucketfs.cli.daemon``):
+daemonised, returning once the mount is ready, or in the foreground with ``-f``. ``umount`` and
+``status`` talk to the daemon over its control socket, found from the mountpoint.
+
+Exit status (README.md, "Mounting"): 0 success; 1 other failure; 2 bad usage; 3 mountpoint
+missing, not a directory, busy or already mounted; 4 hub unreachable; 5 credentials refused;
+6 nothing mounted there; 7 pending writes could not be uploaded (umount without ``--force``).
+Every failure is one line on stderr.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bucketfs import config
+from bucketfs.cli import daemon
+from bucketfs.cli.daemon import (
+    EXIT_ERROR,
+    EXIT_MOUNTPOINT,
+    EXIT_NOT_MOUNTED,
+    EXIT_PENDING,
+    MountSpec,
+    RuntimeDir,
+)
+from bucketfs.embedded import process_alive
+from bucketfs.errors import BucketfsError
+
+
+class Failure(click.ClickException):
+    """A one-line error with a documented exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        return self.code
+
+
+def _mountpoint_arg(text: str) -> Path:
+    return Path(text).expanduser().absolute()
+
+
+def _stat_mountpoint(mountpoint: Path) -> os.stat_result | None:
+    """``os.stat`` of the mountpoint, None for a dead FUSE mount (daemon gone)."""
+    try:
+        return os.stat(mountpoint)
+    except FileNotFoundError:
+        raise Failure(f"mountpoint {mountpoint} does not exist", EXIT_MOUNTPOINT) from None
+    except OSError as exc:
+        if exc.errno == errno.ENOTCONN:
+            return None
+        raise Failure(f"mountpoint {mountpoint}: {exc.strerror}", EXIT_MOUNTPOINT) from None
+
+
+def check_mountpoint(mountpoint: Path) -> None:
+    """Refuse a mountpoint that is missing, not a directory, mounted or in use by a mount."""
+    st = _stat_mountpoint(mountpoint)
+    if st is None:
+        raise Failure(
+            f"mountpoint {mountpoint} is a dead mount (its daemon is gone); "
+            f"run: bucketfs umount --force {mountpoint}",
+            EXIT_MOUNTPOINT,
+        )
+    if not os.path.isdir(mountpoint):
+        raise Failure(f"mountpoint {mountpoint} is not a directory", EXIT_MOUNTPOINT)
+    if os.path.ismount(mountpoint):
+        raise Failure(f"mountpoint {mountpoint} is already mounted", EXIT_MOUNTPOINT)
+    if RuntimeDir.of(mountpoint).locked():
+        raise Failure(
+            f"mountpoint {mountpoint} is busy: another bucketfs mount runs there",
+            EXIT_MOUNTPOINT,
+        )
+    if not os.access(mountpoint, os.R_OK | os.W_OK | os.X_OK):
+        raise Failure(f"mountpoint {mountpoint}: permission denied", EXIT_MOUNTPOINT)
+
+
+@click.command()
+@click.argument("mountpoint", type=_mountpoint_arg)
+@click.option("--hub", default=None, help="Hub address HOST:PORT or unix:PATH (default: embedded).")
+@click.option("--api-key", default=None, help="API key (default: the embedded hub's).")
+@click.option("--api-secret", default=None, help="API secret (prefer BUCKETFS_API_SECRET).")
+@click.option(
+    "--identity", default=None, help="Identity file (default: ~/.config/bucketfs/identity)."
+)
+@click.option("--thread", default=None, help="Name of the buckets thread DB (default: buckets).")
+@click.option("-f", "--foreground", is_flag=True, help="Stay in the foreground; log to stderr.")
+@click.option("--read-only", is_flag=True, help="Mount read-only.")
+@click.option("--allow-other", is_flag=True, help="Let other users access the mount.")
+@click.option(
+    "--cache-dir", default=None, help="Content cache directory (default: ~/.cache/bucketfs)."
+)
+@click.option(
+    "--cache-max-size", default=None, help="Content cache bound, e.g. 10G (default: 10G)."
+)
+@click.option("--debug", is_flag=True, help="Debug logging (and print the log file's path).")
+def mount(
+    mountpoint: Path,
+    foreground: bool,
+    read_only: bool,
+    allow_other: bool,
+    debug: bool,
+    **flags: str | None,
+) -> None:
+    """Mount buckets and thread DBs at MOUNTPOINT (with no hub configured: the embedded hub)."""
+    try:
+        settings = config.resolve(flags)
+    except BucketfsError as exc:
+        raise Failure(exc.message) from None
+    check_mountpoint(mountpoint)
+    spec = MountSpec(mountpoint, settings, read_only, allow_other, debug)
+    runtime = RuntimeDir.of(mountpoint)
+    if foreground:
+        daemon.setup_logging(debug)
+        failure: list[tuple[str, int]] = []
+
+        def report(reason: str | None, code: int) -> None:
+            if reason is not None:
+                failure.append((reason, code))
+
+        code = daemon.run_daemon(spec, report)
+        if failure:
+            raise Failure(*failure[0])
+        if code:
+            raise Failure("the mount ended with an error; see the log above", code)
+        return
+    if debug:
+        click.echo(f"bucketfs: log file {runtime.log}", err=True)
+    reason, code = daemon.daemonize(spec)
+    if reason is not None:
+        raise Failure(reason, code or EXIT_ERROR)
+
+
+def _daemon_info(mountpoint: Path) -> tuple[RuntimeDir, dict[str, Any] | None]:
+    runtime = RuntimeDir.of(mountpoint)
+    info = runtime.read_info()
+    if info is not None and not process_alive(int(info.get("pid", 0))):
+        info = None
+    return runtime, info
+
+
+def _ask(runtime: RuntimeDir, message: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+    try:
+        reply = daemon.request(runtime.control, message, timeout)
+    except (OSError, ValueError) as exc:
+        raise Failure(f"the mount daemon does not answer ({exc})") from None
+    if not reply.get("ok"):
+        raise Failure(str(reply.get("error")))
+    result = reply.get("result")
+    return result if isinstance(result, dict) else {}
+
+
+def _not_mounted(mountpoint: Path) -> Failure:
+    return Failure(f"nothing is mounted by bucketfs at {mountpoint}", EXIT_NOT_MOUNTED)
+
+
+def fusermount(mountpoint: Path, *, lazy: bool = False) -> None:
+    cmd = ["fusermount3", "-u", *(["-z"] if lazy else []), str(mountpoint)]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
+    if result.returncode != 0:
+        message = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"
+        raise Failure(f"cannot unmount {mountpoint}: {message}", EXIT_MOUNTPOINT)
+
+
+@click.command()
+@click.argument("mountpoint", type=_mountpoint_arg)
+@click.option("--force", is_flag=True, help="Give up on pending writes; unmount a dead mount.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for uploads.")
+def umount(mountpoint: Path, force: bool, timeout: float) -> None:
+    """Upload pending writes, unmount MOUNTPOINT and wait for its daemon to exit."""
+    runtime, info = _daemon_info(mountpoint)
+    if info is None:
+        dead = _stat_mountpoint(mountpoint) is None
+        if not (dead or os.path.ismount(mountpoint)):
+            raise _not_mounted(mountpoint)
+        if not force:
+            raise Failure(
+                f"the daemon of the mount at {mountpoint} is gone; "
+                f"run: bucketfs umount --force {mountpoint}",
+                EXIT_NOT_MOUNTED,
+            )
+        fusermount(mountpoint, lazy=True)
+        click.echo(f"bucketfs: lazily unmounted {mountpoint}; unsaved changes are lost", err=True)
+        return
+    status = _ask(runtime, {"op": "status"}, 10)
+    pending = status.get("pending") or []
+    if pending:
+        click.echo(
+            f"bucketfs: uploading {len(pending)} pending file(s): {', '.join(pending)}", err=True
+        )
+    result = _ask(runtime, {"op": "flush", "timeout": timeout}, timeout + 30)
+    if not result.get("flushed"):
+        names = ", ".join(result.get("pending") or [])
+        if not force:
+            raise Failure(
+                f"pending writes not uploaded: {names}; retry, or use --force to lose them",
+                EXIT_PENDING,
+            )
+        click.echo(f"bucketfs: warning: giving up on pending writes: {names}", err=True)
+    fusermount(mountpoint)
+    _wait_exit(int(info["pid"]), mountpoint, timeout)
+
+
+def _wait_exit(pid: int, mountpoint: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while process_alive(pid):
+        if time.monotonic() > deadline:
+            raise Failure(f"unmounted {mountpoint}, but its daemon (pid {pid}) did not exit")
+        time.sleep(0.05)
+
+
+def _human(status: dict[str, Any]) -> str:
+    cache = status.get("cache") or {}
+    options = status.get("options") or {}
+    hub = f"{status.get('hub')}{' (embedded)' if status.get('embedded_hub') else ''}"
+    lines = [
+        f"mountpoint:  {status.get('mountpoint')} (pid {status.get('pid')})",
+        f"hub:         {hub}",
+        f"identity:    {status.get('identity')}",
+        f"thread:      {options.get('thread')} ({status.get('thread') or 'not created yet'})",
+        f"buckets:     {', '.join(status.get('buckets') or []) or '(none)'}",
+        f"cache:       {json.dumps(cache, sort_keys=True)}",
+        f"open files:  {status.get('open_files')}, dirty: {status.get('dirty_files')}",
+        f"options:     {json.dumps(options, sort_keys=True)}",
+        f"log:         {status.get('log')}",
+    ]
+    for name in status.get("pending") or []:
+        lines.append(f"pending:     {name}")
+    for err in status.get("last_errors") or []:
+        lines.append(f"error:       {err}")
+    for item in status.get("conflicts") or []:
+        lines.append(f"conflict:    {item}")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("mountpoint", type=_mountpoint_arg)
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(mountpoint: Path, as_json: bool) -> None:
+    """Show the hub, identity, buckets, cache use, open and dirty files, last errors."""
+    runtime, info = _daemon_info(mountpoint)
+    if info is None:
+        raise _not_mounted(mountpoint)
+    result = _ask(runtime, {"op": "status"}, 10)
+    click.echo(json.dumps(result, indent=2, sort_keys=True) if as_json else _human(result))
