@@ -9,7 +9,8 @@ rejected token), since a consumed iterator cannot be replayed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
@@ -31,6 +32,19 @@ MAX_CHUNK = 1024 * 1024
 
 def _open(source: ChunkSource) -> AsyncIterable[bytes]:
     return source() if callable(source) else source
+
+
+@asynccontextmanager
+async def _reading(source: ChunkSource) -> AsyncIterator[AsyncIterable[bytes]]:
+    """Open ``source`` and close it afterwards (an async generator left half-read would
+    otherwise be finalized by the garbage collector, outside any task)."""
+    iterable = _open(source)
+    try:
+        yield iterable
+    finally:
+        close = getattr(iterable, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def _pieces(data: bytes) -> Iterator[bytes]:
@@ -87,24 +101,24 @@ async def _exchange(
             failure.append(exc)
             call.cancel()
 
+    rpc_error: grpc.RpcError | None = None
     async with call, trio.open_nursery() as nursery:
         nursery.start_soon(pump)
         try:
             async for reply in call.responses:
                 replies.append(reply)
         except grpc.RpcError as err:
+            rpc_error = err  # raised below: errors raised in here would become groups
+        if rpc_error is not None or not fed.is_set():
             nursery.cancel_scope.cancel()
-            if failure:
-                raise failure[0] from None
-            if await rpc._refresh_if_rejected(err, token):
-                raise _TokenRefreshed(rpc.translate(err, method)) from None
-            raise rpc.translate(err, method) from None
-        if not fed.is_set():
-            nursery.cancel_scope.cancel()
-            if not failure:
-                raise errors.BucketfsError(f"hub {rpc.address} ended {method} before the upload")
     if failure:
         raise failure[0]
+    if rpc_error is not None:
+        if await rpc._refresh_if_rejected(rpc_error, token):
+            raise _TokenRefreshed(rpc.translate(rpc_error, method))
+        raise rpc.translate(rpc_error, method)
+    if not fed.is_set():
+        raise errors.BucketfsError(f"hub {rpc.address} ended {method} before the upload")
     return replies
 
 
@@ -140,9 +154,10 @@ async def push_path(
 
     async def feed(call: Bidi[Any]) -> None:
         await call.send(pb.PushPathRequest(header=header))
-        async for chunk in _open(chunks):
-            for piece in _pieces(chunk):
-                await call.send(pb.PushPathRequest(chunk=piece))
+        async with _reading(chunks) as source:
+            async for chunk in source:
+                for piece in _pieces(chunk):
+                    await call.send(pb.PushPathRequest(chunk=piece))
 
     async def attempt() -> pb.PushPathResponse.Event:
         replies = await _exchange(
@@ -168,9 +183,10 @@ async def push_paths(
     async def feed(call: Bidi[Any]) -> None:
         await call.send(pb.PushPathsRequest(header=header))
         for path, source in files:
-            async for chunk in _open(source):
-                for piece in _pieces(chunk):  # empty chunks would close the file: skipped
-                    await call.send(pb.PushPathsRequest(chunk={"path": path, "data": piece}))
+            async with _reading(source) as iterable:
+                async for chunk in iterable:
+                    for piece in _pieces(chunk):  # empty chunks would close the file: skipped
+                        await call.send(pb.PushPathsRequest(chunk={"path": path, "data": piece}))
             await call.send(pb.PushPathsRequest(chunk={"path": path, "data": b""}))
 
     async def attempt() -> pb.PushPathsResponse:
