@@ -18,6 +18,7 @@ import pyfuse3
 
 from bucketfs.errors import BucketfsError
 from bucketfs.fuse.errno_table import report
+from bucketfs.fuse.notify import PyfuseNotifier
 from bucketfs.vfs import Attr, Vfs
 from bucketfs.vfs.nodes import ROOT_INO
 
@@ -33,6 +34,7 @@ class BucketOperations(pyfuse3.Operations):
     def __init__(self, vfs: Vfs) -> None:
         super().__init__()
         self.vfs = vfs
+        vfs.set_kernel_notifier(PyfuseNotifier())
         self._dirs: dict[int, list[tuple[str, Attr]]] = {}
         self._next_dir = 1
 

@@ -5,8 +5,8 @@
 root, errors as ``bucketfs.errors`` with the hub's texts) plus the bucketfs extensions (exact
 sizes, modes, mtimes, range reads, symlinks, list paging). ``FakeSession(hub)`` exposes it with
 the shape of ``bucketfs.remote.session.HubSession``. Capabilities can be switched off to behave
-like a plain Textile hub, and ``hub.offline = True`` makes every call fail with ``Unavailable``
-(a stopped hub). ``hub.calls`` counts calls per method.
+like a plain Textile hub, ``hub.offline = True`` makes every call fail with ``Unavailable``
+(a stopped hub) and ``hub.fail_next(method, error)`` injects one failure. ``hub.calls`` counts calls per method.
 
 Files get their real IPFS CIDs (``bucketfs.ipfs.importer``); directories other than the empty
 one get a CID derived from their children, not the real dag-pb node's. Everything is in memory:
@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import trio
@@ -31,10 +31,12 @@ from bucketfs.errors import (
     NotADirectory,
     NotFound,
     Unavailable,
+    Unsupported,
 )
 from bucketfs.ipfs.cid import CID, DAG_PB, Block
 from bucketfs.ipfs.importer import import_bytes
 from bucketfs.remote.types import BucketRoot, Capabilities, Listing, PathEntry, PushResult
+from bucketfs.vfs.backend import ChunkSource
 from bucketfs.vfs.cids import EMPTY_DIR_CID
 
 SEED = ".textileseed"
@@ -101,12 +103,20 @@ class FakeHub:
         self.threads: dict[str, str] = {}  # thread id -> name
         self.buckets: dict[str, _Bucket] = {}
         self.calls: Counter[str] = Counter()
+        self.failures: dict[str, list[BaseException]] = {}
         self._counter = 0
+
+    def fail_next(self, method: str, error: BaseException) -> None:
+        """Make the next call of ``method`` (e.g. ``"push_path"``) raise ``error``."""
+        self.failures.setdefault(method, []).append(error)
 
     def _enter(self, method: str) -> None:
         self.calls[method] += 1
         if self.offline:
             raise Unavailable("hub fake: connection refused")
+        pending = self.failures.get(method)
+        if pending:
+            raise pending.pop(0)
 
     def _next(self) -> int:
         self._counter += 1
@@ -278,7 +288,7 @@ class FakeBuckets:
         thread: str,
         key: str,
         path: str,
-        chunks: AsyncIterable[bytes],
+        chunks: ChunkSource,
         *,
         root: str = "",
         mode: int = 0,
@@ -290,7 +300,7 @@ class FakeBuckets:
         if root and root != b.root.path:
             raise Conflict("update is non-fast-forward", wire_code="FAILED_PRECONDITION")
         parts = []
-        async for chunk in chunks:
+        async for chunk in chunks() if callable(chunks) else chunks:
             hub._enter("push_chunk")
             parts.append(bytes(chunk))
         parent, name = hub._parent(b, path, create=True)
@@ -379,7 +389,7 @@ class FakeBuckets:
         hub = self.hub
         hub._enter("set_path_attrs")
         if not hub.capabilities.path_attrs:
-            raise NotFound("unknown service bucketfs.pb.BucketsExtension")
+            raise Unsupported("hub fake:hub cannot store modes or times")
         b = hub.bucket(thread, key)
         node = hub.resolve(b, path)
         if mode is not None:
@@ -394,7 +404,7 @@ class FakeBuckets:
         hub = self.hub
         hub._enter("symlink")
         if not hub.capabilities.symlinks:
-            raise NotFound("unknown service bucketfs.pb.BucketsExtension")
+            raise Unsupported("hub fake:hub cannot store symbolic links")
         b = hub.bucket(thread, key)
         if root and root != b.root.path:
             raise Conflict("update is non-fast-forward", wire_code="FAILED_PRECONDITION")

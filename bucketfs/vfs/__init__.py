@@ -4,6 +4,7 @@ Imports neither pyfuse3 nor grpc (see bucketfs/__init__.py). The public class is
 """
 
 from bucketfs.vfs.nodes import Attr
-from bucketfs.vfs.tree import StatFs, Vfs
+from bucketfs.vfs.threadvfs import MountVfs as Vfs
+from bucketfs.vfs.tree import StatFs
 
 __all__ = ["Attr", "StatFs", "Vfs"]

@@ -8,8 +8,11 @@ vfs imports no gRPC code. Only the members the vfs uses are listed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from typing import Protocol
+
+#: bytes to push: an iterable, or a callable giving a fresh one (lets the client retry the push)
+ChunkSource = AsyncIterable[bytes] | Callable[[], AsyncIterable[bytes]]
 
 
 class RootLike(Protocol):
@@ -92,7 +95,7 @@ class BucketsApi(Protocol):
         thread: str,
         key: str,
         path: str,
-        chunks: AsyncIterable[bytes],
+        chunks: ChunkSource,
         *,
         root: str = "",
         mode: int = 0,

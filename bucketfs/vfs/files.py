@@ -9,14 +9,18 @@ that a push racing with a write leaves the file dirty.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import itertools
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
+
+from bucketfs.errors import NoSpace
 
 PUSH_CHUNK = 1 << 20
 _names = itertools.count(1)
@@ -66,12 +70,14 @@ class OpenFile:
         return os.pread(self.fd, size, off)
 
     def write(self, off: int, data: bytes) -> int:
-        n = os.pwrite(self.fd, data, off)
+        with _local_space():
+            n = os.pwrite(self.fd, data, off)
         self.touch()
         return n
 
     def truncate(self, size: int) -> None:
-        os.ftruncate(self.fd, size)
+        with _local_space():
+            os.ftruncate(self.fd, size)
         self.touch()
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -88,3 +94,14 @@ class OpenFile:
     def close(self) -> None:
         os.close(self.fd)
         self.path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _local_space() -> Iterator[None]:
+    """Turn a full local disk under the staging area into ``NoSpace`` (ENOSPC)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise NoSpace(f"staging area full: {exc}") from exc
+        raise

@@ -12,7 +12,8 @@ re-send the prefix on every read). Nothing is held whole in memory: chunks go st
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,31 +106,41 @@ class Fetcher:
             return data, None
 
     async def _extend(self, dl: _Download, pull: Pull, want: int, size: int) -> None:
-        if self.range_reads:
-            target = min(size, max(want, dl.have + READAHEAD))
-            length = target - dl.have
-            start = dl.have
-            if length <= 0:
-                dl.done = True
-                return
-            async for chunk in pull(start, length):
+        if not self.range_reads:
+            os.ftruncate(dl.fd, 0)
+            dl.have = 0
+            await self._pull_into(dl, pull(0, 0))
+            dl.done = True
+            return
+        start = dl.have
+        length = min(size, max(want, start + READAHEAD)) - start
+        if length > 0:
+            await self._pull_into(dl, pull(start, length))
+        if dl.have - start < length or dl.have >= size:
+            dl.done = True  # the stream ended early: that is the end of the file
+
+    async def _pull_into(self, dl: _Download, stream: AsyncIterator[bytes]) -> None:
+        async with _closing(stream) as chunks:
+            async for chunk in chunks:
                 os.pwrite(dl.fd, chunk, dl.have)
                 dl.have += len(chunk)
                 self.bytes_pulled += len(chunk)
-            if dl.have - start < length or dl.have >= size:
-                dl.done = True
-            return
-        os.ftruncate(dl.fd, 0)
-        dl.have = 0
-        async for chunk in pull(0, 0):
-            os.pwrite(dl.fd, chunk, dl.have)
-            dl.have += len(chunk)
-            self.bytes_pulled += len(chunk)
-        dl.done = True
 
     async def _direct(self, pull: Pull, off: int, n: int) -> bytes:
         parts = []
-        async for chunk in pull(off, n):
-            parts.append(chunk)
-            self.bytes_pulled += len(chunk)
+        async with _closing(pull(off, n)) as chunks:
+            async for chunk in chunks:
+                parts.append(chunk)
+                self.bytes_pulled += len(chunk)
         return b"".join(parts)[:n]
+
+
+@asynccontextmanager
+async def _closing(stream: AsyncIterator[bytes]) -> AsyncGenerator[AsyncIterator[bytes]]:
+    """Close a pull stream however the loop ends (ends the call on the hub at once)."""
+    try:
+        yield stream
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -171,7 +171,7 @@ class WriteOps(VfsCore):
                     thread,
                     key,
                     path,
-                    of.chunks(),
+                    of.chunks,
                     root=await self.root_of(key),
                     mode=mode,
                     mtime=mtime,
@@ -207,7 +207,7 @@ class WriteOps(VfsCore):
                     thread,
                     key,
                     path,
-                    of.chunks(),
+                    of.chunks,
                     root=self.roots[key],
                     mode=of.pending_mode or 0,
                     mtime=of.pending_mtime or 0,
@@ -219,7 +219,7 @@ class WriteOps(VfsCore):
         msg = f"{key}/{path} changed on the hub meanwhile; our version saved as {other}"
         log.warning("hub %s: %s", self.hub_address, msg)
         self.conflicts.append(msg)
-        return await self.api.push_path(thread, key, other, of.chunks())
+        return await self.api.push_path(thread, key, other, of.chunks)
 
     # -- attributes ---------------------------------------------------------------------
 

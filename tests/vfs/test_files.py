@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 import pytest
@@ -74,6 +75,9 @@ def test_open_with_trunc_and_truncate(env: Env) -> None:
         await env.vfs.setattr(g.ino, fh=fh, size=1)  # ftruncate(2)
         await env.vfs.release(fh)
         assert env.api_file("b", "g") == b"x"
+        d = await env.mkdir("b/d")
+        with pytest.raises(IsADirectory):  # EISDIR: truncate(2) of a directory
+            await env.vfs.setattr(d.ino, size=0)
 
     env.run(body)
 
@@ -147,5 +151,48 @@ def test_large_file_round_trip_is_streamed(env: Env) -> None:
         fresh = env.new_vfs()
         await fresh.start()
         assert await env.read("b/big", fresh) == data
+
+    env.run(body)
+
+
+def test_failed_push_is_reported_and_retried(env: Env) -> None:
+    from bucketfs.errors import QuotaExceeded, TimedOut
+
+    async def body() -> None:
+        await env.mkdir("b")
+        parent, _ = await env.parent("b/f")
+        fh, _ = await env.vfs.create(parent, "f", 0o644, os.O_WRONLY | os.O_CREAT)
+        await env.vfs.write(fh, 0, b"data")
+        env.hub.fail_next("push_path", QuotaExceeded("storage quota exhausted"))
+        with pytest.raises(QuotaExceeded):  # EDQUOT from close()
+            await env.vfs.flush(fh)
+        env.hub.fail_next("push_path", TimedOut("deadline exceeded"))
+        with pytest.raises(TimedOut):  # ETIMEDOUT from fsync()
+            await env.vfs.fsync(fh)
+        assert env.vfs.status()["dirty_files"] == 1
+        await env.vfs.release(fh)  # the last close pushes what is still staged
+        assert env.api_file("b", "f") == b"data"
+        assert env.vfs.status()["dirty_files"] == 0
+
+    env.run(body)
+
+
+def test_staging_area_full_is_enospc(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bucketfs.errors import NoSpace
+
+    def disk_full(fd: int, data: bytes, off: int) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    async def body() -> None:
+        await env.mkdir("b")
+        parent, _ = await env.parent("b/f")
+        fh, _ = await env.vfs.create(parent, "f", 0o644, os.O_WRONLY | os.O_CREAT)
+        with monkeypatch.context() as m:
+            m.setattr(os, "pwrite", disk_full)  # the local disk, not our code, is faked
+            with pytest.raises(NoSpace):  # ENOSPC
+                await env.vfs.write(fh, 0, b"data")
+        await env.vfs.write(fh, 0, b"data")
+        await env.vfs.release(fh)
+        assert env.api_file("b", "f") == b"data"
 
     env.run(body)

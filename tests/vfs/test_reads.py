@@ -91,8 +91,16 @@ def test_hub_offline_gives_unavailable_then_recovers(env: Env) -> None:
     seed_bucket(env.hub, "b", [("f", b"1")])
 
     async def body() -> None:
-        await env.resolve("b/f")
+        f = await env.resolve("b/f")
+        fh = await env.vfs.open(f.ino, os.O_RDONLY)
+        wfh = await env.vfs.open(f.ino, os.O_RDWR)
         env.hub.offline = True
+        with pytest.raises(Unavailable):  # EIO from read(2) of content not cached
+            await env.vfs.read(fh, 0, 10)
+        with pytest.raises(Unavailable):  # EIO from write(2): the content to change is away
+            await env.vfs.write(wfh, 1, b"x")
+        await env.vfs.release(fh)
+        await env.vfs.release(wfh)
         import trio
 
         await trio.sleep(1.1)  # past the listing TTL
