@@ -1,17 +1,19 @@
-"""Fixtures of the remote-client tests: a tiny in-process gRPC server for the bridge, and a
-real hub subprocess with API keys."""
+"""Fixtures of the remote-client tests: a tiny in-process gRPC server for the bridge, a real hub
+subprocess with API keys, and that hub seen as a plain Textile hub (extensions removed)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
+from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import wrappers_pb2
 
+from bucketfs.proto import bucketsd_pb2
 from bucketfs.remote.session import HubConfig
 from bucketfs.testing.hubproc import HubProcess
 
@@ -115,3 +117,154 @@ def user_key(hub: HubProcess) -> tuple[str, str]:
 def account_config(hub: HubProcess, account_key: tuple[str, str]) -> HubConfig:
     """Config of a session with the module's account key."""
     return HubConfig(hub.address, account_key[0], account_key[1], None)
+
+
+# -- a plain Textile hub: the real hub seen through a proxy that removes the extensions ---------
+
+_API = "/api.bucketsd.pb.APIService/"
+_SERVER_STREAMS = {
+    _API + "PullPath",
+    _API + "PullIpfsPath",
+    _API + "ArchiveWatch",
+    "/threads.pb.API/Listen",
+}
+_BIDI_STREAMS = {
+    _API + "PushPath",
+    _API + "PushPaths",
+    "/threads.pb.API/GetToken",
+    "/threads.net.pb.API/GetToken",
+    "/threads.pb.API/ReadTransaction",
+    "/threads.pb.API/WriteTransaction",
+}
+
+
+def _strip_item(item: Any) -> None:
+    for name in ("file_size", "mode", "mtime", "symlink_target"):
+        item.ClearField(name)
+    item.metadata.ClearField("mode")
+    for child in item.items:
+        _strip_item(child)
+
+
+def _strip_root(root: Any) -> None:
+    root.metadata.ClearField("mode")
+    for meta in root.path_metadata.values():
+        meta.ClearField("mode")
+
+
+def _rewrite(message_cls: Any, change: Callable[[Any], None]) -> Callable[[bytes], bytes]:
+    def rewrite(data: bytes) -> bytes:
+        message = message_cls.FromString(data)
+        change(message)
+        return bytes(message.SerializeToString())
+
+    return rewrite
+
+
+def _list_reply(reply: Any) -> None:
+    _strip_item(reply.item)
+    _strip_root(reply.root)
+    reply.ClearField("truncated")
+
+
+def _push_request(request: Any) -> None:
+    if request.WhichOneof("payload") == "header":
+        request.header.ClearField("mode")
+        request.header.ClearField("mtime")
+
+
+_REQUESTS: dict[str, Callable[[bytes], bytes]] = {
+    _API + "ListPath": _rewrite(
+        bucketsd_pb2.ListPathRequest, lambda r: (r.ClearField("limit"), r.ClearField("after"))
+    ),
+    _API + "PullPath": _rewrite(
+        bucketsd_pb2.PullPathRequest, lambda r: (r.ClearField("offset"), r.ClearField("length"))
+    ),
+    _API + "PushPath": _rewrite(bucketsd_pb2.PushPathRequest, _push_request),
+}
+_REPLIES: dict[str, Callable[[bytes], bytes]] = {
+    _API + "ListPath": _rewrite(bucketsd_pb2.ListPathResponse, _list_reply),
+}
+
+
+class PlainHubProxy(grpc.GenericRpcHandler):
+    """Forwards every call to a real hub, but answers like a plain Textile hub: no
+    ``bucketfs.pb.BucketsExtension`` service (UNIMPLEMENTED) and no extension fields."""
+
+    def __init__(self, target: str) -> None:
+        options = [
+            ("grpc.max_receive_message_length", 64 << 20),
+            ("grpc.max_send_message_length", 64 << 20),
+        ]
+        self._channel = grpc.insecure_channel(target, options=options)
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=options)
+        self._server.add_generic_rpc_handlers((self,))
+        self.address = f"127.0.0.1:{self._server.add_insecure_port('127.0.0.1:0')}"
+        self._server.start()
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        method = details.method  # type: ignore[attr-defined]
+        if method.startswith("/bucketfs.pb."):
+            return None  # grpc answers UNIMPLEMENTED
+        same: Callable[[bytes], bytes] = lambda data: data  # noqa: E731
+        request_fn, reply_fn = _REQUESTS.get(method, same), _REPLIES.get(method, same)
+
+        def metadata(context: grpc.ServicerContext) -> list[tuple[str, str]]:
+            return [
+                (k, v)
+                for k, v in context.invocation_metadata()
+                if k.startswith("x-textile") or k == "authorization"
+            ]  # type: ignore[misc]
+
+        if method in _SERVER_STREAMS:
+
+            def server_stream(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+                call = self._channel.unary_stream(method)(
+                    request_fn(request), metadata=metadata(context)
+                )
+                context.add_callback(call.cancel)
+                try:
+                    for reply in call:
+                        yield reply_fn(reply)
+                except grpc.RpcError as err:
+                    context.abort(err.code(), err.details())
+
+            return grpc.unary_stream_rpc_method_handler(server_stream)
+        if method in _BIDI_STREAMS:
+
+            def bidi(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+                upstream = (request_fn(r) for r in requests)
+                call = self._channel.stream_stream(method)(upstream, metadata=metadata(context))
+                context.add_callback(call.cancel)
+                try:
+                    for reply in call:
+                        yield reply_fn(reply)
+                except grpc.RpcError as err:
+                    context.abort(err.code(), err.details())
+
+            return grpc.stream_stream_rpc_method_handler(bidi)
+
+        def unary(request: bytes, context: grpc.ServicerContext) -> bytes:
+            try:
+                reply = self._channel.unary_unary(method)(
+                    request_fn(request), metadata=metadata(context), timeout=30
+                )
+            except grpc.RpcError as err:
+                context.abort(err.code(), err.details())
+            return reply_fn(reply)
+
+        return grpc.unary_unary_rpc_method_handler(unary)
+
+    def stop(self) -> None:
+        self._server.stop(grace=None).wait()
+        self._channel.close()
+
+
+@pytest.fixture
+def plain_config(hub: HubProcess, account_key: tuple[str, str]) -> Iterator[HubConfig]:
+    """Config of a session with the module's account key through a plain-Textile proxy."""
+    proxy = PlainHubProxy(hub.address)
+    try:
+        yield HubConfig(proxy.address, account_key[0], account_key[1], None)
+    finally:
+        proxy.stop()
