@@ -1,0 +1,117 @@
+"""One ``Listen`` stream per mounted thread DB, so other clients' changes show without remount.
+
+A watcher starts when a DB directory is first looked up and runs as a trio system task until the
+mount closes. Each event drops the collection's cached listing, refreshes (or forgets) the node
+of the instance, and asks the kernel to drop its cached data and directory entry (through the
+``KernelNotifier`` the fuse layer installs). When the stream ends or fails, every cache of the
+DB is dropped (the next listing re-reads it: events may have been lost) and the stream is
+reopened after a backoff of ``BACKOFF_MIN`` doubling to ``BACKOFF_MAX`` seconds; a DB that no
+longer exists stops its watcher.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import trio
+
+from bucketfs.errors import BucketfsError, NotFound
+from bucketfs.vfs.nodes import THREADS_INO, Node
+from bucketfs.vfs.threadfiles import Role
+from bucketfs.vfs.threadjson import file_name, mod_time, render
+from bucketfs.vfs.threads import ThreadsCore
+
+log = logging.getLogger("bucketfs.vfs.threads")
+
+BACKOFF_MIN = 0.2
+BACKOFF_MAX = 10.0
+
+
+class Watchers:
+    """The Listen loops of one mount's DBs."""
+
+    def __init__(self, ns: ThreadsCore) -> None:
+        self.ns = ns
+        self.scopes: dict[str, trio.CancelScope] = {}
+        self.events = 0  # change events applied (status)
+        self.reconnects = 0
+
+    def ensure(self, db: str, db_ino: int) -> None:
+        """Start watching ``db`` unless already watching it."""
+        if db not in self.scopes:
+            scope = trio.CancelScope()
+            self.scopes[db] = scope
+            trio.lowlevel.spawn_system_task(self._run, db, scope, name=f"listen {db[-8:]}")
+
+    def close(self) -> None:
+        for scope in self.scopes.values():
+            scope.cancel()
+        self.scopes.clear()
+
+    async def _run(self, db: str, scope: trio.CancelScope) -> None:
+        delay = BACKOFF_MIN
+        with scope:
+            while True:
+                try:
+                    async with self.ns.api.listen(db) as stream:
+                        async for event in stream:
+                            delay = BACKOFF_MIN
+                            await self.apply(db, event)
+                except NotFound:
+                    log.info("thread DB %s is gone; stopped listening", db)
+                    self.scopes.pop(db, None)
+                    return
+                except BucketfsError as exc:
+                    log.info("listen on thread DB %s broke (%s); re-listing", db, exc)
+                except Exception as exc:  # a watcher must never take the mount down
+                    log.warning("listen on thread DB %s failed: %r; re-listing", db, exc)
+                self.reconnects += 1
+                await self.relist(db)
+                await trio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+
+    def _collection_node(self, db: str, coll: str) -> Node | None:
+        root = self.ns.inodes.get(THREADS_INO)
+        for ino in list(root.children.values()):
+            meta = self.ns.meta.get(ino)
+            if meta is not None and meta.db == db:
+                return self.ns.inodes.child(ino, coll)
+        return None
+
+    async def relist(self, db: str) -> None:
+        """Forget everything cached about ``db`` (events may have been missed)."""
+        self.ns.invalidate_db(db)
+        for ino, meta in list(self.ns.meta.items()):
+            node = self.ns.live(ino)
+            if node is not None and meta.db == db and meta.role is Role.INSTANCE:
+                node.checked = 0.0
+                if node.lookups > 0:
+                    await self._inval_inode(ino)
+
+    async def apply(self, db: str, event: Any) -> None:
+        """One change event: drop caches, refresh the node, tell the kernel."""
+        self.events += 1
+        self.ns.listings.pop((db, event.collection), None)
+        coll = self._collection_node(db, event.collection)
+        name = file_name(str(event.instance_id))
+        if coll is None or name is None:
+            return
+        node = self.ns.inodes.child(coll.ino, name)
+        meta = self.ns.meta.get(node.ino) if node is not None else None
+        if node is not None and meta is not None and meta.file is None:
+            if event.instance is None:
+                self.ns.detach(node)
+            else:
+                node.size, node.mtime = len(render(event.instance)), mod_time(event.instance)
+                node.checked = time.monotonic()
+                await self._inval_inode(node.ino)
+        notifier = self.ns.notifier
+        if notifier is not None:
+            notifier.invalidate_entry(coll.ino, name)
+
+    async def _inval_inode(self, ino: int) -> None:
+        notifier = self.ns.notifier
+        if notifier is not None:
+            await notifier.invalidate_inode(ino)

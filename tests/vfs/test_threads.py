@@ -1,0 +1,276 @@
+"""The ``threads/`` namespace at the vfs level, over a real hub subprocess: DBs and collections
+as directories, instances as JSON files, commits on close, EINVAL on bad input with nothing
+changed, local temporary files and rename, the read-only buckets collection, paging."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import trio
+
+from bucketfs import errors
+from bucketfs.remote.session import HubConfig, HubSession
+from bucketfs.testing.hubproc import HubProcess
+from bucketfs.vfs import Attr, Vfs
+from bucketfs.vfs.nodes import THREADS_INO
+
+T = TypeVar("T")
+STRICT = {
+    "type": "object",
+    "properties": {"_id": {"type": "string"}, "title": {"type": "string"}},
+    "required": ["title"],
+    "additionalProperties": False,
+}
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[HubProcess]:
+    with HubProcess() as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def config(hub: HubProcess) -> HubConfig:
+    key, secret = hub.create_key(type="account")
+    return HubConfig(hub.address, key, secret, None)
+
+
+class Mount:
+    """A vfs over a session, with helpers that speak in paths below ``threads/``."""
+
+    def __init__(self, vfs: Vfs, session: HubSession) -> None:
+        self.vfs, self.s = vfs, session
+
+    async def resolve(self, path: str) -> Attr:
+        ino, attr = THREADS_INO, await self.vfs.getattr(THREADS_INO)
+        for part in [p for p in path.split("/") if p]:
+            attr = await self.vfs.lookup(ino, part)
+            ino = attr.ino
+        return attr
+
+    async def parent(self, path: str) -> tuple[int, str]:
+        head, _, name = path.rpartition("/")
+        return (await self.resolve(head)).ino, name
+
+    async def write(self, path: str, data: bytes, *, fsync: bool = False) -> None:
+        parent, name = await self.parent(path)
+        fh, _ = await self.vfs.create(parent, name, 0o644, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            await self.vfs.write(fh, 0, data)
+            if fsync:
+                await self.vfs.fsync(fh)
+            await self.vfs.flush(fh)
+        finally:
+            await self.vfs.release(fh)
+
+    async def read(self, path: str) -> bytes:
+        fh = await self.vfs.open((await self.resolve(path)).ino, os.O_RDONLY)
+        out = bytearray()
+        while chunk := await self.vfs.read(fh, len(out), 4096):
+            out += chunk
+        await self.vfs.release(fh)
+        return bytes(out)
+
+    async def ls(self, path: str) -> list[str]:
+        return [n for n, _ in await self.vfs.readdir((await self.resolve(path)).ino)]
+
+    async def mkdir(self, path: str) -> None:
+        parent, name = await self.parent(path)
+        await self.vfs.mkdir(parent, name, 0o755)
+
+    async def rename(self, src: str, dst: str) -> None:
+        sp, sn = await self.parent(src)
+        dp, dn = await self.parent(dst)
+        await self.vfs.rename(sp, sn, dp, dn)
+
+    async def db(self, name: str) -> str:
+        found = await self.s.users.get_thread(name)
+        assert found is not None
+        return found[0]
+
+
+def run(config: HubConfig, tmp: Path, body: Callable[[Mount], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with await HubSession.connect(config) as session:
+            vfs = Vfs(session, cache_dir=tmp / "cache", cache_max_bytes=1 << 26)
+            await vfs.start()
+            try:
+                return await body(Mount(vfs, session))
+            finally:
+                await vfs.close()
+
+    return trio.run(main)
+
+
+def pretty(value: dict[str, Any]) -> bytes:
+    return (json.dumps(value, sort_keys=True, indent=2) + "\n").encode()
+
+
+def test_dbs_collections_and_instances(config: HubConfig, tmp_path: Path) -> None:
+    async def body(m: Mount) -> None:
+        await m.mkdir("notes")
+        assert "notes" in await m.ls("")
+        await m.mkdir("notes/todo")
+        assert await m.ls("notes") == ["todo"]
+        assert await m.ls("notes/todo") == [".schema.json"]
+        schema = json.loads(await m.read("notes/todo/.schema.json"))
+        assert schema["properties"]["_id"] == {"type": "string"}
+        await m.write("notes/todo/first.json", b'{"title": "milk", "n": 1}')
+        stored = await m.s.threads.find_by_id(await m.db("notes"), "todo", "first")
+        assert stored["title"] == "milk" and stored["_id"] == "first"
+        data = await m.read("notes/todo/first.json")
+        assert data == pretty(stored) and data == await m.read("notes/todo/first.json")
+        attr = await m.resolve("notes/todo/first.json")
+        assert attr.size == len(data) and attr.mtime == stored["_mod"]
+        entries = dict(await m.vfs.readdir((await m.resolve("notes/todo")).ino))
+        assert entries["first.json"].size == len(data)
+        await m.write("notes/todo/first.json", b'{"title": "oat milk"}')  # Save
+        assert json.loads(await m.read("notes/todo/first.json"))["title"] == "oat milk"
+        with pytest.raises(errors.NotEmpty):
+            await m.vfs.rmdir((await m.resolve("notes")).ino, "todo")
+        with pytest.raises(errors.NotEmpty):
+            await m.vfs.rmdir(THREADS_INO, "notes")
+        await m.vfs.unlink((await m.resolve("notes/todo")).ino, "first.json")
+        assert not await m.s.threads.has(await m.db("notes"), "todo", ["first"])
+        with pytest.raises(errors.NotFound):
+            await m.resolve("notes/todo/first.json")
+        await m.vfs.rmdir((await m.resolve("notes")).ino, "todo")
+        await m.vfs.rmdir(THREADS_INO, "notes")
+        assert "notes" not in await m.ls("")
+        with pytest.raises(errors.InvalidArgument):
+            await m.vfs.mkdir(THREADS_INO, "bad name!", 0o755)
+
+    run(config, tmp_path, body)
+
+
+def test_bad_input_is_einval_and_changes_nothing(config: HubConfig, tmp_path: Path) -> None:
+    async def body(m: Mount) -> None:
+        await m.mkdir("strict")
+        await m.mkdir("strict/items")
+        db = await m.db("strict")
+        await m.s.threads.update_collection(db, "items", STRICT)
+        await m.write("strict/items/a.json", b'{"title": "kept"}')
+        before = await m.read("strict/items/a.json")
+        bad = [b'{"title": ', b"[1, 2]", b'{"title": 5}', b'{"title": "x", "_id": "b"}']
+        for data in bad:
+            with pytest.raises(errors.InvalidArgument):
+                await m.write("strict/items/a.json", data)
+            assert await m.read("strict/items/a.json") == before
+        with pytest.raises(errors.InvalidArgument, match="correspond to schema"):
+            await m.write("strict/items/a.json", b'{"other": 1}', fsync=True)
+        with pytest.raises(errors.InvalidArgument):  # a new id: no instance appears
+            await m.write("strict/items/new.json", b"not json")
+        assert await m.ls("strict/items") == [".schema.json", "a.json"]
+        assert not await m.s.threads.has(db, "items", ["new"])
+        last = m.vfs.status()["last_errors"]
+        assert isinstance(last, list) and any("correspond to schema" in e for e in last)
+        # _mod is shown but stripped before Save when the schema forbids extra properties
+        edited = json.loads(before)
+        assert "_mod" in edited
+        edited["title"] = "changed"
+        await m.write("strict/items/a.json", json.dumps(edited).encode())
+        assert json.loads(await m.read("strict/items/a.json"))["title"] == "changed"
+
+    run(config, tmp_path, body)
+
+
+def test_schema_file_is_writable(config: HubConfig, tmp_path: Path) -> None:
+    async def body(m: Mount) -> None:
+        await m.mkdir("schemas")
+        await m.mkdir("schemas/c")
+        await m.write("schemas/c/.schema.json", json.dumps(STRICT).encode())
+        info = await m.s.threads.get_collection(await m.db("schemas"), "c")
+        assert info["schema"]["required"] == ["title"]
+        assert await m.read("schemas/c/.schema.json") == pretty(info["schema"])
+        with pytest.raises(errors.InvalidArgument):
+            await m.write("schemas/c/.schema.json", b"{broken")
+        with pytest.raises(errors.InvalidArgument):
+            await m.write("schemas/c/b.json", b'{"nope": 1}')
+
+    run(config, tmp_path, body)
+
+
+def test_temporary_files_and_rename(config: HubConfig, tmp_path: Path) -> None:
+    async def body(m: Mount) -> None:
+        await m.mkdir("edits")
+        await m.mkdir("edits/c")
+        db = await m.db("edits")
+        await m.write("edits/c/a.json", b'{"v": 1}')
+        await m.write("edits/c/.a.json.swp", b"swap bytes")  # a local file, not an instance
+        await m.write("edits/c/4913", b"")
+        assert await m.ls("edits/c") == [".a.json.swp", ".schema.json", "4913", "a.json"]
+        assert await m.read("edits/c/.a.json.swp") == b"swap bytes"
+        assert [i["_id"] for i in await m.s.threads.find(db, "c")] == ["a"]
+        # sed -i / rsync: temporary file renamed onto the instance
+        await m.write("edits/c/sedXYZ", b'{"v": 2}')
+        await m.rename("edits/c/sedXYZ", "edits/c/a.json")
+        assert (await m.s.threads.find_by_id(db, "c", "a"))["v"] == 2
+        # a bad temporary file renamed onto an instance: EINVAL, both stay as they were
+        await m.write("edits/c/tmp", b"{bad")
+        with pytest.raises(errors.InvalidArgument):
+            await m.rename("edits/c/tmp", "edits/c/a.json")
+        assert await m.read("edits/c/tmp") == b"{bad"
+        assert (await m.s.threads.find_by_id(db, "c", "a"))["v"] == 2
+        # vim's backup: instance renamed away (a local copy) and written anew
+        await m.rename("edits/c/a.json", "edits/c/a.json~")
+        assert not await m.s.threads.has(db, "c", ["a"])
+        assert json.loads(await m.read("edits/c/a.json~"))["v"] == 2
+        await m.write("edits/c/a.json", b'{"v": 3}')
+        for name in ("a.json~", ".a.json.swp", "4913", "tmp"):
+            await m.vfs.unlink((await m.resolve("edits/c")).ino, name)
+        assert await m.ls("edits/c") == [".schema.json", "a.json"]
+        # rename between ids moves the instance
+        await m.rename("edits/c/a.json", "edits/c/b.json")
+        assert [i["_id"] for i in await m.s.threads.find(db, "c")] == ["b"]
+        assert json.loads(await m.read("edits/c/b.json"))["_id"] == "b"
+        await m.mkdir("edits/d")
+        with pytest.raises(errors.CrossDevice):
+            await m.rename("edits/c/b.json", "edits/d/b.json")
+
+    run(config, tmp_path, body)
+
+
+def test_buckets_collection_is_read_only(config: HubConfig, tmp_path: Path) -> None:
+    async def body(m: Mount) -> None:
+        await m.vfs.mkdir(2, "bk", 0o755)  # a bucket: the buckets DB and collection appear
+        names = await m.ls("buckets/buckets")
+        assert len([n for n in names if n.endswith(".json")]) == 2
+        inst = next(n for n in names if n != ".schema.json")
+        assert json.loads(await m.read(f"buckets/buckets/{inst}"))["name"] == "bk"
+        parent = (await m.resolve("buckets/buckets")).ino
+        with pytest.raises(errors.PermissionDenied):  # EACCES
+            await m.write("buckets/buckets/x.json", b"{}")
+        with pytest.raises(errors.PermissionDenied):
+            await m.vfs.unlink(parent, inst)
+        with pytest.raises(errors.PermissionDenied):
+            await m.vfs.open((await m.resolve(f"buckets/buckets/{inst}")).ino, os.O_WRONLY)
+        with pytest.raises(errors.PermissionDenied):
+            await m.vfs.rmdir((await m.resolve("buckets")).ino, "buckets")
+
+    run(config, tmp_path, body)
+
+
+def test_listing_pages_and_lookup_is_one_find(config: HubConfig, tmp_path: Path) -> None:
+    async def body(m: Mount) -> None:
+        await m.mkdir("big")
+        await m.mkdir("big/c")
+        db = await m.db("big")
+        n = 2500  # more than two Find pages
+        for start in range(0, n, 500):
+            batch = [{"_id": f"i{k:05d}", "k": k} for k in range(start, start + 500)]
+            await m.s.threads.create(db, "c", batch)
+        names = await m.ls("big/c")
+        assert len(names) == n + 1 and names[1] == "i00000.json"
+        other = Vfs(m.s, cache_dir=tmp_path / "other", cache_max_bytes=1 << 20)
+        await other.start()
+        before = other.threads.listings.copy()
+        await Mount(other, m.s).resolve("big/c/i01234.json")
+        assert other.threads.listings == before  # no listing was fetched
+        await other.close()
+
+    run(config, tmp_path, body)
