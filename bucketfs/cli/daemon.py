@@ -208,7 +208,10 @@ async def _connect(settings: config.Settings, identity: Identity) -> HubSession:
         token_cache=TokenCache(paths.token_cache_file()),
     )
     log.info("connecting to %r", hub_config)
-    return await HubSession.connect(hub_config)
+    try:
+        return await HubSession.connect(hub_config)
+    except errors.InvalidArgument as exc:  # e.g. a secret that is not valid multibase
+        raise MountFailed(f"{exc.message} (check the API key and secret)", EXIT_AUTH) from None
 
 
 async def open_session(settings: config.Settings) -> tuple[HubSession, Identity]:

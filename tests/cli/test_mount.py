@@ -1,0 +1,199 @@
+"""End-to-end tests of ``bucketfs mount``/``status``/``umount`` with real processes: a hub
+subprocess (or the embedded hub), the daemonised mount, the kernel's FUSE mount."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import tomllib
+from collections.abc import Iterator
+
+import pytest
+
+from bucketfs.embedded import CLI
+from bucketfs.testing.hubproc import HubProcess
+
+from .conftest import UserEnv, mounted, wait_for
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[HubProcess]:
+    with HubProcess() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def user_key(hub: HubProcess) -> tuple[str, str]:
+    return hub.create_key(type="user")
+
+
+def hub_flags(hub: HubProcess, key: tuple[str, str]) -> list[str]:
+    return ["--hub", hub.address, "--api-key", key[0], "--api-secret", key[1]]
+
+
+def test_mount_status_write_umount_remount(
+    user: UserEnv, hub: HubProcess, user_key: tuple[str, str]
+) -> None:
+    mnt = user.mountpoint()
+    result = user.run("mount", str(mnt), *hub_flags(hub, user_key))
+    assert result.returncode == 0, (result.stderr, user.logs())
+    assert mounted(mnt)
+    assert sorted(os.listdir(mnt)) == ["buckets", "threads"]
+
+    info = user.status(mnt)
+    assert info["hub"] == hub.address
+    assert info["embedded_hub"] is False
+    assert str(info["identity"]) == user.ok("identity", "show").strip()
+    assert info["mountpoint"] == str(mnt)
+    assert info["pending"] == [] and info["dirty_files"] == 0
+
+    (mnt / "buckets" / "docs").mkdir()
+    (mnt / "buckets" / "docs" / "note.txt").write_text("kept across mounts\n")
+    assert user.status(mnt)["buckets"] == ["docs"]
+    human = user.ok("status", str(mnt))
+    assert f"hub:         {hub.address}" in human and "buckets:     docs" in human
+
+    again = user.run("mount", str(mnt), *hub_flags(hub, user_key))
+    assert again.returncode == 3 and "already mounted" in again.stderr
+
+    pid = int(str(info["pid"]))
+    user.ok("umount", str(mnt))
+    assert not mounted(mnt)
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10, "the daemon to be reaped")
+    gone = user.run("status", str(mnt))
+    assert gone.returncode == 6 and "nothing is mounted" in gone.stderr
+    assert user.run("umount", str(mnt)).returncode == 6
+
+    user.ok("mount", str(mnt), *hub_flags(hub, user_key))
+    assert (mnt / "buckets" / "docs" / "note.txt").read_text() == "kept across mounts\n"
+    user.ok("umount", str(mnt))
+    for text in (user.logs(), human):
+        assert user_key[1] not in text  # the secret is never printed or logged
+
+
+def test_read_only_mount(user: UserEnv, hub: HubProcess, user_key: tuple[str, str]) -> None:
+    mnt = user.mountpoint()
+    user.ok("mount", str(mnt), *hub_flags(hub, user_key), "--read-only", "--cache-max-size", "64M")
+    options = user.status(mnt)["options"]
+    assert isinstance(options, dict)
+    assert options["read_only"] is True and options["cache_max_size"] == 64 * 1024**2
+    with pytest.raises(OSError):
+        (mnt / "buckets" / "nope").mkdir()
+    user.ok("umount", str(mnt))
+
+
+def test_wrong_secret_and_unreachable_hub(
+    user: UserEnv, hub: HubProcess, user_key: tuple[str, str]
+) -> None:
+    mnt = user.mountpoint()
+    _, other_secret = hub.create_key(type="user")
+    bad = user.run(
+        "mount",
+        str(mnt),
+        "--hub",
+        hub.address,
+        "--api-key",
+        user_key[0],
+        "--api-secret",
+        other_secret,
+    )
+    assert bad.returncode == 5, bad.stderr
+    assert hub.address in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert other_secret not in bad.stderr + user.logs()
+
+    dead = f"unix:{user.root / 'nothing.sock'}"
+    down = user.run("mount", str(mnt), "--hub", dead, "--api-key", user_key[0])
+    assert down.returncode == 4, down.stderr
+    assert dead in down.stderr and len(down.stderr.strip().splitlines()) == 1
+    assert not mounted(mnt)
+
+
+def test_bad_mountpoints_and_arguments(user: UserEnv) -> None:
+    missing = user.run("mount", str(user.home / "missing"))
+    assert missing.returncode == 3 and "does not exist" in missing.stderr
+    (user.home / "file").write_text("x")
+    not_dir = user.run("mount", str(user.home / "file"))
+    assert not_dir.returncode == 3 and "not a directory" in not_dir.stderr
+    size = user.run("mount", str(user.mountpoint()), "--cache-max-size", "huge")
+    assert size.returncode == 1 and "--cache-max-size" in size.stderr
+    assert user.run("mount").returncode == 2
+    assert user.run("mount", str(user.mountpoint()), "--bogus").returncode == 2
+    no_id = user.run("mount", str(user.mountpoint()), "--identity", str(user.home / "no-id"))
+    assert no_id.returncode == 1 and "no-id does not exist" in no_id.stderr
+    assert not user.hub.pid_file.exists()  # validation failures start nothing
+
+
+def test_embedded_default_provisions_and_reuses(user: UserEnv) -> None:
+    mnt = user.mountpoint()
+    user.ok("mount", str(mnt))
+    info = user.status(mnt)
+    assert info["embedded_hub"] is True and info["hub"] == user.hub.address
+    for secret_file in (user.config_file, user.identity_file):
+        assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    first_config = tomllib.loads(user.config_file.read_text())
+    key = first_config["embedded"]["api_key"]
+    hub_pid = user.hub.pid()
+    assert hub_pid is not None and user.hub.log_file.exists()
+
+    (mnt / "buckets" / "photos").mkdir()
+    (mnt / "buckets" / "photos" / "cat.txt").write_bytes(b"meow" * 1000)
+    user.ok("umount", str(mnt))
+    assert user.hub.pid() == hub_pid  # the embedded hub outlives the mount
+
+    user.ok("mount", str(mnt))
+    assert user.hub.pid() == hub_pid  # reused, not restarted
+    assert tomllib.loads(user.config_file.read_text()) == first_config  # same key reused
+    assert (mnt / "buckets" / "photos" / "cat.txt").read_bytes() == b"meow" * 1000
+    assert first_config["embedded"]["api_secret"] not in user.logs()
+    user.ok("umount", str(mnt))
+
+    os.kill(hub_pid, signal.SIGTERM)  # the documented way to stop it
+    wait_for(lambda: user.hub.pid() is None, 15, "the embedded hub to stop")
+    user.ok("mount", str(mnt))  # starts it again, with the same key
+    assert user.hub.pid() not in (None, hub_pid)
+    assert tomllib.loads(user.config_file.read_text())["embedded"]["api_key"] == key
+    assert (mnt / "buckets" / "photos" / "cat.txt").read_bytes() == b"meow" * 1000
+    user.ok("umount", str(mnt))
+
+
+def test_dead_mount_needs_force(user: UserEnv, hub: HubProcess, user_key: tuple[str, str]) -> None:
+    mnt = user.mountpoint()
+    user.ok("mount", str(mnt), *hub_flags(hub, user_key))
+    pid = int(str(user.status(mnt)["pid"]))
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10, "the daemon to die")
+
+    assert user.run("status", str(mnt)).returncode == 6
+    remount = user.run("mount", str(mnt), *hub_flags(hub, user_key))
+    assert remount.returncode == 3 and "umount --force" in remount.stderr
+    plain = user.run("umount", str(mnt))
+    assert plain.returncode == 6 and "--force" in plain.stderr
+    forced = user.run("umount", "--force", str(mnt))
+    assert forced.returncode == 0, forced.stderr
+    assert not mounted(mnt)
+    user.ok("mount", str(mnt), *hub_flags(hub, user_key))
+    user.ok("umount", str(mnt))
+
+
+def test_foreground_mount(user: UserEnv, hub: HubProcess, user_key: tuple[str, str]) -> None:
+    mnt = user.mountpoint()
+    proc = subprocess.Popen(
+        [*CLI, "mount", "-f", str(mnt), *hub_flags(hub, user_key)],
+        env=user.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: user.run("status", str(mnt)).returncode == 0, 60, "the mount")
+        user.ok("umount", str(mnt))
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "mounted" in err  # the log goes to stderr in the foreground
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
