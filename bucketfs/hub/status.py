@@ -4,7 +4,8 @@ applies it to every hub handler (unary and streaming alike).
 Handlers raise :mod:`bucketfs.errors` classes; :func:`grpc_errors` turns them into a status with
 the class's default code (or the error's ``wire_code`` where WIRE.md fixes another one) and the
 error's message as details. Any other exception becomes ``UNKNOWN`` with a precise one-line text
-(never a traceback, never empty) and is logged with its traceback on the hub side.
+(never a traceback, never empty) and is logged with its traceback on the hub side. When the
+client has already gone (cancelled stream), the handler just ends.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ def _already_aborted(context: grpc.ServicerContext) -> bool:
     return callable(code) and code() is not None
 
 
+def _client_gone(context: grpc.ServicerContext, exc: Exception) -> bool:
+    """The client cancelled or the call ended: there is nobody to report the error to."""
+    return isinstance(exc, grpc.RpcError) or not context.is_active()
+
+
 def _abort(context: grpc.ServicerContext, exc: Exception) -> None:
     if not isinstance(exc, errors.BucketfsError):
         log.error("unexpected error in hub handler", exc_info=exc)
@@ -79,6 +85,8 @@ def grpc_errors(func: F) -> F:
             except Exception as exc:
                 if _already_aborted(context):
                     raise
+                if _client_gone(context, exc):
+                    return
                 _abort(context, exc)
 
         return cast(F, stream_wrapper)
@@ -90,6 +98,8 @@ def grpc_errors(func: F) -> F:
         except Exception as exc:
             if _already_aborted(context):
                 raise
+            if _client_gone(context, exc):
+                return None
             _abort(context, exc)
 
     return cast(F, unary_wrapper)

@@ -33,6 +33,7 @@ from bucketfs.proto import threads_pb2_grpc as pb_grpc
 SERVICE = "threads.pb.API"
 THREAD_MULTIADDR_CODE = 406
 LISTEN_POLL_S = 0.5
+CANCEL_SETTLE_S = 0.1
 DISCARDED = "can't commit discarded/committed txn"
 
 
@@ -281,6 +282,8 @@ class ThreadsServicer(pb_grpc.APIServicer):
                     yield _step(txn, request, WRITE_OPS, pb.WriteTransactionReply)
             if finished:
                 raise BucketfsError(DISCARDED)
+            if _cancelled(context):
+                return  # cancelled rather than half-closed: the finally discards
             finished = True
             txn.commit()
         finally:
@@ -306,6 +309,19 @@ def _next_within(requests: Iterator[Any], timeout: float) -> Any | None:
     if not ok:
         raise value
     return value
+
+
+def _cancelled(context: grpc.ServicerContext) -> bool:
+    """Whether the request stream ended because the client cancelled (not half-closed).
+
+    grpcio reports both as the end of the request iterator and flags the cancellation a moment
+    later, so this waits up to :data:`CANCEL_SETTLE_S` for that flag. A cancel that arrives even
+    later leaves the outcome unknown to the client, as with any call cancelled in flight."""
+    done = threading.Event()
+    if not context.add_callback(done.set):
+        return True  # the call has already terminated
+    done.wait(CANCEL_SETTLE_S)
+    return not context.is_active()
 
 
 def _start(requests: Iterator[Any]) -> tuple[bytes, str]:
