@@ -95,6 +95,8 @@ class HubSession:
             )
         except errors.Unsupported:
             pass  # a hub without the users service: reachable, auth is checked per call
+        except (errors.Unavailable, errors.TimedOut):
+            raise  # their message already names the hub
         except errors.BucketfsError as err:
             raise type(err)(f"cannot use hub {self.address}: {err.message}") from None
 

@@ -96,19 +96,19 @@ def echo_server() -> Iterator[EchoServer]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def hub() -> Iterator[HubProcess]:
-    """A real hub subprocess shared by the tests of one module."""
+    """A real hub subprocess shared by the remote tests (restarted by some, on the same address)."""
     with HubProcess() as process:
         yield process
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def account_key(hub: HubProcess) -> tuple[str, str]:
     return hub.create_key(type="account")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def user_key(hub: HubProcess) -> tuple[str, str]:
     return hub.create_key(type="user")
 
