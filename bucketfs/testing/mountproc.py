@@ -2,10 +2,11 @@
 
 As a program: ``python -m bucketfs.testing.mountproc MOUNTPOINT --cache-dir DIR [--read-only]
 [--plain]`` mounts a ``Vfs`` over an in-process ``FakeHub`` (``--plain``: without the bucketfs
-extensions, like a plain Textile hub) and prints ``ready`` when the kernel mount is up. SIGUSR1
-takes the fake hub offline, SIGUSR2 brings it back; SIGTERM/SIGINT unmount cleanly.
+extensions, like a plain Textile hub), or with ``--hub ADDRESS --api-key K --api-secret S`` over
+a real hub, and prints ``ready`` when the kernel mount is up. SIGUSR1 takes the fake hub
+offline, SIGUSR2 brings it back; SIGTERM/SIGINT flush and unmount cleanly.
 
-``MountProcess`` starts and stops such a process; ``with MountProcess(mnt, cache) as m:``.
+``MountProcess`` starts and stops such a process: ``with MountProcess(mnt, cache) as m:``.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import selectors
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import TracebackType
 
@@ -25,34 +26,40 @@ import trio
 READY = "ready"
 
 
+async def _session(args: argparse.Namespace) -> tuple[object, object]:
+    """(session, fake hub or None) for the command line."""
+    from bucketfs.testing.fakehub import ALL_EXTENSIONS, PLAIN_TEXTILE, FakeHub, FakeSession
+
+    if not args.hub:
+        hub = FakeHub(PLAIN_TEXTILE if args.plain else ALL_EXTENSIONS)
+        return FakeSession(hub), hub
+    from bucketfs.remote.session import HubConfig, HubSession
+
+    config = HubConfig(args.hub, args.api_key, args.api_secret or None, None, timeout=args.timeout)
+    return await HubSession.connect(config), None
+
+
 async def _serve(args: argparse.Namespace) -> None:
     from bucketfs.fuse.mount import run_mount
-    from bucketfs.testing.fakehub import ALL_EXTENSIONS, PLAIN_TEXTILE, FakeHub, FakeSession
+    from bucketfs.testing.fakehub import FakeHub
     from bucketfs.vfs import Vfs
 
-    hub = FakeHub(PLAIN_TEXTILE if args.plain else ALL_EXTENSIONS)
+    session, hub = await _session(args)
     vfs = Vfs(
-        FakeSession(hub),
+        session,  # type: ignore[arg-type]
         cache_dir=args.cache_dir,
         cache_max_bytes=args.cache_max_bytes,
         read_only=args.read_only,
     )
-
-    def ready() -> None:
-        print(READY, flush=True)
-
-    with trio.open_signal_receiver(
-        signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2
-    ) as signals:
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
+    with trio.open_signal_receiver(*signals) as received:
         async with trio.open_nursery() as nursery:
 
             async def watch() -> None:
-                async for sig in signals:
-                    if sig == signal.SIGUSR1:
-                        hub.offline = True
-                    elif sig == signal.SIGUSR2:
-                        hub.offline = False
-                    else:
+                async for sig in received:
+                    if sig in (signal.SIGUSR1, signal.SIGUSR2) and isinstance(hub, FakeHub):
+                        hub.offline = sig == signal.SIGUSR1
+                    elif sig in (signal.SIGTERM, signal.SIGINT):
                         nursery.cancel_scope.cancel()
 
             nursery.start_soon(watch)
@@ -62,9 +69,12 @@ async def _serve(args: argparse.Namespace) -> None:
                 read_only=args.read_only,
                 allow_other=False,
                 debug=False,
-                ready=ready,
+                ready=lambda: print(READY, flush=True),
             )
             nursery.cancel_scope.cancel()
+    aclose = getattr(session, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,6 +84,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-max-bytes", type=int, default=1 << 30)
     parser.add_argument("--read-only", action="store_true")
     parser.add_argument("--plain", action="store_true")
+    parser.add_argument("--hub", default="", help="a real hub's address instead of the fake")
+    parser.add_argument("--api-key", default="")
+    parser.add_argument("--api-secret", default="")
+    parser.add_argument("--timeout", type=float, default=10.0, help="per-call deadline (s)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -84,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 class MountProcess:
-    """A mount subprocess over a fake hub; stopping it unmounts and waits for the exit."""
+    """A mount subprocess; stopping it flushes, unmounts and waits for the exit."""
 
     def __init__(
         self,
@@ -93,6 +107,7 @@ class MountProcess:
         *,
         read_only: bool = False,
         plain: bool = False,
+        hub: tuple[str, str, str] | None = None,
         log_path: Path | None = None,
     ) -> None:
         self.mountpoint = mountpoint
@@ -102,23 +117,26 @@ class MountProcess:
             self.args.append("--read-only")
         if plain:
             self.args.append("--plain")
+        if hub is not None:  # (address, API key, API secret) of a real hub
+            self.args += ["--hub", hub[0], "--api-key", hub[1], "--api-secret", hub[2]]
         self.log_path = log_path or cache_dir.parent / f"{mountpoint.name}-mount.log"
         self.proc: subprocess.Popen[str] | None = None
 
-    def start(self, timeout: float = 20.0) -> MountProcess:
+    def start(self, timeout: float = 30.0) -> MountProcess:
         self.mountpoint.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bucketfs.testing.mountproc", *self.args],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
-        log.close()
+        with self.log_path.open("w") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bucketfs.testing.mountproc", *self.args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
         assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        line = self.proc.stdout.readline()
-        if line.strip() != READY or time.monotonic() > deadline:
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            ready = bool(sel.select(timeout)) and self.proc.stdout.readline().strip() == READY
+        if not ready:
             self.stop()
             raise RuntimeError(f"mount did not come up: {self.log()}")
         return self
@@ -130,7 +148,7 @@ class MountProcess:
         assert self.proc is not None
         self.proc.send_signal(sig)
 
-    def stop(self, timeout: float = 30.0) -> int:
+    def stop(self, timeout: float = 60.0) -> int:
         """Unmount (SIGTERM: flush, then unmount) and wait; returns the exit status."""
         if self.proc is None:
             return 0
@@ -141,7 +159,8 @@ class MountProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                subprocess.run(["fusermount3", "-u", "-z", str(self.mountpoint)], check=False)
+        if os.path.ismount(self.mountpoint):
+            subprocess.run(["fusermount3", "-u", "-z", str(self.mountpoint)], check=False)
         code = self.proc.returncode
         if self.proc.stdout is not None:
             self.proc.stdout.close()
@@ -159,4 +178,3 @@ class MountProcess:
 
 if __name__ == "__main__":
     main()
-    os._exit(0)

@@ -69,6 +69,8 @@ class Node:
         else:
             mode = stat.S_IFREG | (self.perm or 0o644)
         nlink = 2 if self.kind.is_dir else 1
+        if self.kind is Kind.LINK:
+            size = len(self.target.encode())
         return Attr(self.ino, mode, self.size if size is None else size, self.mtime, nlink)
 
 
