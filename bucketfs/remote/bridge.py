@@ -17,6 +17,7 @@ Nothing here knows about auth, retries or error mapping: callers get ``grpc.RpcE
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -40,7 +41,6 @@ CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.max_reconnect_backoff_ms", 2_000),
 )
 
-_END = object()
 REQUEST_QUEUE_SIZE = 4
 
 
@@ -49,42 +49,66 @@ def open_channel(address: str) -> grpc.Channel:
     return grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
 
 
-def _next_or_end(iterator: Iterator[Any]) -> Any:
+def _read_batch(iterator: Iterator[Any], limit: int) -> tuple[list[Any], bool, Exception | None]:
+    """Up to ``limit`` messages; also says whether the stream ended and with which error."""
+    items: list[Any] = []
     try:
-        return next(iterator)
+        while len(items) < limit:
+            items.append(next(iterator))
     except StopIteration:
-        return _END
+        return items, True, None
+    except Exception as exc:  # grpc.RpcError, or a deserialisation failure
+        return items, True, exc
+    return items, False, None
 
 
 class ResponseStream(Generic[Msg]):
-    """Async iterator over a grpc response stream; cancels the call when abandoned."""
+    """Async iterator over a grpc response stream; cancels the call when abandoned.
 
-    def __init__(self, call: Any, limiter: trio.CapacityLimiter) -> None:
+    Each worker-thread hop reads up to ``batch`` messages (fewer when the stream ends), which
+    amortises the hop for bulk transfers. Use ``batch=1`` whenever the peer waits for our
+    reaction to a message (GetToken) or messages must be delivered at once (Listen).
+    """
+
+    def __init__(self, call: Any, limiter: trio.CapacityLimiter, batch: int = 1) -> None:
         self._call = call
         self._limiter = limiter
+        self._batch = batch
+        self._buffer: deque[Any] = deque()
+        self._ended = False
+        self._error: Exception | None = None
         self._done = False
 
     def __aiter__(self) -> ResponseStream[Msg]:
         return self
 
     async def __anext__(self) -> Msg:
-        if self._done:
-            raise StopAsyncIteration
-        try:
-            item = await trio.to_thread.run_sync(
-                _next_or_end, self._call, abandon_on_cancel=True, limiter=self._limiter
-            )
-        except BaseException:
-            self.cancel()
-            raise
-        if item is _END:
-            self._done = True
-            raise StopAsyncIteration
-        return item
+        if not self._buffer and not self._ended and not self._done:
+            try:
+                items, ended, error = await trio.to_thread.run_sync(
+                    _read_batch,
+                    self._call,
+                    self._batch,
+                    abandon_on_cancel=True,
+                    limiter=self._limiter,
+                )
+            except BaseException:
+                self.cancel()
+                raise
+            self._buffer.extend(items)
+            self._ended, self._error = ended, error
+        if self._buffer:
+            return self._buffer.popleft()
+        self._done = True
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        raise StopAsyncIteration
 
     def cancel(self) -> None:
         """Cancel the call (idempotent); the server sees the stream end."""
         self._done = True
+        self._buffer.clear()
         self._call.cancel()
 
     async def aclose(self) -> None:
@@ -193,6 +217,7 @@ class Bridge:
         metadata: Metadata,
         timeout: float | None = None,
         open_ended: bool = False,
+        batch: int = 1,
     ) -> ResponseStream[Any]:
         multicallable = self.channel.unary_stream(
             method,
@@ -200,7 +225,7 @@ class Bridge:
             response_deserializer=reply_cls.FromString,
         )
         call = multicallable(request, metadata=metadata, timeout=timeout)
-        return ResponseStream(call, self.listen_limiter if open_ended else self.limiter)
+        return ResponseStream(call, self.listen_limiter if open_ended else self.limiter, batch)
 
     def bidi(
         self,

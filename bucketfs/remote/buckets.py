@@ -31,6 +31,8 @@ from bucketfs.remote.types import (
 
 _API = "/api.bucketsd.pb.APIService/"
 _EXT = "/bucketfs.pb.BucketsExtension/"
+#: PullPath messages read per worker-thread hop (hubs send 32 KiB chunks: 512 KiB per hop)
+PULL_BATCH = 16
 
 
 def clean_path(path: str) -> str:
@@ -211,7 +213,7 @@ class BucketsClient:
         else:
             window = PullWindow(offset, length)
         return self._rpc.stream(
-            _API + "PullPath", request, pb.PullPathResponse, window, thread=thread
+            _API + "PullPath", request, pb.PullPathResponse, window, thread=thread, batch=PULL_BATCH
         )
 
     async def push_path(

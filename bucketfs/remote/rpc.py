@@ -142,12 +142,14 @@ class Rpc:
         thread: str | None = None,
         open_ended: bool = False,
         idempotent: bool = True,
+        batch: int = 1,
     ) -> RemoteStream[T]:
-        """A server stream whose messages pass through ``convert`` (see ``RemoteStream``)."""
+        """A server stream whose messages pass through ``convert`` (see ``RemoteStream``);
+        ``batch`` > 1 reads that many messages per thread hop (bulk transfers)."""
 
         def open_call(metadata: Metadata) -> ResponseStream[Any]:
             return self.bridge.server_stream(
-                method, request, reply_cls, metadata=metadata, open_ended=open_ended
+                method, request, reply_cls, metadata=metadata, open_ended=open_ended, batch=batch
             )
 
         return RemoteStream(self, method, open_call, convert, thread=thread, idempotent=idempotent)
