@@ -89,6 +89,14 @@ class ThreadsCore:
         except NotFound:
             return None
 
+    def path(self, node: Node) -> str:
+        """``threads/<db>/...`` of a node, for messages."""
+        parts = []
+        while node.ino != THREADS_INO and node.parent != node.ino:
+            parts.append(node.name)
+            node = self.inodes.get(node.parent)
+        return "/".join(["threads", *reversed(parts)])
+
     def m(self, ino: int) -> TMeta:
         meta = self.meta.get(ino)
         if meta is None:

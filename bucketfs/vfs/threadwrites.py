@@ -50,8 +50,7 @@ class ThreadsNamespace(ThreadsCore):
     """All operations of the namespace; the module docstring has the rules."""
 
     def record(self, op: str, exc: BucketfsError) -> None:
-        """Log a refused commit and keep it for ``status()`` (once: the fuse layer skips it)."""
-        log.warning("%s refused: %s", op, exc)
+        """Keep a refused commit for ``status()`` (the fuse layer logs it, and records it once)."""
         self.errors.append(f"{time.strftime('%H:%M:%S')} {op}: {exc}")
         exc.recorded = True  # type: ignore[attr-defined]
 
@@ -200,7 +199,7 @@ class ThreadsNamespace(ThreadsCore):
     async def commit(self, node: Node, meta: TMeta) -> None:
         """Store the staged bytes of ``node`` (see the module docstring)."""
         assert meta.file is not None
-        what = f"threads/{meta.coll}/{node.name}"
+        what = self.path(node)
         try:
             await self._store(meta, meta.file.data(), meta.id, what)
         except InvalidArgument as exc:
@@ -296,7 +295,7 @@ class ThreadsNamespace(ThreadsCore):
         if new_name == SCHEMA_FILE or new_id is not None:
             role = Role.SCHEMA if new_name == SCHEMA_FILE else Role.INSTANCE
             dst = TMeta(role, meta.db, meta.coll, new_id or "", exists=tm is not None and tm.exists)
-            await self._store(dst, data, new_id or "", f"threads/{meta.coll}/{new_name}")
+            await self._store(dst, data, new_id or "", f"{self.path(dst_dir)}/{new_name}")
             dst.exists = True
         else:
             dst = TMeta(Role.TEMP, meta.db, meta.coll, exists=False, file=self.local_file(data))

@@ -1,0 +1,250 @@
+"""``threads/`` in a real FUSE mount over a real hub subprocess: shell writes and reads, vim,
+``sed -i``, jq, python json.dump, cp, rsync, EINVAL on bad input with nothing changed, another
+client's changes showing within a second without remount, and a 10k-instance collection."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import trio
+
+from bucketfs.remote.session import HubConfig, HubSession
+from bucketfs.testing.hubproc import HubProcess
+
+from .conftest import sh
+
+T = TypeVar("T")
+
+# the mount daemon of these tests: the package's Vfs over a HubSession, served by run_mount
+RUNNER = """
+import logging, signal, sys
+from pathlib import Path
+import trio
+from bucketfs.fuse.mount import run_mount
+from bucketfs.remote.session import HubConfig, HubSession
+from bucketfs.vfs import Vfs
+
+async def main(mnt, cache, address, key, secret):
+    async with await HubSession.connect(HubConfig(address, key, secret, None)) as session:
+        vfs = Vfs(session, cache_dir=Path(cache), cache_max_bytes=1 << 28)
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+                async def watch():
+                    async for _ in signals:
+                        nursery.cancel_scope.cancel()
+                nursery.start_soon(watch)
+                await run_mount(Path(mnt), vfs, read_only=False, allow_other=False, debug=False,
+                                ready=lambda: print("ready", flush=True))
+                nursery.cancel_scope.cancel()
+
+logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+trio.run(main, *sys.argv[1:])
+"""
+
+
+class HubMount:
+    def __init__(self, base: Path, hub: HubProcess) -> None:
+        key, secret = hub.create_key(type="account")
+        self.config = HubConfig(hub.address, key, secret, None)
+        self.mnt = base / "mnt"
+        self.mnt.mkdir()
+        self.log_path = base / "mount.log"
+        self._log = self.log_path.open("w")
+        args = [str(self.mnt), str(base / "cache"), hub.address, key, secret]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", RUNNER, *args],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line.strip() == "ready", self.log()
+        self.threads = self.mnt / "threads"
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            subprocess.run(["fusermount3", "-u", "-z", str(self.mnt)], check=False)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+        self._log.close()
+
+    def api(self, body: Callable[[HubSession], Awaitable[T]]) -> T:
+        """Run ``body`` with a second client's session (direct gRPC, not through the mount)."""
+
+        async def main() -> T:
+            async with await HubSession.connect(self.config) as session:
+                return await body(session)
+
+        return trio.run(main)
+
+    def db(self, name: str) -> str:
+        async def body(s: HubSession) -> str:
+            found = await s.users.get_thread(name)
+            assert found is not None
+            return found[0]
+
+        return self.api(body)
+
+
+@pytest.fixture(scope="module")
+def hm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubMount]:
+    base = tmp_path_factory.mktemp("threads")
+    with HubProcess() as hub:
+        m = HubMount(base, hub)
+        try:
+            yield m
+        finally:
+            m.stop()
+        log = m.log()
+    assert " ERROR " not in log and "Traceback" not in log, log
+
+
+@pytest.fixture
+def coll(hm: HubMount, request: pytest.FixtureRequest) -> Path:
+    """A fresh DB (named after the test) with a collection ``c``."""
+    name = request.node.name.replace("_", "-").removeprefix("test-")[:40]
+    path = hm.threads / name / "c"
+    path.mkdir(parents=True)
+    return path
+
+
+def instance(hm: HubMount, coll: Path, id_: str) -> dict[str, Any]:
+    db = hm.db(coll.parent.name)
+    return hm.api(lambda s: s.threads.find_by_id(db, coll.name, id_))
+
+
+def test_shell_write_read_ls_rm(hm: HubMount, coll: Path) -> None:
+    sh('echo \'{"title": "milk"}\' > first.json', coll)
+    stored = instance(hm, coll, "first")
+    text = (coll / "first.json").read_text()
+    assert json.loads(text) == stored and text == (coll / "first.json").read_text()
+    assert text == json.dumps(stored, sort_keys=True, indent=2) + "\n"
+    st = os.stat(coll / "first.json")
+    assert st.st_size == len(text.encode()) and st.st_mtime_ns == stored["_mod"]
+    assert sh("ls -l first.json", coll).split()[4] == str(len(text.encode()))
+    assert sorted(os.listdir(coll)) == [".schema.json", "first.json"]
+    sh("rm first.json", coll)
+    assert sorted(os.listdir(coll)) == [".schema.json"]
+    sh("cd .. && rmdir c && cd .. && rmdir " + coll.parent.name, coll)
+    assert coll.parent.name not in os.listdir(hm.threads)
+
+
+def test_editors_and_tools(hm: HubMount, coll: Path, tmp_path: Path) -> None:
+    sh('echo \'{"title": "milk", "n": 1}\' > a.json', coll)
+    # vim: swap file, the 4913 write test, backup + rename or write in place, as it decides
+    sh("vim -u NONE -N -es -c '%s/milk/oat milk/' -c 'wq' a.json", coll)
+    assert instance(hm, coll, "a")["title"] == "oat milk"
+    sh("sed -i 's/oat milk/soy/' a.json", coll)
+    assert instance(hm, coll, "a")["title"] == "soy"
+    sh("jq '.n = 2' a.json > tmp && mv tmp a.json", coll)
+    assert instance(hm, coll, "a")["n"] == 2
+    code = "import json; json.dump({'title': 'py'}, open('b.json', 'w'))"
+    sh(f'{sys.executable} -c "{code}"', coll)
+    assert instance(hm, coll, "b")["title"] == "py"
+    (tmp_path / "c.json").write_text('{"title": "copied"}')
+    (tmp_path / "d.json").write_text('{"title": "synced"}')
+    sh(f"cp {tmp_path}/c.json . && rsync {tmp_path}/d.json .", coll)
+    assert instance(hm, coll, "c")["title"] == "copied"
+    assert instance(hm, coll, "d")["title"] == "synced"
+    sh(f"rsync {tmp_path}/c.json d.json", coll)  # replaces d via .d.json.XXXXXX + rename
+    assert instance(hm, coll, "d") | {"_mod": 0} == {"_id": "d", "title": "copied", "_mod": 0}
+    assert sorted(os.listdir(coll)) == [".schema.json", "a.json", "b.json", "c.json", "d.json"]
+
+
+def test_bad_input_is_einval_and_changes_nothing(hm: HubMount, coll: Path, tmp_path: Path) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"_id": {"type": "string"}, "title": {"type": "string"}},
+        "required": ["title"],
+    }
+    (coll / ".schema.json").write_text(json.dumps(schema))
+    assert json.loads((coll / ".schema.json").read_text())["required"] == ["title"]
+    sh('echo \'{"title": "kept"}\' > a.json', coll)
+    before = (coll / "a.json").read_bytes()
+    for bad in ("{bad json", "[1]", '{"title": 3}', '{"_id": "zz", "title": "x"}'):
+        with pytest.raises(OSError) as exc, open(coll / "a.json", "w") as f:  # close() fails
+            f.write(bad)
+        assert exc.value.errno == errno.EINVAL, bad
+        assert (coll / "a.json").read_bytes() == before
+    with pytest.raises(OSError) as exc, open(coll / "a.json", "w") as f:  # fsync: the same
+        f.write('{"no": "title"}')
+        f.flush()
+        os.fsync(f.fileno())
+    assert exc.value.errno == errno.EINVAL
+    assert (coll / "a.json").read_bytes() == before
+    (tmp_path / "new.json").write_text("nope")
+    res = subprocess.run(
+        ["cp", tmp_path / "new.json", "."], cwd=coll, capture_output=True, text=True
+    )
+    assert res.returncode != 0 and "Invalid argument" in res.stderr
+    assert sorted(os.listdir(coll)) == [".schema.json", "a.json"]
+    assert "correspond to schema" in hm.log()
+
+
+def test_other_clients_changes_show_within_a_second(hm: HubMount, coll: Path) -> None:
+    db = hm.db(coll.parent.name)
+    sh("echo '{\"v\": 0}' > x.json", coll)
+    assert os.listdir(coll)  # the DB is looked up: its Listen stream runs
+    time.sleep(0.3)
+
+    def within_a_second(check: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 1.0
+        while not check():
+            assert time.monotonic() < deadline, "the mount did not show the change in 1 s"
+            time.sleep(0.02)
+
+    def read(name: str) -> dict[str, Any] | None:
+        try:
+            return json.loads((coll / name).read_text())  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            return None
+
+    assert read("x.json") == {"_id": "x", "v": 0, "_mod": read("x.json")["_mod"]}  # type: ignore[index]
+    hm.api(lambda s: s.threads.create(db, "c", [{"_id": "y", "v": 1}]))
+    within_a_second(lambda: "y.json" in os.listdir(coll) and (read("y.json") or {}).get("v") == 1)
+    hm.api(lambda s: s.threads.save(db, "c", [{"_id": "x", "v": 22}]))
+    within_a_second(lambda: (read("x.json") or {}).get("v") == 22)
+    assert os.stat(coll / "x.json").st_size == len((coll / "x.json").read_bytes())
+    hm.api(lambda s: s.threads.delete(db, "c", ["y"]))
+    within_a_second(lambda: "y.json" not in os.listdir(coll) and read("y.json") is None)
+
+
+def test_ten_thousand_instances_listed(hm: HubMount, coll: Path) -> None:
+    db = hm.db(coll.parent.name)
+
+    async def fill(s: HubSession) -> None:
+        for start in range(0, 10_000, 1000):
+            await s.threads.create(
+                db, "c", [{"_id": f"{k:05d}"} for k in range(start, start + 1000)]
+            )
+
+    hm.api(fill)
+    names = sorted(os.listdir(coll))
+    assert len(names) == 10_001 and names[1] == "00000.json" and names[-1] == "09999.json"
+    sizes = {line.split()[-1]: int(line.split()[4]) for line in sh("ls -l", coll).splitlines()[1:]}
+    assert sizes["00042.json"] == len((coll / "00042.json").read_bytes())
+
+
+def test_vim_is_installed() -> None:
+    assert shutil.which("vim") and shutil.which("jq") and shutil.which("rsync")
