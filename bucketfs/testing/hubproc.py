@@ -6,13 +6,18 @@ directory (``transport="unix"``). Entering waits for the ready line; leaving sto
 SIGTERM (SIGKILL after a grace period) and removes the temporary directory. ``kill()`` simulates a
 crash; ``restart()`` starts it again on the same data directory and address.
 
+:class:`HubClient` wraps the generated stubs with the metadata a call needs (API key, fresh
+signature, token, thread headers) for tests that speak the wire directly.
+
 ``create_key()`` creates API keys in the hub's store as ``bucketfs hub keys create`` does (it works
 while the hub runs); ``cli()`` runs other ``bucketfs hub`` commands on the data directory.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import queue
 import selectors
 import signal
 import socket
@@ -20,15 +25,37 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+import grpc
+
+from bucketfs.auth.apisig import api_key_metadata
+from bucketfs.auth.identity import Identity
+from bucketfs.auth.threadid import ThreadID
 from bucketfs.hub.accounts import DEFAULT_ACCOUNT, Accounts
 from bucketfs.hub.caller import KeyType
 from bucketfs.hub.server import STORE_FILE
 from bucketfs.hub.store import open_store
+from bucketfs.proto import hubd_pb2_grpc, threads_pb2, threads_pb2_grpc, usersd_pb2_grpc
 
 READY_PREFIX = "bucketfs hub listening on "
+#: a permissive collection schema: ``_id``, ``name`` (required string), ``n`` (integer)
+SCHEMA = json.dumps(
+    {
+        "type": "object",
+        "properties": {
+            "_id": {"type": "string"},
+            "name": {"type": "string"},
+            "n": {"type": "integer"},
+        },
+        "required": ["name"],
+    }
+).encode()
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
 #: ``bucketfs hub`` run with this interpreter (only the hub's part of the CLI is imported, so the
 #: hub starts fast)
 HUB_CLI = (sys.executable, "-c", "from bucketfs.cli.hub import hub; hub(prog_name='bucketfs hub')")
@@ -129,6 +156,15 @@ class HubProcess:
         except FileNotFoundError:
             return ""
 
+    def log_errors(self) -> list[str]:
+        """Log lines showing an unexpected hub error (ERROR records, tracebacks); tests assert
+        this is empty, so a handler failing by accident fails the test."""
+        return [
+            line
+            for line in self.log_text().splitlines()
+            if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback")
+        ]
+
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM, wait up to ``timeout`` (then SIGKILL); returns the exit code."""
         proc = self.proc
@@ -209,3 +245,72 @@ class HubProcess:
         finally:
             store.close()
         return record.key, record.secret
+
+
+@dataclass
+class HubClient:
+    """The generated stubs on one channel, plus the credentials to put in call metadata.
+
+    ``md()`` builds fresh metadata (a new API signature each time, the token if any, and the
+    thread headers); ``get_token()`` runs GetToken; ``new_db()`` creates a thread DB with
+    collections of :data:`SCHEMA`."""
+
+    address: str
+    key: str
+    secret: str | None
+    token: str = ""
+    #: the thread DB a fixture made for this client
+    db: ThreadID = field(default_factory=ThreadID.new)
+    channel: grpc.Channel = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        self.threads = threads_pb2_grpc.APIStub(self.channel)
+        self.hubd = hubd_pb2_grpc.APIServiceStub(self.channel)
+        self.users = usersd_pb2_grpc.APIServiceStub(self.channel)
+
+    def md(
+        self, thread: ThreadID | None = None, name: str = "", **extra: str
+    ) -> list[tuple[str, str]]:
+        metadata = api_key_metadata(self.key, self.secret)
+        if self.token:
+            metadata.append(("authorization", f"bearer {self.token}"))
+        if thread is not None:
+            metadata.append(("x-textile-thread", str(thread)))
+        if name:
+            metadata.append(("x-textile-thread-name", name))
+        metadata += list(extra.items())
+        return metadata
+
+    def get_token(self, identity: Identity) -> str:
+        self.token = get_token(self.threads, self.md(), identity)
+        return self.token
+
+    def new_db(self, name: str = "", collections: Sequence[str] = ("things",)) -> ThreadID:
+        db = ThreadID.new()
+        configs = [threads_pb2.CollectionConfig(name=c, schema=SCHEMA) for c in collections]
+        self.threads.NewDB(
+            threads_pb2.NewDBRequest(dbID=db.bytes, collections=configs),
+            metadata=self.md(name=name),
+        )
+        return db
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def get_token(stub: Any, metadata: list[tuple[str, str]], identity: Identity) -> str:
+    """Run the GetToken handshake as a client does; returns the token."""
+    challenges: queue.Queue[bytes] = queue.Queue()
+
+    def requests() -> Iterator[Any]:
+        yield threads_pb2.GetTokenRequest(key=str(identity.public_key))
+        challenge = challenges.get(timeout=10)
+        yield threads_pb2.GetTokenRequest(signature=identity.sign(challenge))
+
+    for reply in stub.GetToken(requests(), metadata=metadata, timeout=10):
+        if reply.WhichOneof("payload") == "challenge":
+            challenges.put(reply.challenge)
+        else:
+            return str(reply.token)
+    raise AssertionError("GetToken ended without a token")

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
-from conftest import Client, assert_clean_log
 
 from bucketfs.auth.identity import Identity
 from bucketfs.proto import threads_pb2 as pb
 from bucketfs.testing.hubproc import HUB_CLI, HubProcess, HubProcessError
+from bucketfs.testing.hubproc import HubClient as Client
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,7 +54,7 @@ def test_unix_socket_hub(tmp_path: Path) -> None:
         finally:
             client.close()
         assert hub.stop() == 0
-        assert_clean_log(hub)
+        assert not hub.log_errors(), hub.log_text()
 
 
 def test_default_listen_is_unix_socket_in_data_dir(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_sigterm_stops_cleanly_and_ends_streams(tmp_path: Path) -> None:
             assert ended.wait(10)
         finally:
             client.close()
-        assert_clean_log(hub)
+        assert not hub.log_errors(), hub.log_text()
 
 
 def test_restart_keeps_keys_threads_and_instances(tmp_path: Path) -> None:
