@@ -7,9 +7,11 @@ A CIDv0 is a bare base58btc sha2-256 multihash (``Qm…``) and always means dag-
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from bucketfs.errors import InvalidArgument, Unsupported
+from bucketfs.errors import CorruptData, InvalidArgument, Unsupported
 from bucketfs.ipfs import multibase, multihash, varint
 
 RAW = 0x55
@@ -77,7 +79,12 @@ class CID:
             end = pos + _V0_LENGTH
             if end > len(data):
                 raise InvalidArgument("truncated CIDv0")
-            return cls(0, DAG_PB, bytes(data[pos:end])), end
+            return _trusted(0, DAG_PB, bytes(data[pos:end])), end
+        if data[pos : pos + 1] == b"\x01" and data[pos + 2 : pos + 4] == b"\x12\x20":
+            codec = data[pos + 1]
+            end = pos + 4 + 32
+            if codec < 0x80 and end <= len(data):  # the common case: sha2-256, small codec
+                return _trusted(1, codec, bytes(data[pos + 2 : end])), end
         version, p = varint.decode(data, pos, strict=True)
         if version != 1:
             raise InvalidArgument(f"unsupported CID version {version}")
@@ -88,6 +95,8 @@ class CID:
     @classmethod
     def for_data(cls, data: bytes | memoryview, codec: int = RAW, version: int = 1) -> CID:
         """The sha2-256 CID of ``data`` stored with ``codec``."""
+        if version == 1:
+            return _trusted(1, codec, multihash.sha2_256(data))
         return cls(version, codec, multihash.sha2_256(data))
 
     def __str__(self) -> str:
@@ -130,7 +139,18 @@ class CID:
 
     def verify(self, data: bytes | memoryview) -> bool:
         """Whether ``data`` hashes to this CID (Unsupported for unknown hash functions)."""
+        if self.multihash[:2] == b"\x12\x20":
+            return hashlib.sha256(data).digest() == self.multihash[2:]
         return multihash.compute(self.hash_code, data) == self.multihash
+
+
+def _trusted(version: int, codec: int, mh: bytes) -> CID:
+    """Construct without re-validating parts the caller has just checked (hot paths)."""
+    cid = object.__new__(CID)
+    object.__setattr__(cid, "version", version)
+    object.__setattr__(cid, "codec", codec)
+    object.__setattr__(cid, "multihash", mh)
+    return cid
 
 
 def _is_v0_multihash(raw: bytes) -> bool:
@@ -150,3 +170,11 @@ class Block:
 
     def __repr__(self) -> str:
         return f"Block({self.cid}, {len(self.data)} bytes)"
+
+
+def load_block(cid: CID, get_block: Callable[[CID], bytes]) -> Block:
+    """Fetch ``cid`` through ``get_block`` and check the bytes (CorruptData if they differ)."""
+    data = get_block(cid)
+    if not cid.verify(data):
+        raise CorruptData(f"block {cid} does not match its content address")
+    return Block(cid, data)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from bucketfs.errors import InvalidArgument
 from bucketfs.ipfs import protowire as pw
+from bucketfs.ipfs import varint
 from bucketfs.ipfs.cid import CID
 
 
@@ -50,27 +51,45 @@ def encode(node: PBNode) -> bytes:
     return b"".join(parts)
 
 
+def _read_bytes(data: bytes, pos: int) -> tuple[bytes, int]:
+    length, pos = varint.decode(data, pos)
+    end = pos + length
+    if end > len(data):
+        raise InvalidArgument("truncated dag-pb field")
+    return data[pos:end], end
+
+
 def _decode_link(data: bytes) -> PBLink:
-    cid: CID | None = None
+    """Parse one PBLink: Hash (1), Name (2), Tsize (3), in that order, each at most once."""
+    pos, end = 0, len(data)
+    if pos >= end or data[pos] != 0x0A:
+        raise InvalidArgument("dag-pb link without Hash, or fields out of order")
+    raw_cid, pos = _read_bytes(data, pos + 1)
+    cid = CID.from_bytes(raw_cid)
     name = ""
     tsize = 0
-    last = 0
-    for number, wire_type, value in pw.fields(data):
-        if number <= last or number > 3:
-            raise InvalidArgument("dag-pb link fields out of order, repeated or unknown")
-        last = number
-        if number == 1:
-            cid = CID.from_bytes(pw.expect_bytes(number, wire_type, value))
-        elif number == 2:
-            try:
-                name = pw.expect_bytes(number, wire_type, value).decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InvalidArgument("dag-pb link name is not UTF-8") from exc
-        else:
-            tsize = pw.expect_int(number, wire_type, value)
-    if cid is None:
-        raise InvalidArgument("dag-pb link without Hash")
+    if pos < end and data[pos] == 0x12:
+        raw_name, pos = _read_bytes(data, pos + 1)
+        try:
+            name = raw_name.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidArgument("dag-pb link name is not UTF-8") from exc
+    if pos < end and data[pos] == 0x18:
+        tsize, pos = varint.decode(data, pos + 1)
+    if pos != end:
+        raise InvalidArgument("dag-pb link fields out of order, repeated or unknown")
     return PBLink(name, cid, tsize)
+
+
+def decode_data(data: bytes | memoryview) -> bytes | None:
+    """Only the Data field of a dag-pb block (links are skipped, not parsed)."""
+    node_data: bytes | None = None
+    for number, wire_type, value in pw.fields(data):
+        if number == 1:
+            node_data = pw.expect_bytes(number, wire_type, value)
+        elif number != 2:
+            raise InvalidArgument(f"dag-pb unknown field {number}")
+    return node_data
 
 
 def decode(data: bytes | memoryview) -> PBNode:

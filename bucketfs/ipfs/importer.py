@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from bucketfs.errors import CorruptData, InvalidArgument
 from bucketfs.ipfs import dagpb, unixfs
-from bucketfs.ipfs.cid import CID, DAG_PB, RAW, Block
+from bucketfs.ipfs.cid import CID, DAG_PB, RAW, Block, load_block
 
 CHUNK_SIZE = 262144
 MAX_LINKS = 174
@@ -159,13 +159,6 @@ def file_size(block: Block) -> int:
     return msg.file_size()
 
 
-def _fetch(cid: CID, get_block: GetBlock) -> bytes:
-    data = get_block(cid)
-    if not cid.verify(data):
-        raise CorruptData(f"block {cid} does not match its content address")
-    return data
-
-
 def read_file(
     root: CID, get_block: GetBlock, offset: int = 0, length: int | None = None
 ) -> Iterator[bytes]:
@@ -179,7 +172,7 @@ def read_file(
     end = None if length is None else offset + length
     if end is not None and end <= offset:
         return
-    yield from _read_node(root, _fetch(root, get_block), get_block, offset, end)
+    yield from _read_node(root, load_block(root, get_block).data, get_block, offset, end)
 
 
 def _read_node(
@@ -212,6 +205,6 @@ def _read_node(
         if pos + size > start:
             sub_start = max(start - pos, 0)
             sub_end = None if end is None else min(end - pos, size)
-            child = _fetch(link.cid, get_block)
+            child = load_block(link.cid, get_block).data
             yield from _read_node(link.cid, child, get_block, sub_start, sub_end)
         pos += size

@@ -47,7 +47,11 @@ def fields(data: bytes | memoryview) -> Iterator[tuple[int, int, int | bytes]]:
     pos = 0
     end = len(data)
     while pos < end:
-        tag, pos = varint.decode(data, pos)
+        tag = data[pos]
+        if tag < 0x80:
+            pos += 1
+        else:
+            tag, pos = varint.decode(data, pos)
         field, wire_type = tag >> 3, tag & 7
         if field == 0:
             raise InvalidArgument("protobuf field number 0")
@@ -55,7 +59,11 @@ def fields(data: bytes | memoryview) -> Iterator[tuple[int, int, int | bytes]]:
         if wire_type == VARINT:
             value, pos = varint.decode(data, pos)
         elif wire_type == BYTES:
-            length, pos = varint.decode(data, pos)
+            if pos < end and data[pos] < 0x80:
+                length = data[pos]
+                pos += 1
+            else:
+                length, pos = varint.decode(data, pos)
             if pos + length > end:
                 raise InvalidArgument("truncated protobuf bytes field")
             value = bytes(data[pos : pos + length])

@@ -112,10 +112,10 @@ def node_data(block: Block) -> Data:
     """The UnixFS message of a dag-pb block (InvalidArgument if it is not UnixFS)."""
     if block.cid.codec != DAG_PB:
         raise InvalidArgument(f"{block.cid} is not a dag-pb block")
-    node = dagpb.decode(block.data)
-    if node.data is None:
+    raw = dagpb.decode_data(block.data)
+    if raw is None:
         raise InvalidArgument(f"{block.cid} has no UnixFS data")
-    return Data.decode(node.data)
+    return Data.decode(raw)
 
 
 def symlink(target: str, mode: int | None = None, mtime: Mtime | None = None) -> Block:

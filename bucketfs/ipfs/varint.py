@@ -31,6 +31,12 @@ def decode(data: bytes | memoryview, pos: int = 0, *, strict: bool = False) -> t
     ``strict`` applies the multiformats rules: minimal encoding and at most 9 bytes.
     Truncated, over-long or out-of-range input raises :class:`InvalidArgument`.
     """
+    if pos < len(data):
+        first = data[pos]
+        if first < 0x80:
+            return first, pos + 1
+        if pos + 1 < len(data) and 0 < data[pos + 1] < 0x80:
+            return (first & 0x7F) | (data[pos + 1] << 7), pos + 2
     limit = 9 if strict else 10
     value = 0
     shift = 0

@@ -1,0 +1,168 @@
+"""UnixFS directories exactly as IPFS builds them, so a tree's CID equals what IPFS gives.
+
+A directory is a basic dag-pb node (UnixFS Directory, one link per entry, sorted by name) while
+its estimated size stays within :data:`SHARD_THRESHOLD`, and a HAMT (:mod:`bucketfs.ipfs.hamt`)
+above it. The estimate is the reference "links-bytes" one: the sum over entries of the UTF-8 name
+length plus the binary CID length. A directory is sharded exactly when the estimate exceeds the
+threshold, both when built and after :func:`dir_set`, matching what importing the same tree gives.
+
+Caveat: when a removal shrinks a sharded directory, deciding whether it fell back below the
+threshold enumerates entries until the estimate passes it (bounded by the threshold, not by the
+directory's width), as go-unixfs does; adding entries only touches one hash path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+from bucketfs.errors import InvalidArgument, NotADirectory
+from bucketfs.ipfs import dagpb, hamt, unixfs
+from bucketfs.ipfs.cid import CID, DAG_PB, Block
+
+SHARD_THRESHOLD = 262144
+
+DirEntry = hamt.Entry
+GetBlock = Callable[[CID], bytes]
+
+_EMPTY_DIR = dagpb.encode(dagpb.PBNode(unixfs.Data(unixfs.DIRECTORY).encode(), []))
+
+
+def empty_dir() -> Block:
+    """The empty UnixFS directory (CIDv1 ``bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354``)."""
+    return Block.of(_EMPTY_DIR, DAG_PB)
+
+
+def link_estimate(name: str, cid: CID) -> int:
+    """One entry's contribution to the sharding estimate."""
+    return len(name.encode("utf-8")) + len(cid.to_bytes())
+
+
+def _check_name(name: str) -> None:
+    if not name or "/" in name or "\0" in name:
+        raise InvalidArgument(f"invalid directory entry name {name!r}")
+
+
+def _kind(block: Block) -> unixfs.Data:
+    if block.cid.codec != DAG_PB:
+        raise NotADirectory(f"{block.cid} is not a directory")
+    msg = unixfs.node_data(block)
+    if msg.type not in (unixfs.DIRECTORY, unixfs.HAMT_SHARD):
+        raise NotADirectory(f"{block.cid} is not a directory")
+    return msg
+
+
+def is_directory(block: Block) -> bool:
+    """Whether ``block`` is a UnixFS directory (basic or sharded)."""
+    try:
+        _kind(block)
+    except (NotADirectory, InvalidArgument):
+        return False
+    return True
+
+
+def _basic(entries: list[DirEntry], meta: unixfs.Data | None) -> Block:
+    data = unixfs.Data(
+        unixfs.DIRECTORY,
+        mode=meta.mode if meta else None,
+        mtime=meta.mtime if meta else None,
+    )
+    links = [dagpb.PBLink(e.name, e.cid, e.tsize) for e in entries]
+    return Block.of(dagpb.encode(dagpb.PBNode(data.encode(), links)), DAG_PB)
+
+
+def _build(entries: list[DirEntry], meta: unixfs.Data | None) -> tuple[Block, list[Block]]:
+    if sum(link_estimate(e.name, e.cid) for e in entries) > SHARD_THRESHOLD:
+        built = hamt.build(entries, meta)
+        return built.block, built.blocks
+    block = _basic(entries, meta)
+    return block, [block]
+
+
+def build_dir(
+    entries: Iterable[DirEntry], *, meta: unixfs.Data | None = None
+) -> tuple[Block, list[Block]]:
+    """Build a directory of ``entries`` (unique names); return the root and all new blocks.
+
+    ``meta`` optionally carries a UnixFS ``mode``/``mtime`` for the root.
+    """
+    items = list(entries)
+    seen: set[str] = set()
+    for entry in items:
+        _check_name(entry.name)
+        if entry.name in seen:
+            raise InvalidArgument(f"duplicate directory entry {entry.name!r}")
+        seen.add(entry.name)
+    return _build(items, meta)
+
+
+def dir_tsize(block: Block) -> int:
+    """Cumulative DAG size of a directory root: its block plus every link's Tsize."""
+    return len(block.data) + sum(link.tsize for link in dagpb.decode(block.data).links)
+
+
+def dir_list(root: Block, get_block: GetBlock) -> Iterator[DirEntry]:
+    """The entries of a directory: sorted by name for basic ones, in hash order when sharded."""
+    if _kind(root).type == unixfs.HAMT_SHARD:
+        yield from hamt.iter_entries(root, get_block)
+        return
+    for link in dagpb.decode(root.data).links:
+        yield DirEntry(link.name, link.cid, link.tsize)
+
+
+def dir_get(root: Block, name: str, get_block: GetBlock) -> DirEntry | None:
+    """The entry called ``name``, or None."""
+    if _kind(root).type == unixfs.HAMT_SHARD:
+        return hamt.find(root, name, get_block)
+    for link in dagpb.decode(root.data).links:
+        if link.name == name:
+            return DirEntry(link.name, link.cid, link.tsize)
+    return None
+
+
+def dir_set(
+    root: Block, name: str, entry: DirEntry | None, get_block: GetBlock
+) -> tuple[Block, list[Block]]:
+    """Add or replace (``entry``) or remove (``None``) the entry ``name``.
+
+    ``entry.name`` is ignored in favour of ``name``. Returns the new root and the blocks created;
+    converts between basic and sharded layouts at the threshold.
+    """
+    _check_name(name)
+    if entry is not None and entry.name != name:
+        entry = DirEntry(name, entry.cid, entry.tsize)
+    msg = _kind(root)
+    if msg.type == unixfs.HAMT_SHARD:
+        return _set_sharded(root, msg, name, entry, get_block)
+    entries = [e for e in dir_list(root, get_block) if e.name != name]
+    if entry is not None:
+        entries.append(entry)
+    return _build(entries, msg)
+
+
+def _set_sharded(
+    root: Block, msg: unixfs.Data, name: str, entry: DirEntry | None, get_block: GetBlock
+) -> tuple[Block, list[Block]]:
+    old = hamt.find(root, name, get_block)
+    change = link_estimate(name, entry.cid) if entry is not None else 0
+    if old is not None:
+        change -= link_estimate(name, old.cid)
+    built = hamt.update(root, name, entry, get_block)
+    if built is None:
+        return root, []
+    if change >= 0:
+        return built.block, built.blocks
+    fresh = {b.cid: b.data for b in built.blocks}
+
+    def get(cid: CID) -> bytes:
+        data = fresh.get(cid)
+        return data if data is not None else get_block(cid)
+
+    entries: list[DirEntry] = []
+    total = 0
+    for item in hamt.iter_entries(built.block, get):
+        total += link_estimate(item.name, item.cid)
+        if total > SHARD_THRESHOLD:
+            return built.block, built.blocks
+        entries.append(item)
+    block = _basic(entries, msg)
+    return block, [block]
