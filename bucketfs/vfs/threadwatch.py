@@ -26,7 +26,7 @@ from bucketfs.vfs.threads import ThreadsCore
 log = logging.getLogger("bucketfs.vfs.threads")
 
 BACKOFF_MIN = 0.2
-BACKOFF_MAX = 10.0
+BACKOFF_MAX = 5.0
 
 
 class Watchers:

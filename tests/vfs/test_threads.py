@@ -274,3 +274,65 @@ def test_listing_pages_and_lookup_is_one_find(config: HubConfig, tmp_path: Path)
         await other.close()
 
     run(config, tmp_path, body)
+
+
+class Kernel:
+    """Records what the vfs asks the kernel to invalidate (the fuse layer's part)."""
+
+    def __init__(self) -> None:
+        self.inodes: list[int] = []
+        self.entries: list[tuple[int, str]] = []
+
+    async def invalidate_inode(self, ino: int) -> None:
+        self.inodes.append(ino)
+
+    def invalidate_entry(self, parent: int, name: str) -> None:
+        self.entries.append((parent, name))
+
+
+async def wait_for(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    with trio.fail_after(seconds):
+        while not check():
+            await trio.sleep(0.02)
+
+
+def test_listen_invalidates_and_reconnects(
+    config: HubConfig, hub: HubProcess, tmp_path: Path
+) -> None:
+    async def body(m: Mount) -> None:
+        kernel = Kernel()
+        m.vfs.set_kernel_notifier(kernel)
+        await m.mkdir("watched")
+        await m.mkdir("watched/c")
+        db = await m.db("watched")
+        await m.write("watched/c/a.json", b'{"v": 1}')
+        coll = (await m.resolve("watched/c")).ino
+        a = (await m.resolve("watched/c/a.json")).ino
+        await wait_for(lambda: m.vfs.watchers.events >= 1)  # our own Create
+        assert await m.ls("watched/c") == [".schema.json", "a.json"]  # listing now cached
+        await m.s.threads.create(db, "c", [{"_id": "b", "v": 2}])
+        await wait_for(lambda: (coll, "b.json") in kernel.entries)
+        assert await m.ls("watched/c") == [".schema.json", "a.json", "b.json"]  # within the TTL
+        await m.s.threads.save(db, "c", [{"_id": "a", "v": 10}])
+        await wait_for(lambda: a in kernel.inodes)
+        assert json.loads(await m.read("watched/c/a.json"))["v"] == 10
+        # the hub goes away and comes back: the stream is reopened, changes show again
+        await trio.to_thread.run_sync(hub.restart)
+        await wait_for(lambda: m.vfs.watchers.reconnects >= 1)
+        with trio.fail_after(60):
+            while True:  # the channel may still be backing off from the refused connects
+                try:
+                    await m.s.users.list_threads()
+                    break
+                except errors.Unavailable:
+                    await trio.sleep(0.5)
+        seen = m.vfs.watchers.events
+        for attempt in range(50):
+            await m.s.threads.save(db, "c", [{"_id": "b", "v": 100 + attempt}])
+            await trio.sleep(0.2)
+            if m.vfs.watchers.events > seen:
+                break
+        assert m.vfs.watchers.events > seen
+        assert m.vfs.status()["threads"]["listening"] == 1  # type: ignore[index]
+
+    run(config, tmp_path, body)
