@@ -91,6 +91,12 @@ def test_empty_query_returns_everything_in_id_order(env: tuple[Engine, bytes]) -
         (crit("meta.city", 2, string="lima"), "abd"),
         (crit("name", 2, string="cid"), "def"),
         (crit("missing.path", 0, string="x"), ""),
+        (crit("ok", 2, float=0), ""),  # a bool is not a number
+        (crit("ok", 0, float=1), ""),
+        (crit("age", 2, bool=False), ""),  # nor is a number a bool
+        (crit("tag", 3, string="zzz"), "a"),  # nor a number a string
+        (crit("age", 4, float=25), "abcf"),
+        (crit("age", 3, float=25.5), "bf"),
     ],
 )
 def test_operations(env: tuple[Engine, bytes], criterion: dict[str, Any], expected: str) -> None:
