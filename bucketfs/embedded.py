@@ -31,7 +31,6 @@ from bucketfs import config, paths
 from bucketfs.auth.identity import Identity
 from bucketfs.auth.privatefile import ensure_private_dir
 from bucketfs.errors import AlreadyExists, BucketfsError, Unavailable
-from bucketfs.remote.bridge import open_channel
 
 log = logging.getLogger("bucketfs.embedded")
 
@@ -53,6 +52,8 @@ _LAUNCHER = (
 
 def health(address: str, timeout: float = 2.0) -> bool:
     """True when the gRPC server at ``address`` answers the standard health check SERVING."""
+    from bucketfs.remote.bridge import open_channel  # grpc: only when needed
+
     channel = open_channel(address)
     try:
         check = channel.unary_unary(  # no serializers: raw bytes both ways

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,22 +38,20 @@ from bucketfs import config, errors, paths
 from bucketfs.auth.identity import Identity
 from bucketfs.auth.privatefile import ensure_private_dir, write_private
 from bucketfs.auth.tokencache import TokenCache
+from bucketfs.cli.mount import (
+    EXIT_AUTH,
+    EXIT_ERROR,
+    EXIT_HUB,
+    EXIT_MOUNTPOINT,
+    RuntimeDir,
+    short_socket_path,
+)
 from bucketfs.embedded import EmbeddedHub, ensure_identity, provision
 from bucketfs.fuse.mount import run_mount
 from bucketfs.remote.session import HubConfig, HubSession
 from bucketfs.vfs import Vfs
 
 log = logging.getLogger("bucketfs.daemon")
-
-# exit codes (README.md, "Mounting")
-EXIT_ERROR = 1
-EXIT_MOUNTPOINT = 3
-EXIT_HUB = 4
-EXIT_AUTH = 5
-EXIT_NOT_MOUNTED = 6
-EXIT_PENDING = 7
-
-_MAX_SUN_PATH = 100
 
 
 class MountFailed(Exception):
@@ -74,98 +71,6 @@ def exit_code_of(exc: BaseException) -> int:
     if isinstance(exc, errors.Unauthenticated | errors.PermissionDenied):
         return EXIT_AUTH
     return EXIT_ERROR
-
-
-# -- runtime files -----------------------------------------------------------------------------
-
-
-def mount_id(mountpoint: Path) -> str:
-    """A stable short name for a mountpoint: a hash of its path with the parent's symlinks
-    resolved. The mountpoint itself is never looked at: inside the daemon that would deadlock
-    before the FUSE loop runs, and on a dead mount it fails with ENOTCONN."""
-    mountpoint = Path(mountpoint).absolute()
-    real = os.path.join(os.path.realpath(mountpoint.parent), mountpoint.name)
-    return hashlib.sha256(real.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class RuntimeDir:
-    """The runtime files of the mount at one mountpoint."""
-
-    root: Path
-
-    @classmethod
-    def of(cls, mountpoint: Path) -> RuntimeDir:
-        return cls(paths.cache_dir() / "mounts" / mount_id(mountpoint))
-
-    @property
-    def control(self) -> Path:
-        return self.root / "control.sock"
-
-    @property
-    def info(self) -> Path:
-        return self.root / "daemon.json"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / "daemon.lock"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "mount.log"
-
-    def read_info(self) -> dict[str, Any] | None:
-        try:
-            data = json.loads(self.info.read_text())
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-
-    def locked(self) -> bool:
-        """True while a daemon holds the lock of this mountpoint."""
-        try:
-            fd = os.open(self.lock, os.O_RDWR)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False
-
-
-@contextlib.contextmanager
-def short_socket_path(path: Path) -> Iterator[str]:
-    """A name for ``path`` short enough for a unix socket address (``/proc/self/fd/N/name``)."""
-    if len(os.fsencode(path)) <= _MAX_SUN_PATH:
-        yield str(path)
-        return
-    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
-    try:
-        yield f"/proc/self/fd/{fd}/{path.name}"
-    finally:
-        os.close(fd)
-
-
-def request(control: Path, message: dict[str, Any], timeout: float | None) -> dict[str, Any]:
-    """Send one request to a control socket and return the reply (raises OSError, ValueError)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        with short_socket_path(control) as address:
-            sock.connect(address)
-        sock.sendall(json.dumps(message).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    reply = json.loads(data)
-    if not isinstance(reply, dict):
-        raise ValueError("malformed reply")
-    return reply
 
 
 # -- the mount ---------------------------------------------------------------------------------

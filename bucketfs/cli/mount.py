@@ -3,7 +3,9 @@
 ``mount`` resolves the settings (flag > ``BUCKETFS_*`` environment > config file > default, see
 ``bucketfs.config``), checks the mountpoint, and runs the mount daemon (``bucketfs.cli.daemon``):
 daemonised, returning once the mount is ready, or in the foreground with ``-f``. ``umount`` and
-``status`` talk to the daemon over its control socket, found from the mountpoint.
+``status`` talk to the daemon over its control socket, found from the mountpoint (this module
+holds the runtime-file layout and the control client; the daemon imports them from here, and
+this module imports the daemon only when mounting, so ``status`` and ``umount`` start fast).
 
 Exit status (README.md, "Mounting"): 0 success; 1 other failure; 2 bad usage; 3 mountpoint
 missing, not a directory, busy or already mounted; 4 hub unreachable; 5 credentials refused;
@@ -13,28 +15,127 @@ Every failure is one line on stderr.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
+import hashlib
 import json
 import os
+import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from bucketfs import config
-from bucketfs.cli import daemon
-from bucketfs.cli.daemon import (
-    EXIT_ERROR,
-    EXIT_MOUNTPOINT,
-    EXIT_NOT_MOUNTED,
-    EXIT_PENDING,
-    MountSpec,
-    RuntimeDir,
-)
+from bucketfs import config, paths
 from bucketfs.embedded import process_alive
 from bucketfs.errors import BucketfsError
+
+# exit codes (README.md, "Mounting")
+EXIT_ERROR = 1
+EXIT_MOUNTPOINT = 3
+EXIT_HUB = 4
+EXIT_AUTH = 5
+EXIT_NOT_MOUNTED = 6
+EXIT_PENDING = 7
+
+_MAX_SUN_PATH = 100
+
+
+# -- runtime files -----------------------------------------------------------------------------
+
+
+def mount_id(mountpoint: Path) -> str:
+    """A stable short name for a mountpoint: a hash of its path with the parent's symlinks
+    resolved. The mountpoint itself is never looked at: inside the daemon that would deadlock
+    before the FUSE loop runs, and on a dead mount it fails with ENOTCONN."""
+    mountpoint = Path(mountpoint).absolute()
+    real = os.path.join(os.path.realpath(mountpoint.parent), mountpoint.name)
+    return hashlib.sha256(real.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RuntimeDir:
+    """The runtime files of the mount at one mountpoint."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, mountpoint: Path) -> RuntimeDir:
+        return cls(paths.cache_dir() / "mounts" / mount_id(mountpoint))
+
+    @property
+    def control(self) -> Path:
+        return self.root / "control.sock"
+
+    @property
+    def info(self) -> Path:
+        return self.root / "daemon.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "daemon.lock"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "mount.log"
+
+    def read_info(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.info.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def locked(self) -> bool:
+        """True while a daemon holds the lock of this mountpoint."""
+        try:
+            fd = os.open(self.lock, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+
+@contextlib.contextmanager
+def short_socket_path(path: Path) -> Iterator[str]:
+    """A name for ``path`` short enough for a unix socket address (``/proc/self/fd/N/name``)."""
+    if len(os.fsencode(path)) <= _MAX_SUN_PATH:
+        yield str(path)
+        return
+    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
+def request(control: Path, message: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+    """Send one request to a control socket and return the reply (raises OSError, ValueError)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        with short_socket_path(control) as address:
+            sock.connect(address)
+        sock.sendall(json.dumps(message).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    reply = json.loads(data)
+    if not isinstance(reply, dict):
+        raise ValueError("malformed reply")
+    return reply
 
 
 class Failure(click.ClickException):
@@ -120,7 +221,9 @@ def mount(
     except BucketfsError as exc:
         raise Failure(exc.message) from None
     check_mountpoint(mountpoint)
-    spec = MountSpec(mountpoint, settings, read_only, allow_other, debug)
+    from bucketfs.cli import daemon  # the mount's heavy imports, not needed by status/umount
+
+    spec = daemon.MountSpec(mountpoint, settings, read_only, allow_other, debug)
     runtime = RuntimeDir.of(mountpoint)
     if foreground:
         daemon.setup_logging(debug)
@@ -153,7 +256,7 @@ def _daemon_info(mountpoint: Path) -> tuple[RuntimeDir, dict[str, Any] | None]:
 
 def _ask(runtime: RuntimeDir, message: dict[str, Any], timeout: float | None) -> dict[str, Any]:
     try:
-        reply = daemon.request(runtime.control, message, timeout)
+        reply = request(runtime.control, message, timeout)
     except (OSError, ValueError) as exc:
         raise Failure(f"the mount daemon does not answer ({exc})") from None
     if not reply.get("ok"):
