@@ -15,6 +15,7 @@ while the hub runs); ``cli()`` runs other ``bucketfs hub`` commands on the data 
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import queue
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +61,16 @@ CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
 #: ``bucketfs hub`` run with this interpreter (only the hub's part of the CLI is imported, so the
 #: hub starts fast)
 HUB_CLI = (sys.executable, "-c", "from bucketfs.cli.hub import hub; hub(prog_name='bucketfs hub')")
+
+
+_RUNNING: weakref.WeakSet[HubProcess] = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Never leave a hub behind when the interpreter exits (e.g. a test run interrupted)."""
+    for hub in list(_RUNNING):
+        hub.kill()
 
 
 def free_tcp_port() -> int:
@@ -120,6 +132,7 @@ class HubProcess:
                 text=True,
                 env=self.env,
             )
+        _RUNNING.add(self)
         try:
             self.address = self._wait_ready()
         except BaseException:

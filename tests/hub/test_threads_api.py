@@ -1,4 +1,4 @@
-"""Every ThreadDB method through a real hub subprocess: databases, collections, instances,
+"""Every ThreadDB method through a real hub subprocess (over its unix socket): databases, collections, instances,
 transactions and Listen, with the WIRE.md codes and texts for the error cases."""
 
 from __future__ import annotations
@@ -14,9 +14,18 @@ import pytest
 
 from bucketfs.auth.threadid import ThreadID
 from bucketfs.proto import threads_pb2 as pb
+from bucketfs.testing.hubproc import HubProcess
 
 if TYPE_CHECKING:
     from conftest import Client, HubClients
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[HubProcess]:
+    """This module talks to its hub over a unix socket (the other modules use TCP)."""
+    with HubProcess(transport="unix") as proc:
+        yield proc
+        assert not proc.log_errors(), proc.log_text()[-3000:]
 
 
 def doc(**fields: Any) -> bytes:
