@@ -7,6 +7,7 @@ import os
 import signal
 import stat
 import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 
@@ -197,3 +198,42 @@ def test_foreground_mount(user: UserEnv, hub: HubProcess, user_key: tuple[str, s
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_pending_writes_block_umount(user: UserEnv) -> None:
+    mnt = user.mountpoint()
+    with HubProcess() as own_hub:
+        flags = hub_flags(own_hub, own_hub.create_key(type="user"))
+        user.ok("mount", str(mnt), *flags)
+        (mnt / "buckets" / "b").mkdir()
+        holder = subprocess.Popen(  # keeps a written, unflushed file open
+            [sys.executable, "-c", HOLD_OPEN, str(mnt / "buckets" / "b" / "f.txt")],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "written\n"
+            own_hub.stop()
+            refused = user.run("umount", str(mnt), "--timeout", "5")
+            assert refused.returncode == 7, refused.stderr
+            assert "pending writes not uploaded: buckets/b/f.txt" in refused.stderr
+            assert mounted(mnt)
+            assert "buckets/b/f.txt" in user.status(mnt)["pending"]  # type: ignore[operator]
+            forced = user.run("umount", "--force", str(mnt), "--timeout", "5")
+            assert "giving up on pending writes: buckets/b/f.txt" in forced.stderr
+            assert forced.returncode == 3 and "busy" in forced.stderr  # the file is still open
+        finally:
+            holder.kill()
+            holder.communicate()
+        user.ok("umount", "--force", str(mnt), "--timeout", "5")
+        assert not mounted(mnt)
+
+
+HOLD_OPEN = """
+import sys, time
+f = open(sys.argv[1], "w")
+f.write("data")
+f.flush()
+print("written", flush=True)
+time.sleep(600)
+"""
