@@ -200,6 +200,9 @@ class PlainHubProxy(grpc.GenericRpcHandler):
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=options)
         self._server.add_generic_rpc_handlers((self,))
         self.address = f"127.0.0.1:{self._server.add_insecure_port('127.0.0.1:0')}"
+        #: server-streaming calls that ended (client gone or stream done), with the upstream
+        #: call the proxy made to the hub for each
+        self.streams_ended: list[tuple[str, Any]] = []
         self._server.start()
 
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
@@ -222,7 +225,12 @@ class PlainHubProxy(grpc.GenericRpcHandler):
                 call = self._channel.unary_stream(method)(
                     request_fn(request), metadata=metadata(context)
                 )
-                context.add_callback(call.cancel)
+
+                def ended() -> None:
+                    call.cancel()
+                    self.streams_ended.append((method, call))
+
+                context.add_callback(ended)
                 try:
                     for reply in call:
                         yield reply_fn(reply)
@@ -261,10 +269,15 @@ class PlainHubProxy(grpc.GenericRpcHandler):
 
 
 @pytest.fixture
-def plain_config(hub: HubProcess, account_key: tuple[str, str]) -> Iterator[HubConfig]:
-    """Config of a session with the module's account key through a plain-Textile proxy."""
+def plain_proxy(hub: HubProcess) -> Iterator[PlainHubProxy]:
     proxy = PlainHubProxy(hub.address)
     try:
-        yield HubConfig(proxy.address, account_key[0], account_key[1], None)
+        yield proxy
     finally:
         proxy.stop()
+
+
+@pytest.fixture
+def plain_config(plain_proxy: PlainHubProxy, account_key: tuple[str, str]) -> HubConfig:
+    """Config of a session with the account key, through the plain-Textile proxy."""
+    return HubConfig(plain_proxy.address, account_key[0], account_key[1], None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 
+import grpc
 import pytest
 import trio
 
@@ -67,5 +68,42 @@ def test_fallbacks(plain_config: HubConfig) -> None:
                 await s.buckets.set_path_attrs(thread, bucket.key, "dir/data.bin", mode=0o644)
             with pytest.raises(errors.Unsupported):
                 await s.buckets.symlink(thread, bucket.key, "dir/link", "data.bin")
+
+    trio.run(main)
+
+
+def test_cancelled_streams_end_on_the_server(plain_config: HubConfig, plain_proxy) -> None:  # type: ignore[no-untyped-def]
+    """Closing a pull early, or cancelling a pull or a listen, ends the call at the server: the
+    proxy sees its call end and cancels its own call to the hub, which had not finished."""
+    ended = plain_proxy.streams_ended
+
+    async def wait_ended(count: int) -> None:
+        with trio.fail_after(5):
+            while len(ended) < count:
+                await trio.sleep(0.02)
+
+    async def main() -> None:
+        async with await HubSession.connect(plain_config) as s:
+            thread = await s.threads.new_db()
+            bucket = await s.buckets.create(thread, "big")
+            await s.buckets.push_path(thread, bucket.key, "f", chunks(DATA * 40, 1 << 20))
+            async with s.buckets.pull_path(thread, bucket.key, "f") as stream:
+                async for _ in stream:
+                    break
+            await wait_ended(1)
+            with trio.move_on_after(0.05):
+                async for _ in s.buckets.pull_path(thread, bucket.key, "f"):
+                    await trio.sleep(0.01)
+            await wait_ended(2)
+            with trio.move_on_after(0.3):
+                async for _ in s.threads.listen(thread):
+                    pass
+            await wait_ended(3)
+            assert [method for method, _ in ended] == [
+                "/api.bucketsd.pb.APIService/PullPath",
+                "/api.bucketsd.pb.APIService/PullPath",
+                "/threads.pb.API/Listen",
+            ]
+            assert all(call.code() is grpc.StatusCode.CANCELLED for _, call in ended)
 
     trio.run(main)
