@@ -6,13 +6,22 @@ import hmac
 import os
 import struct
 from hashlib import sha512
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bucketfs.errors import CorruptData, InvalidArgument, PermissionDenied
+from bucketfs.hub.blocks import MemoryBlockStore
 from bucketfs.hub.buckets import dcrypto, paths, roles
+from bucketfs.hub.buckets.attrs import AttrStore, PathAttrs
+from bucketfs.hub.buckets.content import import_bytes
+from bucketfs.hub.buckets.publicdirs import PublicDirs
 from bucketfs.hub.buckets.roles import Access, Role
+from bucketfs.hub.buckets.tree import Entry, Tree
+from bucketfs.ipfs import unixfs
+from bucketfs.ipfs.cid import Block
+from bucketfs.ipfs.directory import DirEntry, build_dir
 
 
 def test_dcrypto_layout_matches_the_spec() -> None:
@@ -124,3 +133,56 @@ def test_role_checks() -> None:
     assert roles.can_see(OWNER, META, STRANGER)  # "*" reads /public
     assert not roles.can_see(OWNER, {"": META[""]}, STRANGER)
     assert roles.effective_map(META, "shared/deep") == {WRITER: 2, READER: 1}
+
+
+# -- trees and attributes ---------------------------------------------------------------------
+
+
+def _public_tree() -> tuple[Tree, MemoryBlockStore]:
+    store = MemoryBlockStore()
+    return Tree(PublicDirs(store.get, store.put)), store
+
+
+def test_update_many_equals_sequential_updates() -> None:
+    tree, store = _public_tree()
+    root = tree.codec.empty().cid
+    files = {p: import_bytes(store, p.encode()) for p in ["a/x", "a/y", "b", "c/d/e", "a/z/w"]}
+    one = tree.update_many(root, files)
+    seq = Entry("", root, 0)
+    for path, entry in files.items():
+        seq = tree.update(seq.cid, path, entry)
+    assert one.cid == seq.cid and one.tsize == seq.tsize
+    nested = tree.update_many(root, {"a/x": files["a/x"], "a": files["b"]})
+    assert tree.resolve(nested.cid, "a").cid == files["b"].cid  # applied in order
+
+
+def test_public_dirs_stay_canonical_across_the_shard_threshold() -> None:
+    tree, store = _public_tree()
+    root = tree.codec.empty().cid
+    leaf = import_bytes(store, b"x")
+    names = [f"file-with-a-long-name-{i:05d}" for i in range(5000)]
+    big = tree.codec.set_many(root, {n: leaf for n in names})
+    more = tree.codec.set(big.cid, "one-more", leaf)
+    expected, _ = build_dir(DirEntry(n, leaf.cid, leaf.tsize) for n in [*names, "one-more"])
+    assert more.cid == expected.cid
+    assert unixfs.node_data(Block(more.cid, store.get(more.cid))).type == unixfs.HAMT_SHARD
+    assert tree.resolve(more.cid, "one-more").cid == leaf.cid
+    back = tree.update(more.cid, "one-more", None)
+    assert tree.codec.count(back.cid) == 5000
+    assert tree.codec.lookup(back.cid, names[123]) == Entry(names[123], leaf.cid, leaf.tsize)
+
+
+def test_attr_store(tmp_path: Path) -> None:
+    attrs = AttrStore(tmp_path / "attrs.sqlite")
+    rows = [(p, PathAttrs(0o644, i)) for i, p in enumerate(["a", "a/b", "a/b/c", "a0", "d"])]
+    attrs.set_many("t", "k", rows)
+    assert set(attrs.children("t", "k", "")) == {"a", "a0", "d"}
+    assert attrs.children("t", "k", "a") == {"b": PathAttrs(0o644, 1)}
+    attrs.move_tree("t", "k", "a", "z")
+    assert attrs.get("t", "k", "z/b/c") == PathAttrs(0o644, 2) and attrs.get("t", "k", "a") is None
+    assert attrs.get("t", "k", "a0") == PathAttrs(0o644, 3)
+    attrs.set_many("t", "k", [("z", PathAttrs(0o600, 9))], clear_below=True)
+    assert attrs.get("t", "k", "z/b") is None and attrs.get("t", "k", "z") == PathAttrs(0o600, 9)
+    attrs.remove_tree("t", "k", "")
+    assert attrs.children("t", "k", "") == {}
+    attrs.close()

@@ -28,9 +28,11 @@ from pathlib import Path
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS attrs (
     thread TEXT NOT NULL, bucket TEXT NOT NULL, path TEXT NOT NULL,
+    parent TEXT NOT NULL,
     mode INTEGER NOT NULL DEFAULT 0, mtime INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (thread, bucket, path)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS attrs_parent ON attrs (thread, bucket, parent);
 CREATE TABLE IF NOT EXISTS buckets (key TEXT PRIMARY KEY, thread TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nodes (
     cid TEXT PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL, target TEXT NOT NULL
@@ -44,8 +46,14 @@ class PathAttrs:
     mtime: int = 0
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _parent(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+def _below(prefix: str) -> tuple[str, str]:
+    """Bounds of the paths strictly under ``prefix`` (``prefix + "/" <= p < prefix + "0"``):
+    an index range instead of a LIKE scan ("0" follows "/" in code point order)."""
+    return prefix + "/", prefix + "0"
 
 
 class AttrStore:
@@ -77,59 +85,77 @@ class AttrStore:
 
     def children(self, thread: str, bucket: str, directory: str) -> dict[str, PathAttrs]:
         """Attributes of the direct children of ``directory``, by child name."""
-        prefix = directory + "/" if directory else ""
         with self._lock:
             rows = self._db.execute(
-                "SELECT path, mode, mtime FROM attrs WHERE thread=? AND bucket=? "
-                "AND path LIKE ? ESCAPE '\\' AND path > ?",
-                (thread, bucket, _like_escape(prefix) + "%", prefix),
+                "SELECT path, mode, mtime FROM attrs WHERE thread=? AND bucket=? AND parent=?",
+                (thread, bucket, directory),
             ).fetchall()
-        out = {}
-        for path, mode, mtime in rows:
-            rest = path[len(prefix) :]
-            if rest and "/" not in rest:
-                out[rest] = PathAttrs(mode, mtime)
-        return out
+        return {str(p).rsplit("/", 1)[-1]: PathAttrs(m, t) for p, m, t in rows}
 
-    def set_many(self, thread: str, bucket: str, items: Iterable[tuple[str, PathAttrs]]) -> None:
+    def set_many(
+        self,
+        thread: str,
+        bucket: str,
+        items: Iterable[tuple[str, PathAttrs]],
+        *,
+        clear_below: bool = False,
+    ) -> None:
+        """Store attributes of several paths in one transaction; with ``clear_below``, first drop
+        the rows of everything under each of those paths (they replace a whole subtree)."""
+        rows = list(items)
         with self._lock, self._db:
             self._db.execute("BEGIN")
+            if clear_below:
+                for path, _ in rows:
+                    self._delete_below(thread, bucket, path)
             self._db.executemany(
-                "INSERT OR REPLACE INTO attrs (thread, bucket, path, mode, mtime) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(thread, bucket, p, a.mode, a.mtime) for p, a in items],
+                "INSERT OR REPLACE INTO attrs (thread, bucket, path, parent, mode, mtime) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(thread, bucket, p, _parent(p), a.mode, a.mtime) for p, a in rows],
             )
 
-    def remove_tree(self, thread: str, bucket: str, path: str, *, keep_self: bool = False) -> None:
-        """Drop the rows of ``path`` (unless ``keep_self``) and of everything under it."""
+    def _delete_below(self, thread: str, bucket: str, path: str) -> None:
+        if not path:
+            self._db.execute("DELETE FROM attrs WHERE thread=? AND bucket=?", (thread, bucket))
+            return
+        low, high = _below(path)
+        self._db.execute(
+            "DELETE FROM attrs WHERE thread=? AND bucket=? AND path >= ? AND path < ?",
+            (thread, bucket, low, high),
+        )
+
+    def remove_tree(self, thread: str, bucket: str, path: str) -> None:
+        """Drop the rows of ``path`` and of everything under it."""
         with self._lock, self._db:
             self._db.execute("BEGIN")
-            if not path:
-                self._db.execute("DELETE FROM attrs WHERE thread=? AND bucket=?", (thread, bucket))
-                return
-            if not keep_self:
-                self._db.execute(
-                    "DELETE FROM attrs WHERE thread=? AND bucket=? AND path=?",
-                    (thread, bucket, path),
-                )
             self._db.execute(
-                "DELETE FROM attrs WHERE thread=? AND bucket=? AND path LIKE ? ESCAPE '\\'",
-                (thread, bucket, _like_escape(path + "/") + "%"),
+                "DELETE FROM attrs WHERE thread=? AND bucket=? AND path=?", (thread, bucket, path)
             )
+            self._delete_below(thread, bucket, path)
 
     def move_tree(self, thread: str, bucket: str, src: str, dst: str) -> None:
         """Re-key the rows of ``src`` and everything under it to ``dst``."""
+        src_low, src_high = _below(src)
         with self._lock, self._db:
             self._db.execute("BEGIN")
             self._db.execute(
-                "DELETE FROM attrs WHERE thread=? AND bucket=? "
-                "AND (path=? OR path LIKE ? ESCAPE '\\')",
-                (thread, bucket, dst, _like_escape(dst + "/") + "%"),
+                "DELETE FROM attrs WHERE thread=? AND bucket=? AND path=?", (thread, bucket, dst)
             )
+            self._delete_below(thread, bucket, dst)
+            rows = self._db.execute(
+                "SELECT path, mode, mtime FROM attrs WHERE thread=? AND bucket=? "
+                "AND (path=? OR (path >= ? AND path < ?))",
+                (thread, bucket, src, src_low, src_high),
+            ).fetchall()
             self._db.execute(
-                "UPDATE attrs SET path = ? || substr(path, ?) WHERE thread=? AND bucket=? "
-                "AND (path=? OR path LIKE ? ESCAPE '\\')",
-                (dst, len(src) + 1, thread, bucket, src, _like_escape(src + "/") + "%"),
+                "DELETE FROM attrs WHERE thread=? AND bucket=? AND (path=? OR (path >= ? AND path < ?))",
+                (thread, bucket, src, src_low, src_high),
+            )
+            moved = [(dst + str(p)[len(src) :], m, t) for p, m, t in rows]
+            self._db.executemany(
+                "INSERT OR REPLACE INTO attrs (thread, bucket, path, parent, mode, mtime) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(thread, bucket, p, _parent(p), m, t) for p, m, t in moved],
             )
 
     # -- bucket key -> thread (for /ipns/<key> gateway links) ------------------------------

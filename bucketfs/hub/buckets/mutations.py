@@ -12,6 +12,7 @@ import base64
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from typing import cast
 
 from bucketfs.errors import InvalidArgument, NotADirectory, NotFound, PermissionDenied, Unsupported
 from bucketfs.ipfs import unixfs
@@ -21,12 +22,15 @@ from . import content, dcrypto
 from . import paths as bpaths
 from .attrs import PathAttrs
 from .model import Bucket, new_bucket_key
+from .prefetch import Prefetch
 from .recrypt import Recrypt
 from .roles import DENIED_TEXT, EVERYONE, Access, Role, check
 from .service import BucketService, Ctx, Links, now_ns
 from .tree import Entry
 
 PROGRESS_EVERY = 1 << 20
+#: PushPaths links at most this many completed files into the tree per batch
+PUSH_BATCH = 256
 
 
 @dataclass
@@ -172,43 +176,38 @@ class Buckets(BucketService):
         paths: Iterable[str] = (),
     ) -> Iterator[Pushed]:
         """Several files with interleaved chunks; an empty chunk closes a file. The bucket is
-        saved once, at the end (or, after an error, with the files completed so far)."""
+        saved once, at the end (or, after an error, with the files completed so far).
+
+        Completed files are linked into the tree in batches (each directory rewritten once per
+        batch): a batch is applied whenever the client has nothing more queued, or every
+        :data:`PUSH_BATCH` files; each file's response carries the root after its batch.
+        """
         with self.locked(ctx.thread, key):
             bucket = self.records.get(ctx.thread, key)
             self.check_root(bucket, root)
             for p in paths:
                 self._check_push(bucket, ctx, bpaths.clean(p, write=True), header=True)
-            tree = self.tree(bucket)
-            cur = self.root_cid(bucket)
-            old_size = content.dag_size(self.blocks, cur)
-            open_files: dict[str, content.Importer] = {}
-            done: list[str] = []
+            run = _PushPathsRun(self, bucket, ctx)
+            reader: Prefetch[tuple[str, bytes]] = Prefetch(messages)
             try:
                 with self.blocks.batch():
-                    for raw_path, data in messages:
-                        path = bpaths.clean(raw_path, write=True)
-                        imp = open_files.get(path)
-                        if imp is None:
-                            self._check_push(bucket, ctx, path, header=False)
-                            imp = content.Importer(self.blocks, self.file_key(bucket, path))
-                            open_files[path] = imp
-                        if data:
-                            imp.write(data)
-                            continue
-                        del open_files[path]
-                        entry, plain = imp.finish()
-                        new_root = tree.update(cur, path, entry)
-                        cur = new_root.cid
-                        done.append(path)
-                        view = replace(bucket, path=f"/ipfs/{cur}", updated_at=now_ns())
-                        pinned = new_root.tsize - old_size
-                        old_size = new_root.tsize
-                        yield Pushed(path, entry.cid, entry.tsize, plain, view, pinned)
+                    while True:
+                        item = reader.get(block=False)
+                        if item is Prefetch.EMPTY or len(run.pending) >= PUSH_BATCH:
+                            yield from run.flush()
+                        if item is Prefetch.EMPTY:
+                            item = reader.get()
+                        message = cast(tuple[str, bytes], item)
+                        run.feed(message[0], message[1])
+            except StopIteration:
+                pass
             finally:
-                if done:
-                    self._after_write(bucket, done, ctx)
-                    self.commit(bucket, cur, ctx)
-                    self._set_attrs(bucket, [(p, 0, 0) for p in done], replace_tree=True)
+                reader.close()
+                try:
+                    if run.pending:
+                        yield from run.flush()
+                finally:
+                    run.save()
 
     def _check_push(self, bucket: Bucket, ctx: Ctx, path: str, *, header: bool) -> None:
         if not path:
@@ -232,15 +231,15 @@ class Buckets(BucketService):
     def _set_attrs(
         self, bucket: Bucket, items: list[tuple[str, int, int]], *, replace_tree: bool
     ) -> None:
+        """Record mode/mtime of written paths (mode 0 keeps the previous mode, mtime 0 = now)."""
         now = now_ns()
         rows = []
         for path, mode, mtime in items:
-            if replace_tree:
-                self.attrs.remove_tree(bucket.thread, bucket.key, path, keep_self=True)
-            old = self.attrs.get(bucket.thread, bucket.key, path)
-            keep_mode = mode or (old.mode if old else 0)
-            rows.append((path, PathAttrs(keep_mode, mtime or now)))
-        self.attrs.set_many(bucket.thread, bucket.key, rows)
+            if not mode:
+                old = self.attrs.get(bucket.thread, bucket.key, path)
+                mode = old.mode if old else 0
+            rows.append((path, PathAttrs(mode, mtime or now)))
+        self.attrs.set_many(bucket.thread, bucket.key, rows, clear_below=replace_tree)
 
     # -- links, moves, removals -------------------------------------------------------------
 
@@ -425,3 +424,52 @@ class Buckets(BucketService):
             self.commit(bucket, new_root.cid, ctx)
             self._set_attrs(bucket, [(path, 0, 0)], replace_tree=True)
             return bucket
+
+
+class _PushPathsRun:
+    """The state of one PushPaths stream: open files, completed ones not yet in the tree."""
+
+    def __init__(self, buckets: Buckets, bucket: Bucket, ctx: Ctx) -> None:
+        self.b = buckets
+        self.bucket = bucket
+        self.ctx = ctx
+        self.tree = buckets.tree(bucket)
+        self.cur = buckets.root_cid(bucket)
+        self.size = content.dag_size(buckets.blocks, self.cur)
+        self.open: dict[str, content.Importer] = {}
+        self.pending: list[tuple[str, Entry, int]] = []
+        self.done: list[str] = []
+
+    def feed(self, raw_path: str, data: bytes) -> None:
+        path = bpaths.clean(raw_path, write=True)
+        imp = self.open.get(path)
+        if imp is None:
+            self.b._check_push(self.bucket, self.ctx, path, header=False)
+            imp = content.Importer(self.b.blocks, self.b.file_key(self.bucket, path))
+            self.open[path] = imp
+        if data:
+            imp.write(data)
+            return
+        del self.open[path]
+        entry, plain = imp.finish()
+        self.pending.append((path, entry, plain))
+
+    def flush(self) -> Iterator[Pushed]:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        new_root = self.tree.update_many(self.cur, {p: e for p, e, _ in batch})
+        self.cur = new_root.cid
+        pinned = new_root.tsize - self.size
+        self.size = new_root.tsize
+        view = replace(self.bucket, path=f"/ipfs/{self.cur}", updated_at=now_ns())
+        for i, (path, entry, plain) in enumerate(batch):
+            self.done.append(path)
+            yield Pushed(path, entry.cid, entry.tsize, plain, view, pinned if i == 0 else 0)
+
+    def save(self) -> None:
+        if not self.done:
+            return
+        self.b._after_write(self.bucket, self.done, self.ctx)
+        self.b.commit(self.bucket, self.cur, self.ctx)
+        self.b._set_attrs(self.bucket, [(p, 0, 0) for p in self.done], replace_tree=True)

@@ -16,6 +16,7 @@ remove the entry at a path, creating missing parent directories, rewriting the a
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -55,6 +56,9 @@ class DirCodec(Protocol):
 
     def set(self, dir_cid: CID, name: str, entry: Entry | None) -> Entry:
         """Store the directory with ``name`` replaced (``None`` removes it); return it."""
+
+    def set_many(self, dir_cid: CID, changes: dict[str, Entry | None]) -> Entry:
+        """Like :meth:`set` for several names at once (one rewrite of the directory)."""
 
 
 def not_found_text(name: str, dir_cid: CID) -> str:
@@ -115,6 +119,41 @@ class Tree:
             sub = child.cid
         new_sub = self._update(sub, parts[1:], entry, path)
         return self.codec.set(dir_cid, name, Entry(name, new_sub.cid, new_sub.tsize))
+
+    def update_many(self, root: CID, changes: dict[str, Entry]) -> Entry:
+        """Put several entries (clean, non-root paths) at once; each directory on the way is
+        rewritten once. If one path is a prefix of another, later paths win, applied in order."""
+        parts = {tuple(bpaths.split(p)): e for p, e in changes.items()}
+        if any(not key for key in parts):
+            raise InvalidArgument("the bucket root cannot be replaced this way")
+        ordered = sorted(parts)
+        nested_paths = any(b[: len(a)] == a for a, b in itertools.pairwise(ordered))
+        if nested_paths:
+            entry = Entry("", root, 0)
+            for path, new in changes.items():
+                entry = self.update(entry.cid, path, new)
+            return entry
+        return self._update_many(root, parts)
+
+    def _update_many(self, dir_cid: CID, changes: dict[tuple[str, ...], Entry]) -> Entry:
+        direct: dict[str, Entry | None] = {}
+        nested: dict[str, dict[tuple[str, ...], Entry]] = {}
+        for parts, entry in changes.items():
+            if len(parts) == 1:
+                direct[parts[0]] = Entry(parts[0], entry.cid, entry.tsize)
+            else:
+                nested.setdefault(parts[0], {})[parts[1:]] = entry
+        for name, sub_changes in nested.items():
+            child = self.codec.lookup(dir_cid, name)
+            if child is None:
+                sub = self.codec.empty().cid
+            elif not self.codec.is_dir(child.cid):
+                raise NotADirectory(f"not a directory: {name}")
+            else:
+                sub = child.cid
+            new_sub = self._update_many(sub, sub_changes)
+            direct[name] = Entry(name, new_sub.cid, new_sub.tsize)
+        return self.codec.set_many(dir_cid, direct)
 
 
 def _plain_dir_node(links: list[dagpb.PBLink]) -> bytes:
@@ -179,9 +218,13 @@ class PrivateDirs:
         return len(self._links(dir_cid))
 
     def set(self, dir_cid: CID, name: str, entry: Entry | None) -> Entry:
-        links = [link for link in self._links(dir_cid) if link.name != name]
-        if entry is not None:
-            links.append(dagpb.PBLink(name, entry.cid, entry.tsize))
+        return self.set_many(dir_cid, {name: entry})
+
+    def set_many(self, dir_cid: CID, changes: dict[str, Entry | None]) -> Entry:
+        links = [link for link in self._links(dir_cid) if link.name not in changes]
+        for name, entry in changes.items():
+            if entry is not None:
+                links.append(dagpb.PBLink(name, entry.cid, entry.tsize))
         return self._store(links)
 
 
