@@ -122,6 +122,7 @@ class HubProcess:
     def start(self) -> HubProcess:
         if self.proc is not None and self.proc.poll() is None:
             raise HubProcessError("hub already running")
+        self._close_pipe()  # of a previous run that exited on its own
         cmd = [*HUB_CLI, "serve", "--data", str(self.data_dir), "--listen", self.listen]
         with open(self.log_path, "a", encoding="utf-8") as log:
             self.proc = subprocess.Popen(

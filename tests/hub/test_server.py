@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import signal
 import stat
 import subprocess
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
@@ -184,4 +186,50 @@ def test_kill_during_creates_loses_no_acknowledged_write(tmp_path: Path) -> None
             assert set(acknowledged) <= stored
         finally:
             stop.set()
+            client.close()
+
+
+def test_sigint_lets_in_flight_calls_finish(tmp_path: Path) -> None:
+    """A Create blocked behind an open write transaction is in flight when SIGINT arrives; the
+    transaction commits within the grace period and both calls succeed before the hub exits."""
+    with HubProcess(tmp_path / "data", extra_args=("--grace", "10")) as hub:
+        key, secret = hub.create_key()
+        client = Client(hub.address, key, secret)
+        try:
+            client.db = client.new_db()
+            start = pb.StartTransactionRequest(dbID=client.db.bytes, collectionName="things")
+            box: queue.Queue[Any] = queue.Queue()
+            box.put(pb.WriteTransactionRequest(startTransactionRequest=start))
+            create = pb.CreateRequest(instances=[b'{"_id":"txn","name":"t"}'])
+            box.put(pb.WriteTransactionRequest(createRequest=create))
+
+            def requests() -> Iterator[Any]:
+                while (item := box.get(timeout=20)) is not None:
+                    yield item
+
+            replies = client.threads.WriteTransaction(requests(), metadata=client.md())
+            next(replies)  # the transaction holds the DB lock now
+            blocked = client.threads.Create.future(
+                pb.CreateRequest(
+                    dbID=client.db.bytes, collectionName="things", instances=[b'{"name":"late"}']
+                ),
+                metadata=client.md(),
+            )
+            assert not blocked.done()
+            threading.Event().wait(1.0)  # let the Create reach its handler (blocked on the lock)
+            assert not blocked.done()
+            assert hub.proc is not None
+            hub.proc.send_signal(signal.SIGINT)
+            threading.Event().wait(0.5)
+            box.put(None)  # half-close: commit
+            assert list(replies) == []
+            assert len(blocked.result(timeout=10).instanceIDs) == 1
+            assert hub.proc.wait(timeout=20) == 0
+        finally:
+            client.close()
+        hub.start()
+        client = Client(hub.address, key, secret, db=client.db)
+        try:
+            assert sorted(str(d["name"]) for d in instances(client)) == ["late", "t"]
+        finally:
             client.close()
