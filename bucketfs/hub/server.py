@@ -41,6 +41,7 @@ STORE_FILE = "hub.sqlite3"
 LOCK_FILE = "hub.lock"
 SOCKET_FILE = "hub.sock"
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_UNIX_PATH = 107  # sun_path holds 108 bytes including the terminating NUL
 GRPC_OPTIONS = (
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -95,12 +96,16 @@ def _bind(server: grpc.Server, address: str) -> str:
         path = Path(address[len("unix:") :])
         if not path.is_absolute():
             raise InvalidArgument(f"unix socket path must be absolute: {address}")
+        if len(os.fsencode(path)) > MAX_UNIX_PATH:
+            raise InvalidArgument(f"unix socket path is longer than {MAX_UNIX_PATH} bytes: {path}")
         ensure_private_dir(path.parent)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # a stale socket of a previous run (we hold the data dir lock)
         old_umask = os.umask(0o077)
         try:
             server.add_insecure_port(f"unix:{path}")
+        except RuntimeError as exc:
+            raise InvalidArgument(f"cannot listen on {address}: {exc}") from None
         finally:
             os.umask(old_umask)
         os.chmod(path, 0o600)

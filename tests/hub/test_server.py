@@ -233,3 +233,19 @@ def test_sigint_lets_in_flight_calls_finish(tmp_path: Path) -> None:
             assert sorted(str(d["name"]) for d in instances(client)) == ["late", "t"]
         finally:
             client.close()
+
+
+def test_listen_errors_are_clear(tmp_path: Path) -> None:
+    with HubProcess(tmp_path / "one") as first:
+        port = first.address.rpartition(":")[2]
+        with (
+            pytest.raises(HubProcessError, match=f"cannot listen on 127.0.0.1:{port}"),
+            HubProcess(tmp_path / "two", listen=f"127.0.0.1:{port}"),
+        ):
+            pass
+    long_path = tmp_path / ("x" * 120) / "hub.sock"
+    with (
+        pytest.raises(HubProcessError, match="unix socket path is longer than 107 bytes"),
+        HubProcess(tmp_path / "three", listen=f"unix:{long_path}"),
+    ):
+        pass
