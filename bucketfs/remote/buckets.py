@@ -322,13 +322,22 @@ def _root_path(root: str) -> str:
 
 class PullStream:
     """Async iterator of ``BucketsClient.pull_path``; opens the call on first use and cancels
-    it on ``aclose``, trio cancellation or collection. Use ``async with`` when stopping early."""
+    it on ``aclose``, trio cancellation or collection. Use ``async with`` when stopping early.
+
+    When the stream breaks with ``Unavailable``/``TimedOut`` after some bytes were delivered,
+    it is reopened at the next byte (a range read, or read-and-skip on a plain hub), up to the
+    session's retry policy; the consumer sees one uninterrupted byte sequence.
+    """
 
     def __init__(
         self, client: BucketsClient, thread: str, key: str, path: str, offset: int, length: int
     ) -> None:
-        self._args = (thread, key, path, offset, length)
         self._client = client
+        self._where = (thread, key, path)
+        self._offset = offset
+        self._length = length
+        self._delivered = 0
+        self._resumes = 0
         self._stream: RemoteStream[bytes] | None = None
         self._closed = False
 
@@ -336,11 +345,33 @@ class PullStream:
         return self
 
     async def __anext__(self) -> bytes:
-        if self._closed:
-            raise StopAsyncIteration
-        if self._stream is None:
-            self._stream = await self._client._open_pull(*self._args)
-        return await self._stream.__anext__()
+        while True:
+            if self._closed or (self._length and self._delivered >= self._length):
+                raise StopAsyncIteration
+            if self._stream is None:
+                remaining = self._length - self._delivered if self._length else 0
+                self._stream = await self._client._open_pull(
+                    *self._where, self._offset + self._delivered, remaining
+                )
+            try:
+                chunk = await self._stream.__anext__()
+            except (errors.Unavailable, errors.TimedOut):
+                if not self._may_resume():
+                    raise
+                await self._stream.aclose()
+                self._stream = None
+                await trio.sleep(self._client._rpc.retry.delay(self._resumes - 1))
+                continue
+            self._delivered += len(chunk)
+            return chunk
+
+    def _may_resume(self) -> bool:
+        """Whether to reopen after a broken stream (the opening itself retries on its own)."""
+        policy = self._client._rpc.retry
+        if self._delivered == 0 or self._resumes + 1 >= policy.attempts:
+            return False
+        self._resumes += 1
+        return True
 
     async def aclose(self) -> None:
         self._closed = True

@@ -203,6 +203,9 @@ class PlainHubProxy(grpc.GenericRpcHandler):
         #: server-streaming calls that ended (client gone or stream done), with the upstream
         #: call the proxy made to the hub for each
         self.streams_ended: list[tuple[str, Any]] = []
+        #: the next ``breaks_left`` server streams fail with UNAVAILABLE after this many replies
+        self.break_streams_after: int | None = None
+        self.breaks_left = 1
         self._server.start()
 
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
@@ -231,8 +234,15 @@ class PlainHubProxy(grpc.GenericRpcHandler):
                     self.streams_ended.append((method, call))
 
                 context.add_callback(ended)
+                breaks_after = self.break_streams_after
+                if self.breaks_left > 0:
+                    self.breaks_left -= 1
+                if self.breaks_left == 0:
+                    self.break_streams_after = None
                 try:
-                    for reply in call:
+                    for sent, reply in enumerate(call):
+                        if sent == breaks_after:
+                            context.abort(grpc.StatusCode.UNAVAILABLE, "stream broken by the test")
                         yield reply_fn(reply)
                 except grpc.RpcError as err:
                     context.abort(err.code(), err.details())

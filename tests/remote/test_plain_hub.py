@@ -107,3 +107,33 @@ def test_cancelled_streams_end_on_the_server(plain_config: HubConfig, plain_prox
             assert all(call.code() is grpc.StatusCode.CANCELLED for _, call in ended)
 
     trio.run(main)
+
+
+def test_broken_pull_resumes(plain_config: HubConfig, plain_proxy) -> None:  # type: ignore[no-untyped-def]
+    """A pull that breaks mid-way (UNAVAILABLE after 5 chunks) is reopened at the next byte;
+    the consumer gets exactly the requested bytes once. A stream that keeps breaking fails."""
+
+    async def main() -> None:
+        async with await HubSession.connect(plain_config) as s:
+            thread = await s.threads.new_db()
+            bucket = await s.buckets.create(thread, "resume")
+            await s.buckets.push_path(thread, bucket.key, "f", chunks(DATA))
+            for offset, length in [(0, 0), (100_000, 300_000)]:
+                plain_proxy.break_streams_after, plain_proxy.breaks_left = 5, 1
+                got = b"".join(
+                    [
+                        c
+                        async for c in s.buckets.pull_path(
+                            thread, bucket.key, "f", offset=offset, length=length
+                        )
+                    ]
+                )
+                assert got == DATA[offset : offset + length if length else None]
+                assert plain_proxy.break_streams_after is None  # the break did happen
+            plain_proxy.break_streams_after, plain_proxy.breaks_left = 5, 10
+            with pytest.raises(errors.Unavailable, match="broken by the test"):
+                async for _ in s.buckets.pull_path(thread, bucket.key, "f"):
+                    pass
+            assert plain_proxy.breaks_left == 10 - 3  # first try + 2 resumes (3 attempts)
+
+    trio.run(main)
