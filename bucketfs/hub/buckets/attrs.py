@@ -170,6 +170,12 @@ class AttrStore:
         with self._lock:
             self._db.execute("DELETE FROM buckets WHERE key=?", (key,))
 
+    def buckets(self) -> list[tuple[str, str]]:
+        """Every registered ``(bucket key, thread)``."""
+        with self._lock:
+            rows = self._db.execute("SELECT key, thread FROM buckets").fetchall()
+        return [(str(k), str(t)) for k, t in rows]
+
     def thread_of(self, key: str) -> str:
         with self._lock:
             row = self._db.execute("SELECT thread FROM buckets WHERE key=?", (key,)).fetchone()

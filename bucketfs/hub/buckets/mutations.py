@@ -90,14 +90,17 @@ class Buckets(BucketService):
             root_meta["key"] = base64.b64encode(file_key).decode()
         bucket.metadata = {"": root_meta, bpaths.SEED_NAME: {"roles": {}, "updated_at": now}}
         tree = self.tree(bucket)
-        with self.blocks.batch():
-            self.blocks.put(seed_block)
-            start = self._bootstrap(bucket, bootstrap_cid) if bootstrap_cid else tree.codec.empty()
-            seed_entry = Entry(bpaths.SEED_NAME, seed_block.cid, len(seed_block.data))
-            root = tree.codec.set(start.cid, bpaths.SEED_NAME, seed_entry)
-        bucket.path = f"/ipfs/{root.cid}"
-        self.records.create(bucket, ctx.who)
-        self.attrs.register_bucket(bucket.key, bucket.thread)
+        with self.locked(ctx.thread, bucket.key):
+            with self.blocks.batch():
+                self.blocks.put(seed_block)
+                start = (
+                    self._bootstrap(bucket, bootstrap_cid) if bootstrap_cid else tree.codec.empty()
+                )
+                seed_entry = Entry(bpaths.SEED_NAME, seed_block.cid, len(seed_block.data))
+                root = tree.codec.set(start.cid, bpaths.SEED_NAME, seed_entry)
+            bucket.path = f"/ipfs/{root.cid}"
+            self.attrs.register_bucket(bucket.key, bucket.thread)
+            self.records.create(bucket, ctx.who)
         links = self.make_links(bucket, "", ctx.token)
         return Created(bucket, links, seed, str(seed_block.cid), root.tsize)
 

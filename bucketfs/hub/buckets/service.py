@@ -29,9 +29,10 @@ from bucketfs.errors import (
 from bucketfs.hub.blocks import BlockStore
 from bucketfs.ipfs.cid import CID
 
-from . import content, dcrypto
+from . import content, dcrypto, gc
 from . import paths as bpaths
 from .attrs import AttrStore, PathAttrs
+from .gc import GcStats
 from .model import Bucket
 from .publicdirs import PublicDirs
 from .records import BucketRecords
@@ -110,6 +111,7 @@ class BucketService:
         self.www_domain = www_domain
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._gate = _Gate()
         self.public_dirs = PublicDirs(blocks.get, blocks.put)
         #: the empty directory is always present, so SetPath(<empty dir CID>) makes a directory
         self.empty_dir = self.public_dirs.empty()
@@ -118,11 +120,28 @@ class BucketService:
 
     @contextlib.contextmanager
     def locked(self, thread: str, key: str) -> Iterator[None]:
-        """Hold the per-bucket lock (capacity 1) for the body."""
+        """Hold the per-bucket lock (capacity 1) and the shared side of the GC gate."""
         with self._locks_guard:
             lock = self._locks.setdefault((thread, key), threading.Lock())
-        with lock:
+        with self._gate.shared(), lock:
             yield
+
+    def collect_garbage(self) -> GcStats:
+        """Delete every block no bucket root reaches (see ``gc.py``); mutations wait meanwhile."""
+        with self._gate.exclusive():
+            marked: set[bytes] = set()
+            gc.mark(self.blocks, self.empty_dir.cid, None, marked)
+            count = 0
+            for key, thread in self.attrs.buckets():
+                try:
+                    bucket = self.records.get(thread, key)
+                except NotFound:
+                    continue
+                link_key = bucket.link_key_bytes() if bucket.private else None
+                gc.mark(self.blocks, self.root_cid(bucket), link_key, marked)
+                count += 1
+            kept, deleted, freed = gc.sweep(self.blocks, marked)
+        return GcStats(count, kept, deleted, freed)
 
     def tree(self, bucket: Bucket) -> Tree:
         if bucket.private:
@@ -353,6 +372,40 @@ class BucketService:
         bucket.path = f"/ipfs/{new_root}"
         bucket.updated_at = now_ns()
         self.records.save(bucket, ctx.who)
+
+
+class _Gate:
+    """A readers-writer gate: many mutations at once, or one garbage collection."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._shared = 0
+        self._exclusive = False
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._exclusive)
+            self._shared += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._shared -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._exclusive)
+            self._exclusive = True
+            self._cond.wait_for(lambda: self._shared == 0)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._exclusive = False
+                self._cond.notify_all()
 
 
 def parse_ipfs_path(ipfs_path: str) -> tuple[CID, str]:
