@@ -19,7 +19,7 @@ the identity and API key that created it. See docs/PROTOCOL.md "Hub server".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Set
 from typing import Any, Protocol
 
 import grpc
@@ -122,10 +122,18 @@ def _bearer_token(metadata: dict[str, str]) -> str:
 class Authenticator:
     """Credential resolution and ownership checks, independent of grpc plumbing."""
 
-    def __init__(self, accounts: Accounts, owners: ThreadOwners, hub_key: PublicKey) -> None:
+    def __init__(
+        self,
+        accounts: Accounts,
+        owners: ThreadOwners,
+        hub_key: PublicKey,
+        cross_user: Set[str] = CROSS_USER_BUCKETS,
+    ) -> None:
         self.accounts = accounts
         self.owners = owners
         self.hub_key = hub_key
+        #: methods exempt from the ownership check (their service enforces bucket roles)
+        self.cross_user = cross_user
 
     def authenticate(self, method: str, metadata: dict[str, str]) -> Caller:
         """The caller of ``method`` given its (lower-case keyed) metadata, or a wire error."""
@@ -177,7 +185,7 @@ class Authenticator:
             raise PermissionDenied("Bad API key")
 
     def check_header(self, method: str, caller: Caller) -> None:
-        if caller.thread and method not in CROSS_USER_BUCKETS and method not in GET_TOKEN:
+        if caller.thread and method not in self.cross_user and method not in GET_TOKEN:
             self.check_thread(caller, parse_thread_id(caller.thread))
 
     def check_request(self, method: str, caller: Caller, request: Any) -> None:

@@ -177,7 +177,9 @@ class HubServer:
 
     @staticmethod
     def _authenticator(hub: HubContext) -> Authenticator:
-        return Authenticator(hub.accounts, hub.engine, hub.identity.public_key)
+        return Authenticator(
+            hub.accounts, hub.engine, hub.identity.public_key, hub.cross_user_methods
+        )
 
     def stop(self, grace: float | None = None) -> None:
         """Stop accepting calls, let in-flight ones finish for ``grace`` seconds, close storage."""

@@ -7,7 +7,9 @@ does not exist yet (an optional service) is skipped; any other import error is r
 
 :class:`HubContext` is everything a servicer may use: the ThreadDB engine, the accounts, the
 metadata store, the hub identity, the data directory, the gateway address and options; a service
-that opens resources of its own registers their cleanup with :meth:`HubContext.on_close`.
+that opens resources of its own registers their cleanup with :meth:`HubContext.on_close`, and a
+service that enforces bucket roles itself adds its method paths to
+:attr:`HubContext.cross_user_methods` so that callers who do not own the thread reach it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import grpc
 from bucketfs.auth.identity import Identity
 from bucketfs.errors import Unsupported
 from bucketfs.hub.accounts import Accounts
+from bucketfs.hub.interceptor import CROSS_USER_BUCKETS
 from bucketfs.hub.status import grpc_errors
 from bucketfs.hub.store import MetadataStore
 from bucketfs.hub.threaddb import Engine
@@ -60,6 +63,9 @@ class HubContext:
     accounts: Accounts
     identity: Identity
     options: HubOptions = field(default_factory=HubOptions)
+    #: full method paths exempt from the thread-ownership check because their service enforces
+    #: bucket roles itself; starts as the WIRE.md Buckets allow-list, services may add to it
+    cross_user_methods: set[str] = field(default_factory=lambda: set(CROSS_USER_BUCKETS))
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def on_close(self, closer: Callable[[], None]) -> None:
