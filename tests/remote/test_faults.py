@@ -58,3 +58,30 @@ def test_delay_and_stream_faults(account_config) -> None:  # type: ignore[no-unt
             ]
 
     trio.run(main)
+
+
+def test_wraps_the_fake_session() -> None:
+    """The same wrapper works over bucketfs.testing.fakehub (the mount's in-memory hub)."""
+    from bucketfs.testing.fakehub import FakeHub, FakeSession, seed_bucket
+
+    hub = FakeHub()
+    root = seed_bucket(hub, "b", [("f", b"x" * 100_000)])
+
+    async def main() -> None:
+        s = FaultySession(FakeSession(hub))
+        s.fail("buckets.pull_path", errors.Unavailable, after_items=1)
+        got = []
+        with pytest.raises(errors.Unavailable):
+            async for chunk in s.buckets.pull_path(root.thread, root.key, "f"):
+                got.append(chunk)
+        assert len(got) == 1
+        data = b"".join([c async for c in s.buckets.pull_path(root.thread, root.key, "f")])
+        assert data == b"x" * 100_000
+        s.fail("buckets.root", errors.TimedOut)
+        with pytest.raises(errors.TimedOut):
+            await s.buckets.root(root.thread, root.key)
+        assert (await s.buckets.root(root.thread, root.key)).key == root.key
+        assert s.calls["buckets.root"] == 2
+        await s.aclose()
+
+    trio.run(main)
