@@ -15,6 +15,8 @@ import os
 from collections import OrderedDict
 from pathlib import Path
 
+import trio
+
 from bucketfs.vfs.cids import file_cid
 
 log = logging.getLogger(__name__)
@@ -51,10 +53,11 @@ class ContentCache:
         self.misses += 1
         return None
 
-    def admit(self, cid: str, src: Path) -> bool:
+    async def admit(self, cid: str, src: Path) -> bool:
         """Move the complete file ``src`` into the cache as ``cid`` if it re-imports to ``cid``
-        (else delete it, log and count it). Returns whether it was admitted."""
-        actual = file_cid(src)
+        (else delete it, log and count it). Returns whether it was admitted. The hashing runs
+        in a worker thread; ``src`` must be private to the caller until this returns."""
+        actual = await trio.to_thread.run_sync(file_cid, src)
         if actual != cid:
             self.rejected += 1
             src.unlink(missing_ok=True)

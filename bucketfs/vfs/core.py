@@ -33,9 +33,23 @@ MAX_LENGTHS = 100_000
 
 
 @dataclass
-class _Listing:
+class CachedListing:
     entries: dict[str, EntryLike]
     fetched: float
+
+
+@dataclass(frozen=True)
+class LocalEntry:
+    """A listing entry made from what this mount just did (an ``EntryLike``)."""
+
+    name: str
+    cid: str
+    is_dir: bool
+    dag_size: int
+    file_size: int | None
+    mode: int
+    mtime: int
+    symlink_target: str = ""
 
 
 @dataclass
@@ -73,7 +87,7 @@ class VfsCore:
         self.index = BucketIndex(session_like, thread_name)
         self.cache = ContentCache(cache_dir, cache_max_bytes)
         self.fetcher = Fetcher(self.cache, range_reads=False)
-        self.listings: dict[tuple[str, str], _Listing] = {}
+        self.listings: dict[tuple[str, str], CachedListing] = {}
         self.lengths: dict[str, int] = {}  # file CID -> exact length learned by reading it
         self.roots: dict[str, str] = {}  # bucket key -> last known root path (root check)
         self.open_files: dict[int, OpenFile] = {}
@@ -144,11 +158,35 @@ class VfsCore:
         return root
 
     def invalidate(self, node: Node) -> None:
-        """Drop the cached listing of directory ``node``."""
+        """Drop the cached listing of directory ``node`` and of everything below it."""
         if node.kind is Kind.ROOT:
             self.index.invalidate()
-        else:
-            self.listings.pop((node.bucket, self.inodes.bucket_path(node)), None)
+            return
+        path = self.inodes.bucket_path(node)
+        for key, sub in list(self.listings):
+            if key == node.bucket and (sub == path or sub.startswith(f"{path}/") or not path):
+                del self.listings[(key, sub)]
+
+    def _parent_listing(self, parent: Node) -> CachedListing | None:
+        if parent.kind is Kind.ROOT:
+            return None
+        return self.listings.get((parent.bucket, self.inodes.bucket_path(parent)))
+
+    def note(self, node: Node) -> None:
+        """Record a local change of ``node`` in its parent's cached listing (saves a ListPath
+        per created or changed file; the listing still expires after ``LIST_TTL``)."""
+        cached = self._parent_listing(self.inodes.get(node.parent))
+        if cached is not None:
+            a = node.attr()
+            cached.entries[node.name] = LocalEntry(
+                node.name, node.cid, node.kind.is_dir, a.size, a.size, a.mode, a.mtime, node.target
+            )
+
+    def drop_entry(self, parent: Node, name: str) -> None:
+        """Record the removal of ``name`` in ``parent``'s cached listing."""
+        cached = self._parent_listing(parent)
+        if cached is not None:
+            cached.entries.pop(name, None)
 
     def apply(self, node: Node, e: EntryLike) -> None:
         node.cid, node.mtime, node.target = e.cid, e.mtime, e.symlink_target
@@ -191,7 +229,7 @@ class VfsCore:
             if not (limit and page.truncated and page.children):
                 break
             after = page.children[-1].name
-        self.listings[(key, path)] = _Listing(entries, time.monotonic())
+        self.listings[(key, path)] = CachedListing(entries, time.monotonic())
         return entries
 
     async def bucket_nodes(self) -> dict[str, Node]:

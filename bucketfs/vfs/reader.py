@@ -81,29 +81,36 @@ class Fetcher:
         """Bytes ``[off, off+n)`` of the file ``cid`` whose length is at most ``size``.
 
         Returns the bytes and, when the download found the file's exact end, its length."""
-        cached = self.cache.lookup(cid)
-        if cached is not None:
-            return _pread(cached, off, n), None
-        dl = self._downloads.get(cid)
-        if dl is None:
-            path = self.cache.partial / cid
-            dl = _Download(path, os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600), users=1)
-            self._downloads[cid] = dl
-        async with dl.lock:
-            if not dl.done and off + n > dl.have:
-                if self.range_reads and off > dl.have + FAR:
-                    return await self._direct(pull, off, n), None
-                await self._extend(dl, pull, off + n, size)
-            data = os.pread(dl.fd, n, off)
-            if dl.done:
-                length = dl.have
-                try:
-                    self.cache.admit(cid, dl.path)
-                finally:
-                    os.close(dl.fd)
-                    self._downloads.pop(cid, None)
-                return data, length
+        while True:
+            cached = self.cache.lookup(cid)
+            if cached is not None:
+                return _pread(cached, off, n), None
+            dl = self._downloads.get(cid)
+            if dl is None:
+                path = self.cache.partial / cid
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+                dl = self._downloads[cid] = _Download(path, fd, users=1)
+            async with dl.lock:
+                if self._downloads.get(cid) is not dl:
+                    continue  # finished (or dropped) while we waited: look again
+                return await self._read_locked(cid, dl, size, pull, off, n)
+
+    async def _read_locked(
+        self, cid: str, dl: _Download, size: int, pull: Pull, off: int, n: int
+    ) -> tuple[bytes, int | None]:
+        if not dl.done and off + n > dl.have:
+            if self.range_reads and off > dl.have + FAR:
+                return await self._direct(pull, off, n), None
+            await self._extend(dl, pull, off + n, size)
+        data = os.pread(dl.fd, n, off)
+        if not dl.done:
             return data, None
+        try:
+            await self.cache.admit(cid, dl.path)
+        finally:
+            os.close(dl.fd)
+            self._downloads.pop(cid, None)
+        return data, dl.have
 
     async def _extend(self, dl: _Download, pull: Pull, want: int, size: int) -> None:
         if not self.range_reads:

@@ -28,6 +28,7 @@ from bucketfs.errors import (
     Unsupported,
 )
 from bucketfs.vfs.cids import EMPTY_DIR_CID
+from bucketfs.vfs.core import CachedListing
 from bucketfs.vfs.namespace import check_bucket_name
 from bucketfs.vfs.nodes import BUCKETS_INO, Attr, Kind, Node
 from bucketfs.vfs.writes import WriteOps
@@ -96,10 +97,13 @@ class Vfs(WriteOps):
             thread, key, path = self.where(parent)
             await self.api.set_path(thread, key, f"{path}/{name}".lstrip("/"), EMPTY_DIR_CID)
             self.roots.pop(key, None)
-            self.invalidate(parent)
             node = self.inodes.upsert(parent_ino, name, Kind.DIR, parent.bucket)
             node.cid, node.size, node.mtime = EMPTY_DIR_CID, 0, time.time_ns()
             node.perm, node.checked, node.unlinked = 0, time.monotonic(), False
+            self.note(node)
+            self.listings[(key, self.inodes.bucket_path(node))] = CachedListing(
+                {}, time.monotonic()
+            )
         node.lookups += 1
         return self.attr(node)
 
@@ -127,7 +131,7 @@ class Vfs(WriteOps):
             self.index.invalidate()
         else:
             self.roots[key] = (await self.api.remove_path(thread, key, path)).path
-            self.invalidate(parent)
+            self.drop_entry(parent, name)
         self.listings.pop((key, path), None)
         self.inodes.detach(node)
 
@@ -148,7 +152,7 @@ class Vfs(WriteOps):
             except NotFound:
                 if of is None:
                     raise
-        self.invalidate(parent)
+        self.drop_entry(parent, name)
         self.inodes.detach(node)
 
     async def rename(
@@ -180,11 +184,11 @@ class Vfs(WriteOps):
             await self.push(node.ino)
         await self.api.move_path(thread, key, path, dst_path)
         self.roots.pop(key, None)
-        self.invalidate(src_dir)
-        self.invalidate(dst_dir)
         if node.kind is Kind.DIR:
-            self.listings.clear()
+            self.invalidate(node)  # listings below it are cached under the old path
+        self.drop_entry(src_dir, old_name)
         self.inodes.move(node, new_parent, new_name)
+        self.note(node)
 
     async def _clear_target(self, node: Node, target: Node, dst_dir: Node) -> None:
         """POSIX rename replaces the target; MovePath would move *into* a directory."""
@@ -210,8 +214,10 @@ class Vfs(WriteOps):
         full = f"{path}/{name}".lstrip("/")
         root = await self.api.symlink(thread, key, full, target, root=await self.root_of(key))
         self.roots[key] = root.path
-        self.invalidate(parent)
-        node = await self.child(parent, name)
+        node = self.inodes.upsert(parent_ino, name, Kind.LINK, parent.bucket)
+        node.cid, node.target, node.mtime, node.unlinked = "", target, time.time_ns(), False
+        node.checked = time.monotonic()
+        self.note(node)
         node.lookups += 1
         return self.attr(node)
 
@@ -269,7 +275,7 @@ class Vfs(WriteOps):
     async def close(self) -> None:
         """Drop every open file (after ``flush_all``) and the staging area."""
         for of in list(self.open_files.values()):
-            self._close_file(of)
+            await self._close_file(of)
         self.handles.clear()
         await trio.lowlevel.checkpoint()
 

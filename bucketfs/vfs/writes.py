@@ -142,14 +142,14 @@ class WriteOps(VfsCore):
         finally:
             of.refs -= 1
             if of.refs <= 0 and not of.lock.locked():
-                self._close_file(of)
+                await self._close_file(of)
 
-    def _close_file(self, of: OpenFile) -> None:
+    async def _close_file(self, of: OpenFile) -> None:
         self.open_files.pop(of.ino, None)
         if of.dirty and not of.unlinked:
             log.error("hub %s: changes to inode %d were not saved", self.hub_address, of.ino)
         if of.pushed_cid and not of.dirty and of.loaded:
-            self.cache.admit(of.pushed_cid, of.path)
+            await self.cache.admit(of.pushed_cid, of.path)
         of.close()
 
     # -- pushing ------------------------------------------------------------------------
@@ -185,7 +185,7 @@ class WriteOps(VfsCore):
                 node.cid, node.checked = res.cid, time.monotonic()
                 node.size, node.size_exact = of.size(), True
                 node.mtime = mtime or time.time_ns()
-            self.invalidate(self.inodes.get(node.parent))
+                self.note(node)
 
     async def _loaded_node(self, ino: int, of: OpenFile) -> Node:
         node = self.inodes.get(ino)
@@ -219,7 +219,9 @@ class WriteOps(VfsCore):
         msg = f"{key}/{path} changed on the hub meanwhile; our version saved as {other}"
         log.warning("hub %s: %s", self.hub_address, msg)
         self.conflicts.append(msg)
-        return await self.api.push_path(thread, key, other, of.chunks)
+        result = await self.api.push_path(thread, key, other, of.chunks)
+        self.invalidate(self.inodes.get(node.parent))
+        return result
 
     # -- attributes ---------------------------------------------------------------------
 
@@ -260,7 +262,7 @@ class WriteOps(VfsCore):
         finally:
             of.refs -= 1
             if of.refs <= 0:
-                self._close_file(of)
+                await self._close_file(of)
 
     async def _set_attrs(self, node: Node, mode: int | None, mtime: int | None) -> None:
         if not self.caps.path_attrs:
@@ -282,4 +284,4 @@ class WriteOps(VfsCore):
         if mtime is not None:
             node.mtime = mtime
         if node.kind is not Kind.BUCKET:
-            self.invalidate(self.inodes.get(node.parent))
+            self.note(node)
