@@ -424,6 +424,8 @@ def test_roles_owner_writer_reader_stranger(clients: HubClients, alice: Client) 
     assert failing(lambda: reader.push(key, "doc.txt", b"v3")).code() == denied
     assert failing(lambda: stranger.pull(key, "doc.txt")).code() == denied
     assert failing(lambda: stranger.ls(key)).code() == denied
+    assert failing(lambda: stranger.root(key)).code() == denied
+    assert reader.root(key).link_key  # readers see the bucket and can follow it
     req = pb.PushPathAccessRolesRequest(key=key, path="", roles={keys["stranger"]: ADMIN})
     assert rpc_error(writer.api.PushPathAccessRoles, req, metadata=writer.md()).code() == denied
     rm = pb.RemoveRequest(key=key)

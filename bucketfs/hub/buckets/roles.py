@@ -89,3 +89,15 @@ def effective_map(metadata: Mapping[str, Any], path: str) -> dict[str, int]:
         if entry is not None and "roles" in entry:
             return {k: int(v) for k, v in (entry.get("roles") or {}).items()}
     return {}
+
+
+def visible_metadata(owner: str, metadata: Mapping[str, Any], who: str) -> dict[str, Any]:
+    """The read filter: the metadata entries ``who`` may see (those on which it, or ``*``, has
+    a role on the entry or an ancestor); everything for the owner or an unowned bucket."""
+    if not owner or who == owner:
+        return dict(metadata)
+    return {
+        path: entry
+        for path, entry in metadata.items()
+        if effective_role(owner, metadata, path, who) > Role.NONE
+    }

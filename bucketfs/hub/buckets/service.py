@@ -17,7 +17,7 @@ import stat
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bucketfs.errors import (
@@ -25,6 +25,7 @@ from bucketfs.errors import (
     InvalidArgument,
     IsADirectory,
     NotFound,
+    PermissionDenied,
 )
 from bucketfs.hub.blocks import BlockStore
 from bucketfs.ipfs.cid import CID
@@ -36,7 +37,7 @@ from .gc import GcStats
 from .model import Bucket
 from .publicdirs import PublicDirs
 from .records import BucketRecords
-from .roles import Access, check
+from .roles import DENIED_TEXT, Access, can_see, check, visible_metadata
 from .tree import Entry, PrivateDirs, Tree
 
 DEFAULT_MODES = {
@@ -174,13 +175,28 @@ class BucketService:
 
     # -- reads ------------------------------------------------------------------------------
 
-    def list(self, ctx: Ctx) -> list[Bucket]:
-        from .roles import can_see
+    @staticmethod
+    def filtered(bucket: Bucket, who: str) -> Bucket:
+        """``bucket`` as ``who`` may see it (WIRE §4.8 read filter): only the metadata entries it
+        has a role on; no link key if none remain."""
+        meta = visible_metadata(bucket.owner, bucket.metadata, who)
+        if len(meta) == len(bucket.metadata):
+            return bucket
+        return replace(bucket, metadata=meta, link_key=bucket.link_key if meta else "")
 
-        return [b for b in self.records.list(ctx.thread) if can_see(b.owner, b.metadata, ctx.who)]
+    def list(self, ctx: Ctx) -> list[Bucket]:
+        return [
+            self.filtered(b, ctx.who)
+            for b in self.records.list(ctx.thread)
+            if can_see(b.owner, b.metadata, ctx.who)
+        ]
 
     def root(self, ctx: Ctx, key: str) -> Bucket:
-        return self.load(ctx, key, "", Access.READ)
+        """The bucket record; any role anywhere in the bucket lets a caller see it."""
+        bucket = self.records.get(ctx.thread, key)
+        if not can_see(bucket.owner, bucket.metadata, ctx.who):
+            raise PermissionDenied(DENIED_TEXT)
+        return self.filtered(bucket, ctx.who)
 
     def links(self, ctx: Ctx, key: str, path: str = "") -> Links:
         path = bpaths.clean(path)
@@ -213,7 +229,7 @@ class BucketService:
         item, truncated = self.item(bucket, path, entry, children=True, limit=limit, after=after)
         if not path:
             item.name = bucket.name
-        return Listing(item, bucket, truncated)
+        return Listing(item, self.filtered(bucket, ctx.who), truncated)
 
     def item(
         self,

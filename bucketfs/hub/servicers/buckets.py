@@ -180,13 +180,15 @@ class BucketsServicer(pb_grpc.APIServiceServicer):
             else:
                 yield pb.PushPathResponse(event=self._final_event(event))
 
-    @staticmethod
-    def _final_event(done: Pushed) -> Any:
+    def _root(self, bucket: Bucket) -> Any:
+        return root_pb(self.b.filtered(bucket, current_caller().identity))
+
+    def _final_event(self, done: Pushed) -> Any:
         return pb.PushPathResponse.Event(
             path=f"/ipfs/{done.cid}",
             bytes=done.file_size,
             size=str(done.size),
-            root=root_pb(done.bucket),
+            root=root_pb(self.b.filtered(done.bucket, current_caller().identity)),
             pinned=done.pinned,
         )
 
@@ -209,7 +211,7 @@ class BucketsServicer(pb_grpc.APIServiceServicer):
                 cid=str(done.cid),
                 size=done.size,
                 pinned=done.pinned,
-                root=root_pb(done.bucket),
+                root=root_pb(self.b.filtered(done.bucket, current_caller().identity)),
             )
 
     @grpc_errors
@@ -242,7 +244,7 @@ class BucketsServicer(pb_grpc.APIServiceServicer):
     @grpc_errors
     def RemovePath(self, request: Any, context: grpc.ServicerContext) -> Any:
         bucket, pinned = self.b.remove_path(ctx(), request.key, request.path, root=request.root)
-        return pb.RemovePathResponse(root=root_pb(bucket), pinned=pinned)
+        return pb.RemovePathResponse(root=self._root(bucket), pinned=pinned)
 
     @grpc_errors
     def PushPathAccessRoles(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -266,6 +268,9 @@ class ExtensionServicer(ext_grpc.BucketsExtensionServicer):
     def __init__(self, buckets: Buckets) -> None:
         self.b = buckets
 
+    def _root(self, bucket: Bucket) -> Any:
+        return root_pb(self.b.filtered(bucket, current_caller().identity))
+
     @grpc_errors
     def Capabilities(self, request: Any, context: grpc.ServicerContext) -> Any:
         return ext_pb.CapabilitiesResponse(
@@ -281,12 +286,12 @@ class ExtensionServicer(ext_grpc.BucketsExtensionServicer):
             mode=request.mode if request.set_mode else None,
             mtime=request.mtime if request.set_mtime else None,
         )
-        return ext_pb.SetPathAttrsResponse(root=root_pb(bucket))
+        return ext_pb.SetPathAttrsResponse(root=self._root(bucket))
 
     @grpc_errors
     def Symlink(self, request: Any, context: grpc.ServicerContext) -> Any:
         bucket = self.b.symlink(ctx(), request.key, request.path, request.target, root=request.root)
-        return ext_pb.SymlinkResponse(root=root_pb(bucket))
+        return ext_pb.SymlinkResponse(root=self._root(bucket))
 
 
 def open_buckets(hub: HubContext) -> Buckets:
@@ -298,7 +303,20 @@ def open_buckets(hub: HubContext) -> Buckets:
     return Buckets(BucketRecords(hub.engine), blocks, attrs, gateway_url=gateway_url)
 
 
+#: methods that enforce bucket roles themselves, so callers who do not own the thread may use them
+#: (PushPaths is a stream, which upstream never ownership-checked)
+ROLE_CHECKED = (
+    f"/{SERVICE}/PushPaths",
+    f"/{EXT_SERVICE}/Capabilities",
+    f"/{EXT_SERVICE}/SetPathAttrs",
+    f"/{EXT_SERVICE}/Symlink",
+)
+
+
 def register(server: grpc.Server, hub: HubContext) -> list[str]:
+    cross_user = getattr(hub, "cross_user_methods", None)
+    if isinstance(cross_user, set):
+        cross_user.update(ROLE_CHECKED)
     buckets = open_buckets(hub)
     pb_grpc.add_APIServiceServicer_to_server(BucketsServicer(buckets), server)
     ext_grpc.add_BucketsExtensionServicer_to_server(ExtensionServicer(buckets), server)
