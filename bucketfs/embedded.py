@@ -105,7 +105,8 @@ class EmbeddedHub:
         return self.socket.exists() and health(self.address, timeout)
 
     @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
+    def lock(self) -> Iterator[None]:
+        """Exclusive, across processes, while starting the hub or provisioning a key."""
         ensure_private_dir(self.data_dir)
         fd = os.open(self.data_dir / "start.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -121,7 +122,7 @@ class EmbeddedHub:
         """
         if self.healthy():
             return False
-        with self._lock():
+        with self.lock():
             if self.healthy():
                 return False
             self._start(timeout)
@@ -227,9 +228,13 @@ def provision(settings: config.Settings, hub: EmbeddedHub, *, renew: bool = Fals
     settings.hub = hub.address
     if settings.api_key:
         return
-    if renew or not settings.embedded_key:
-        key, secret = hub.create_user_key()
-        config.update_config({}, embedded={"api_key": key, "api_secret": secret})
-        settings.embedded_key, settings.embedded_secret = key, secret
-        log.info("provisioned API key %s on the embedded hub", key)
-    settings.api_key, settings.api_secret = settings.embedded_key, settings.embedded_secret
+    refused = settings.embedded_key if renew else None
+    with hub.lock():  # concurrent first mounts provision one key, not one each
+        recorded = config.read_config().get(config.EMBEDDED_TABLE, {})
+        key, secret = recorded.get("api_key"), recorded.get("api_secret")
+        if not key or key == refused:
+            key, secret = hub.create_user_key()
+            config.update_config({}, embedded={"api_key": key, "api_secret": secret})
+            log.info("provisioned API key %s on the embedded hub", key)
+    settings.embedded_key, settings.embedded_secret = key, secret
+    settings.api_key, settings.api_secret = key, secret

@@ -115,6 +115,10 @@ async def _connect(settings: config.Settings, identity: Identity) -> HubSession:
     log.info("connecting to %r", hub_config)
     try:
         return await HubSession.connect(hub_config)
+    except errors.NotFound as exc:
+        if "API key" not in exc.message:
+            raise
+        raise errors.Unauthenticated(exc.message) from None  # WIRE: unknown key is NOT_FOUND
     except errors.InvalidArgument as exc:  # e.g. a secret that is not valid multibase
         raise MountFailed(f"{exc.message} (check the API key and secret)", EXIT_AUTH) from None
 

@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -297,6 +298,24 @@ def umount(mountpoint: Path, force: bool, timeout: float) -> None:
         fusermount(mountpoint, lazy=True)
         click.echo(f"bucketfs: lazily unmounted {mountpoint}; unsaved changes are lost", err=True)
         return
+    pid = int(info["pid"])
+    try:
+        _flush(runtime, force, timeout)
+    except Failure as exc:
+        if not force or exc.code == EXIT_PENDING:
+            raise
+        click.echo(f"bucketfs: warning: {exc.message}; unmounting lazily", err=True)
+        fusermount(mountpoint, lazy=True)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        _wait_exit(pid, mountpoint, timeout)
+        return
+    fusermount(mountpoint)
+    _wait_exit(pid, mountpoint, timeout)
+
+
+def _flush(runtime: RuntimeDir, force: bool, timeout: float) -> None:
+    """Ask the daemon to upload pending writes; refuse (or, with ``force``, warn) if it can't."""
     status = _ask(runtime, {"op": "status"}, 10)
     pending = status.get("pending") or []
     if pending:
@@ -312,8 +331,6 @@ def umount(mountpoint: Path, force: bool, timeout: float) -> None:
                 EXIT_PENDING,
             )
         click.echo(f"bucketfs: warning: giving up on pending writes: {names}", err=True)
-    fusermount(mountpoint)
-    _wait_exit(int(info["pid"]), mountpoint, timeout)
 
 
 def _wait_exit(pid: int, mountpoint: Path, timeout: float) -> None:

@@ -4,6 +4,7 @@ subprocess (or the embedded hub), the daemonised mount, the kernel's FUSE mount.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -104,6 +105,9 @@ def test_wrong_secret_and_unreachable_hub(
     assert hub.address in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     assert other_secret not in bad.stderr + user.logs()
 
+    unknown = user.run("mount", str(mnt), "--hub", hub.address, "--api-key", "bnokey")
+    assert unknown.returncode == 5 and "API key not found" in unknown.stderr
+
     dead = f"unix:{user.root / 'nothing.sock'}"
     down = user.run("mount", str(mnt), "--hub", dead, "--api-key", user_key[0])
     assert down.returncode == 4, down.stderr
@@ -157,6 +161,23 @@ def test_embedded_default_provisions_and_reuses(user: UserEnv) -> None:
     assert tomllib.loads(user.config_file.read_text())["embedded"]["api_key"] == key
     assert (mnt / "buckets" / "photos" / "cat.txt").read_bytes() == b"meow" * 1000
     user.ok("umount", str(mnt))
+
+    assert user.hub.stop()
+    shutil.rmtree(user.hub.data_dir)  # hub data lost: the recorded key is refused, a new one made
+    user.ok("mount", str(mnt))
+    assert tomllib.loads(user.config_file.read_text())["embedded"]["api_key"] != key
+    assert os.listdir(mnt / "buckets") == []
+    user.ok("umount", str(mnt))
+
+
+def test_sigterm_unmounts(user: UserEnv, hub: HubProcess, user_key: tuple[str, str]) -> None:
+    mnt = user.mountpoint()
+    user.ok("mount", str(mnt), *hub_flags(hub, user_key))
+    pid = int(str(user.status(mnt)["pid"]))
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not mounted(mnt), 30, "the daemon to unmount")
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10, "the daemon to exit")
+    assert user.run("status", str(mnt)).returncode == 6
 
 
 def test_dead_mount_needs_force(user: UserEnv, hub: HubProcess, user_key: tuple[str, str]) -> None:
