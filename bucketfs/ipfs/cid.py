@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from bucketfs.errors import CorruptData, InvalidArgument, Unsupported
 from bucketfs.ipfs import multibase, multihash, varint
@@ -117,6 +118,10 @@ class CID:
 
     def to_bytes(self) -> bytes:
         """The binary CID."""
+        return self._binary
+
+    @cached_property
+    def _binary(self) -> bytes:
         if self.version == 0:
             return self.multihash
         return b"\x01" + varint.encode(self.codec) + self.multihash

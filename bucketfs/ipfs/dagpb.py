@@ -30,12 +30,11 @@ class PBNode:
 
 
 def _encode_link(link: PBLink) -> bytes:
-    body = (
-        pw.bytes_field(1, link.cid.to_bytes())
-        + pw.bytes_field(2, link.name.encode("utf-8"))
-        + pw.uint_field(3, link.tsize)
-    )
-    return pw.bytes_field(2, body)
+    uv = varint.encode
+    cid = link.cid.to_bytes()
+    name = link.name.encode("utf-8")
+    body = b"\x0a" + uv(len(cid)) + cid + b"\x12" + uv(len(name)) + name + b"\x18" + uv(link.tsize)
+    return b"\x12" + uv(len(body)) + body
 
 
 def sort_links(links: list[PBLink]) -> list[PBLink]:
@@ -83,13 +82,72 @@ def _decode_link(data: bytes) -> PBLink:
 
 def decode_data(data: bytes | memoryview) -> bytes | None:
     """Only the Data field of a dag-pb block (links are skipped, not parsed)."""
+    pos, end = 0, len(data)
     node_data: bytes | None = None
-    for number, wire_type, value in pw.fields(data):
-        if number == 1:
-            node_data = pw.expect_bytes(number, wire_type, value)
-        elif number != 2:
-            raise InvalidArgument(f"dag-pb unknown field {number}")
+    while pos < end:
+        tag = data[pos]
+        if tag not in (0x0A, 0x12):
+            raise InvalidArgument(f"dag-pb unknown field tag {tag}")
+        length, pos = varint.decode(data, pos + 1)
+        if pos + length > end:
+            raise InvalidArgument("truncated dag-pb field")
+        if tag == 0x0A:
+            node_data = bytes(data[pos : pos + length])
+        pos += length
     return node_data
+
+
+@dataclass(frozen=True)
+class RawLink:
+    """A link as it sits in an encoded node: its name bytes, CID length and whole field bytes."""
+
+    name: bytes
+    cid_length: int
+    field: bytes
+
+
+def scan(data: bytes) -> tuple[list[RawLink], bytes | None]:
+    """Split an encoded node into raw links and Data without decoding the CIDs.
+
+    For fast edits of wide nodes: the fields can be spliced and concatenated again. Structure is
+    checked (a link starts with its Hash); the CIDs themselves are not parsed.
+    """
+    links: list[RawLink] = []
+    node_data: bytes | None = None
+    pos, end = 0, len(data)
+    while pos < end:
+        tag = data[pos]
+        start = pos
+        length, pos = varint.decode(data, pos + 1)
+        stop = pos + length
+        if stop > end or tag not in (0x0A, 0x12) or (tag == 0x12 and node_data is not None):
+            raise InvalidArgument("malformed dag-pb node")
+        if tag == 0x0A:
+            node_data = data[pos:stop]
+        else:
+            links.append(_scan_link(data, pos, stop, start))
+        pos = stop
+    return links, node_data
+
+
+def _scan_link(data: bytes, pos: int, stop: int, start: int) -> RawLink:
+    if data[pos] != 0x0A:
+        raise InvalidArgument("dag-pb link without Hash")
+    cid_length, pos = varint.decode(data, pos + 1)
+    pos += cid_length
+    name = b""
+    if pos < stop and data[pos] == 0x12:
+        name_length, pos = varint.decode(data, pos + 1)
+        name = data[pos : pos + name_length]
+        pos += name_length
+    if pos > stop:
+        raise InvalidArgument("malformed dag-pb link")
+    return RawLink(name, cid_length, data[start:stop])
+
+
+def encode_link(link: PBLink) -> bytes:
+    """One link field, as :func:`encode` writes it."""
+    return _encode_link(link)
 
 
 def decode(data: bytes | memoryview) -> PBNode:

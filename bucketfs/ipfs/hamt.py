@@ -51,6 +51,7 @@ class Built:
     block: Block
     tsize: int
     blocks: list[Block]
+    replaced: Entry | None = None  # set by update(): the entry previously under the name
 
 
 def slot_of(name: str, depth: int) -> int:
@@ -160,6 +161,7 @@ def update(
 ) -> Built | None:
     """Set (``entry``) or remove (``None``) ``name``; ``None`` if nothing changed.
 
+    ``Built.replaced`` tells which entry was there before (None if the name is new).
     Only the shards on ``name``'s hash path are read and rewritten. A sub-shard left with a
     single entry collapses into its parent's slot; the root shard itself always stays.
     """
@@ -168,6 +170,7 @@ def update(
     slot = slot_of(name, depth)
     item = slots.get(slot)
     blocks: list[Block] = []
+    replaced: Entry | None = None
     if item is None or (isinstance(item, Entry) and item.name == name):
         if entry is None:
             if item is None:
@@ -175,6 +178,7 @@ def update(
             del slots[slot]
         else:
             slots[slot] = entry
+        replaced = item
     elif isinstance(item, Entry):
         if entry is None:
             return None
@@ -185,6 +189,7 @@ def update(
         child = update(load_block(item.cid, get_block), name, entry, get_block, depth + 1)
         if child is None:
             return None
+        replaced = child.replaced
         only = _single_entry(child.block)
         if only is not None:
             slots[slot] = only
@@ -193,6 +198,7 @@ def update(
             slots[slot] = _SubShard(child.block.cid, child.tsize)
     built = _encode(slots, meta)
     built.blocks[:0] = blocks
+    built.replaced = replaced
     return built
 
 
