@@ -187,6 +187,19 @@ _REPLIES: dict[str, Callable[[bytes], bytes]] = {
 }
 
 
+def _same(data: bytes) -> bytes:
+    return data
+
+
+def _forwarded(context: grpc.ServicerContext) -> list[tuple[str, str]]:
+    """The caller's auth and thread headers, to send on to the hub."""
+    return [
+        (key, value)
+        for key, value in context.invocation_metadata()  # type: ignore[misc]
+        if key.startswith("x-textile") or key == "authorization"
+    ]
+
+
 class PlainHubProxy(grpc.GenericRpcHandler):
     """Forwards every call to a real hub, but answers like a plain Textile hub: no
     ``bucketfs.pb.BucketsExtension`` service (UNIMPLEMENTED) and no extension fields."""
@@ -212,66 +225,72 @@ class PlainHubProxy(grpc.GenericRpcHandler):
         method = details.method  # type: ignore[attr-defined]
         if method.startswith("/bucketfs.pb."):
             return None  # grpc answers UNIMPLEMENTED
-        same: Callable[[bytes], bytes] = lambda data: data  # noqa: E731
-        request_fn, reply_fn = _REQUESTS.get(method, same), _REPLIES.get(method, same)
-
-        def metadata(context: grpc.ServicerContext) -> list[tuple[str, str]]:
-            return [
-                (k, v)
-                for k, v in context.invocation_metadata()
-                if k.startswith("x-textile") or k == "authorization"
-            ]  # type: ignore[misc]
-
         if method in _SERVER_STREAMS:
-
-            def server_stream(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
-                call = self._channel.unary_stream(method)(
-                    request_fn(request), metadata=metadata(context)
-                )
-
-                def ended() -> None:
-                    call.cancel()
-                    self.streams_ended.append((method, call))
-
-                context.add_callback(ended)
-                breaks_after = self.break_streams_after
-                if self.breaks_left > 0:
-                    self.breaks_left -= 1
-                if self.breaks_left == 0:
-                    self.break_streams_after = None
-                try:
-                    for sent, reply in enumerate(call):
-                        if sent == breaks_after:
-                            context.abort(grpc.StatusCode.UNAVAILABLE, "stream broken by the test")
-                        yield reply_fn(reply)
-                except grpc.RpcError as err:
-                    context.abort(err.code(), err.details())
-
-            return grpc.unary_stream_rpc_method_handler(server_stream)
+            return grpc.unary_stream_rpc_method_handler(self._server_stream(method))
         if method in _BIDI_STREAMS:
+            return grpc.stream_stream_rpc_method_handler(self._bidi(method))
+        return grpc.unary_unary_rpc_method_handler(self._unary(method))
 
-            def bidi(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
-                upstream = (request_fn(r) for r in requests)
-                call = self._channel.stream_stream(method)(upstream, metadata=metadata(context))
-                context.add_callback(call.cancel)
-                try:
-                    for reply in call:
-                        yield reply_fn(reply)
-                except grpc.RpcError as err:
-                    context.abort(err.code(), err.details())
+    def _take_break(self) -> int | None:
+        breaks_after = self.break_streams_after
+        if self.breaks_left > 0:
+            self.breaks_left -= 1
+        if self.breaks_left == 0:
+            self.break_streams_after = None
+        return breaks_after
 
-            return grpc.stream_stream_rpc_method_handler(bidi)
+    def _server_stream(self, method: str) -> Callable[[bytes, Any], Iterator[bytes]]:
+        request_fn, reply_fn = _REQUESTS.get(method, _same), _REPLIES.get(method, _same)
 
-        def unary(request: bytes, context: grpc.ServicerContext) -> bytes:
+        def handler(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+            call = self._channel.unary_stream(method)(
+                request_fn(request), metadata=_forwarded(context)
+            )
+
+            def ended() -> None:
+                call.cancel()
+                self.streams_ended.append((method, call))
+
+            context.add_callback(ended)
+            breaks_after = self._take_break()
+            try:
+                for sent, reply in enumerate(call):
+                    if sent == breaks_after:
+                        context.abort(grpc.StatusCode.UNAVAILABLE, "stream broken by the test")
+                    yield reply_fn(reply)
+            except grpc.RpcError as err:
+                context.abort(err.code(), err.details())
+
+        return handler
+
+    def _bidi(self, method: str) -> Callable[[Iterator[bytes], Any], Iterator[bytes]]:
+        request_fn, reply_fn = _REQUESTS.get(method, _same), _REPLIES.get(method, _same)
+
+        def handler(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+            upstream = (request_fn(r) for r in requests)
+            call = self._channel.stream_stream(method)(upstream, metadata=_forwarded(context))
+            context.add_callback(call.cancel)
+            try:
+                for reply in call:
+                    yield reply_fn(reply)
+            except grpc.RpcError as err:
+                context.abort(err.code(), err.details())
+
+        return handler
+
+    def _unary(self, method: str) -> Callable[[bytes, Any], bytes]:
+        request_fn, reply_fn = _REQUESTS.get(method, _same), _REPLIES.get(method, _same)
+
+        def handler(request: bytes, context: grpc.ServicerContext) -> bytes:
             try:
                 reply = self._channel.unary_unary(method)(
-                    request_fn(request), metadata=metadata(context), timeout=30
+                    request_fn(request), metadata=_forwarded(context), timeout=30
                 )
             except grpc.RpcError as err:
                 context.abort(err.code(), err.details())
             return reply_fn(reply)
 
-        return grpc.unary_unary_rpc_method_handler(unary)
+        return handler
 
     def stop(self) -> None:
         self._server.stop(grace=None).wait()

@@ -13,7 +13,7 @@ import trio
 
 from bucketfs import errors
 from bucketfs.remote.session import HubConfig, HubSession
-from bucketfs.remote.types import Capabilities
+from bucketfs.remote.types import Capabilities, PushResult
 
 DATA = os.urandom(700_000)  # three IPFS chunks
 
@@ -23,51 +23,58 @@ async def chunks(data: bytes, size: int = 65_536) -> AsyncIterator[bytes]:
         yield data[start : start + size]
 
 
-def test_fallbacks(plain_config: HubConfig) -> None:
+NAMES = [f"n{i}" for i in range(5)]
+
+
+async def plain_bucket(s: HubSession) -> tuple[str, str, PushResult]:
+    """A bucket with ``dir/data.bin`` (pushed with a mode and mtime) and five small files."""
+    thread = await s.threads.new_db()
+    bucket = await s.buckets.create(thread, "plain")
+    pushed = await s.buckets.push_path(
+        thread, bucket.key, "dir/data.bin", chunks(DATA), mode=0o100600, mtime=5
+    )
+    await s.buckets.push_paths(thread, bucket.key, [(f"dir/{n}", chunks(b"x")) for n in NAMES])
+    return thread, bucket.key, pushed
+
+
+def test_fallback_entries_and_unsupported(plain_config: HubConfig) -> None:
     async def main() -> None:
         async with await HubSession.connect(plain_config) as s:
             assert await s.buckets.capabilities() == Capabilities()
-            thread = await s.threads.new_db()
-            bucket = await s.buckets.create(thread, "plain")
-            pushed = await s.buckets.push_path(
-                thread, bucket.key, "dir/data.bin", chunks(DATA), mode=0o100600, mtime=5
-            )
-            names = [f"n{i}" for i in range(5)]
-            await s.buckets.push_paths(
-                thread, bucket.key, [(f"dir/{n}", chunks(b"x")) for n in names]
-            )
-            listing = await s.buckets.list_path(thread, bucket.key, "dir")
+            thread, key, pushed = await plain_bucket(s)
+            listing = await s.buckets.list_path(thread, key, "dir")
             entry = next(c for c in listing.children if c.name == "data.bin")
             assert entry.cid == pushed.cid and entry.file_size is None  # the hub cannot say
             assert entry.dag_size > len(DATA) and entry.mode == 0
             assert entry.mtime > 5  # the path's metadata updated_at, not the stripped mtime
             assert listing.item.file_size is None
+            with pytest.raises(errors.Unsupported):
+                await s.buckets.set_path_attrs(thread, key, "dir/data.bin", mode=0o644)
+            with pytest.raises(errors.Unsupported):
+                await s.buckets.symlink(thread, key, "dir/link", "data.bin")
 
+    trio.run(main)
+
+
+def test_fallback_paging_and_ranges(plain_config: HubConfig) -> None:
+    async def main() -> None:
+        async with await HubSession.connect(plain_config) as s:
+            thread, key, _ = await plain_bucket(s)
             seen, after = [], ""
             while True:
-                page = await s.buckets.list_path(thread, bucket.key, "dir", limit=2, after=after)
+                page = await s.buckets.list_path(thread, key, "dir", limit=2, after=after)
                 assert len(page.children) <= 2
                 seen += [c.name for c in page.children]
                 if not page.truncated:
                     break
                 after = page.children[-1].name
-            assert seen == sorted(["data.bin", *names])
-
+            assert seen == sorted(["data.bin", *NAMES])
             for offset, length in [(0, 0), (5, 10), (262_144, 262_144), (600_000, 0), (699_999, 9)]:
-                got = b"".join(
-                    [
-                        c
-                        async for c in s.buckets.pull_path(
-                            thread, bucket.key, "dir/data.bin", offset=offset, length=length
-                        )
-                    ]
+                stream = s.buckets.pull_path(
+                    thread, key, "dir/data.bin", offset=offset, length=length
                 )
+                got = b"".join([c async for c in stream])
                 assert got == DATA[offset : offset + length if length else None]
-
-            with pytest.raises(errors.Unsupported):
-                await s.buckets.set_path_attrs(thread, bucket.key, "dir/data.bin", mode=0o644)
-            with pytest.raises(errors.Unsupported):
-                await s.buckets.symlink(thread, bucket.key, "dir/link", "data.bin")
 
     trio.run(main)
 
