@@ -146,3 +146,39 @@ def test_corrupt_child_shard_is_detected() -> None:
     store[child] = store[child][:-1] + b"\x00"
     with pytest.raises(CorruptData):
         list(hamt.iter_entries(built.block, store.__getitem__))
+
+
+def test_non_canonical_basic_directory_is_rebuilt_sorted() -> None:
+    entries = [_entry("b"), _entry("a")]
+    data = unixfs.Data(unixfs.DIRECTORY).encode()
+    links = [dagpb.encode_link(dagpb.PBLink(e.name, e.cid, e.tsize)) for e in entries]
+    unsorted = Block.of(b"".join(links) + b"\x0a\x02" + data, DAG_PB)
+    assert [e.name for e in directory.dir_list(unsorted, {}.__getitem__)] == ["b", "a"]
+    root, _ = directory.dir_set(unsorted, "c", _entry("c"), {}.__getitem__)
+    assert root == directory.build_dir([_entry("a"), _entry("b"), _entry("c")])[0]
+
+
+def test_unsharding_without_a_remembered_size() -> None:
+    # a sharded root the process has never seen (built straight as a HAMT): removals must
+    # still find the point where it falls back to a basic directory
+    names = [f"{i:04d}".ljust(250, "y") for i in range(925)]  # 286 bytes each: 917 fit
+    entries = {n: _entry(n) for n in names}
+    built = hamt.build(entries.values())
+    store = _store(built.blocks)
+    root = built.block
+    for name in names[:12]:
+        root, blocks = directory.dir_set(root, name, None, store.__getitem__)
+        store.update(_store(blocks))
+        del entries[name]
+        expected, _ = directory.build_dir(entries.values())
+        assert root == expected, len(entries)
+    assert unixfs.node_data(root).type == unixfs.DIRECTORY
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"\x1a\x00", b"\x12\x05\x12\x01x", b"\x0a\x00\x12\x00", b"\x12\x09\x0a\x20" + b"\0" * 4],
+)
+def test_malformed_nodes_rejected_by_scan(bad: bytes) -> None:
+    with pytest.raises(InvalidArgument):
+        dagpb.scan(bad)
