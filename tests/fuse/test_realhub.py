@@ -4,6 +4,7 @@ mounted."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -201,3 +202,20 @@ def test_hub_stopped_while_mounted(tmp_path: Path) -> None:
             assert (b / "g").read_text() == "y"
             log = m.log()
     assert f"(hub {hub.address})" in log
+
+
+def test_stopping_the_mount_pushes_what_is_still_open(tmp_path: Path) -> None:
+    with HubProcess() as hub:
+        key, secret = hub.create_key(type="account")
+        api = Api(hub.address, key, secret)
+        m = MountProcess(tmp_path / "mnt", tmp_path / "cache", hub=(hub.address, key, secret))
+        with m:
+            b = m.mountpoint / "buckets" / "b"
+            b.mkdir()
+            fd = os.open(b / "open", os.O_WRONLY | os.O_CREAT, 0o644)
+            os.write(fd, b"written, never closed")
+            assert m.stop() == 0  # SIGTERM: flush_all, then unmount
+            with contextlib.suppress(OSError):  # the mount went away under the descriptor
+                os.close(fd)
+        assert not os.path.ismount(m.mountpoint)
+        assert api.content("b", "open") == b"written, never closed"
