@@ -341,6 +341,18 @@ def _wait_exit(pid: int, mountpoint: Path, timeout: float) -> None:
         time.sleep(0.05)
 
 
+def _size(value: object) -> str:
+    if not isinstance(value, int):
+        return "?"
+    if value < 1024:
+        return f"{value} B"
+    units = ("KiB", "MiB", "GiB", "TiB")
+    scaled, index = value / 1024, 0
+    while scaled >= 1024 and index < len(units) - 1:
+        scaled, index = scaled / 1024, index + 1
+    return f"{scaled:.1f} {units[index]}"
+
+
 def _human(status: dict[str, Any]) -> str:
     cache = status.get("cache") or {}
     options = status.get("options") or {}
@@ -351,9 +363,11 @@ def _human(status: dict[str, Any]) -> str:
         f"identity:    {status.get('identity')}",
         f"thread:      {options.get('thread')} ({status.get('thread') or 'not created yet'})",
         f"buckets:     {', '.join(status.get('buckets') or []) or '(none)'}",
-        f"cache:       {json.dumps(cache, sort_keys=True)}",
+        f"cache:       {_size(cache.get('used_bytes'))} of {_size(cache.get('max_bytes'))} "
+        f"in {cache.get('files', '?')} files ({options.get('cache_dir')})",
         f"open files:  {status.get('open_files')}, dirty: {status.get('dirty_files')}",
-        f"options:     {json.dumps(options, sort_keys=True)}",
+        "options:     "
+        + (", ".join(k for k in ("read_only", "allow_other", "debug") if options.get(k)) or "-"),
         f"log:         {status.get('log')}",
     ]
     for name in status.get("pending") or []:

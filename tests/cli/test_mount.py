@@ -56,6 +56,7 @@ def test_mount_status_write_umount_remount(
     assert user.status(mnt)["buckets"] == ["docs"]
     human = user.ok("status", str(mnt))
     assert f"hub:         {hub.address}" in human and "buckets:     docs" in human
+    assert "cache:       " in human and " of 10.0 GiB in " in human
 
     again = user.run("mount", str(mnt), *hub_flags(hub, user_key))
     assert again.returncode == 3 and "already mounted" in again.stderr
@@ -77,7 +78,17 @@ def test_mount_status_write_umount_remount(
 
 def test_read_only_mount(user: UserEnv, hub: HubProcess, user_key: tuple[str, str]) -> None:
     mnt = user.mountpoint()
-    user.ok("mount", str(mnt), *hub_flags(hub, user_key), "--read-only", "--cache-max-size", "64M")
+    out = user.run(
+        "mount",
+        str(mnt),
+        *hub_flags(hub, user_key),
+        "--read-only",
+        "--cache-max-size",
+        "64M",
+        "--debug",
+    )
+    assert out.returncode == 0 and "log file" in out.stderr, out.stderr
+    assert "options:     read_only, debug" in user.ok("status", str(mnt))
     options = user.status(mnt)["options"]
     assert isinstance(options, dict)
     assert options["read_only"] is True and options["cache_max_size"] == 64 * 1024**2
