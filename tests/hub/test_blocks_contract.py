@@ -129,3 +129,16 @@ def test_file_store_batch_and_layout(tmp_path: Path) -> None:
         assert path.parent.name == path.name[-3:-1]
     reopened = FileBlockStore(tmp_path / "blocks")
     assert reopened.get(blocks[7].cid) == blocks[7].data
+
+
+def test_file_store_batches_are_per_thread(tmp_path: Path) -> None:
+    store = FileBlockStore(tmp_path / "blocks")
+    other = Block.of(b"put by another thread")
+    with store.batch():
+        store.put(Block.of(b"mine"))
+        worker = threading.Thread(target=store.put, args=(other,))
+        worker.start()
+        worker.join()
+        assert store._pending is not None and len(store._pending) == 1
+    assert store._pending is None
+    assert store.get(other.cid) == other.data

@@ -493,3 +493,27 @@ def test_gateway(b: Buckets, hub: HubProcess) -> None:
         urllib.request.urlopen(f"http://{gateway}/ipns/{private}/s", timeout=10)
     assert info.value.code == 403
     info.value.close()
+
+
+def test_cancelled_push_paths_keeps_completed_files(b: Buckets) -> None:
+    key = b.create().root.key
+    got_first = threading.Event()
+
+    def requests() -> Iterator[Any]:
+        yield pb.PushPathsRequest(header=pb.PushPathsRequest.Header(key=key))
+        yield pb.PushPathsRequest(chunk=pb.PushPathsRequest.Chunk(path="done", data=b"complete"))
+        yield pb.PushPathsRequest(chunk=pb.PushPathsRequest.Chunk(path="done", data=b""))
+        yield pb.PushPathsRequest(chunk=pb.PushPathsRequest.Chunk(path="half", data=b"partial"))
+        got_first.wait(10)
+
+    call = b.api.PushPaths(requests(), metadata=b.md())
+    first = next(call)
+    assert first.path == "done"
+    call.cancel()
+    got_first.set()
+    for _ in range(100):
+        if "done" in b.names(key):
+            break
+        threading.Event().wait(0.05)
+    assert b.names(key) == [".textileseed", "done"]
+    assert b.pull(key, "done") == b"complete"

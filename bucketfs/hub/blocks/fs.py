@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,25 +49,31 @@ class FileBlockStore(BlockStore):
         self.root.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
         self.durable = fsync
-        self._pending: list[Path] | None = None
-        self._batch_depth = 0
+        self._local = threading.local()  # per thread: pending paths and batch depth
 
     def _path(self, cid: CID) -> Path:
         text = multibase.b32encode(cid.multihash)
         return self.root / text[-3:-1] / text
 
+    @property
+    def _pending(self) -> list[Path] | None:
+        return getattr(self._local, "pending", None)
+
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Defer fsyncs of blocks put inside the block to its end (nestable)."""
-        if self._batch_depth == 0:
-            self._pending = []
-        self._batch_depth += 1
+        """Defer fsyncs of the blocks this thread puts inside the block to its end (nestable;
+        each thread has its own batch)."""
+        local = self._local
+        depth = getattr(local, "depth", 0)
+        if depth == 0:
+            local.pending = []
+        local.depth = depth + 1
         try:
             yield
         finally:
-            self._batch_depth -= 1
-            if self._batch_depth == 0:
-                pending, self._pending = self._pending or [], None
+            local.depth -= 1
+            if local.depth == 0:
+                pending, local.pending = local.pending or [], None
                 self._sync(pending)
 
     def _sync(self, written: list[Path]) -> None:

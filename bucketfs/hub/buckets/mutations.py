@@ -31,6 +31,8 @@ from .tree import Entry
 PROGRESS_EVERY = 1 << 20
 #: PushPaths links at most this many completed files into the tree per batch
 PUSH_BATCH = 256
+#: files one PushPaths stream may have open at once (each holds up to one 256 KiB chunk)
+MAX_OPEN_FILES = 256
 
 
 @dataclass
@@ -191,26 +193,18 @@ class Buckets(BucketService):
             for p in paths:
                 self._check_push(bucket, ctx, bpaths.clean(p, write=True), header=True)
             run = _PushPathsRun(self, bucket, ctx)
-            reader: Prefetch[tuple[str, bytes]] = Prefetch(messages)
+            reader: Prefetch[tuple[str, bytes]] = Prefetch(messages, maxsize=8)
+            last: list[Pushed] = []
             try:
                 with self.blocks.batch():
-                    while True:
-                        item = reader.get(block=False)
-                        if item is Prefetch.EMPTY or len(run.pending) >= PUSH_BATCH:
-                            yield from run.flush()
-                        if item is Prefetch.EMPTY:
-                            item = reader.get()
-                        message = cast(tuple[str, bytes], item)
-                        run.feed(message[0], message[1])
-            except StopIteration:
-                pass
+                    try:
+                        yield from run.consume(reader)
+                    finally:  # no yield in here: this also runs when the stream is cancelled
+                        reader.close()
+                        last = run.apply()
             finally:
-                reader.close()
-                try:
-                    if run.pending:
-                        yield from run.flush()
-                finally:
-                    run.save()
+                run.save()
+            yield from last
 
     def _check_push(self, bucket: Bucket, ctx: Ctx, path: str, *, header: bool) -> None:
         if not path:
@@ -447,6 +441,10 @@ class _PushPathsRun:
         path = bpaths.clean(raw_path, write=True)
         imp = self.open.get(path)
         if imp is None:
+            if len(self.open) >= MAX_OPEN_FILES:
+                raise InvalidArgument(
+                    f"too many files open at once in one PushPaths stream (at most {MAX_OPEN_FILES})"
+                )
             self.b._check_push(self.bucket, self.ctx, path, header=False)
             imp = content.Importer(self.b.blocks, self.b.file_key(self.bucket, path))
             self.open[path] = imp
@@ -457,18 +455,35 @@ class _PushPathsRun:
         entry, plain = imp.finish()
         self.pending.append((path, entry, plain))
 
-    def flush(self) -> Iterator[Pushed]:
+    def consume(self, reader: Prefetch[tuple[str, bytes]]) -> Iterator[Pushed]:
+        """Read the stream to its end, yielding results batch by batch."""
+        while True:
+            try:
+                item = reader.get(block=False)
+                if item is Prefetch.EMPTY or len(self.pending) >= PUSH_BATCH:
+                    yield from self.apply()
+                if item is Prefetch.EMPTY:
+                    item = reader.get()
+            except StopIteration:
+                return
+            message = cast(tuple[str, bytes], item)
+            self.feed(message[0], message[1])
+
+    def apply(self) -> list[Pushed]:
+        """Link the completed files into the tree; their results."""
         if not self.pending:
-            return
+            return []
         batch, self.pending = self.pending, []
         new_root = self.tree.update_many(self.cur, {p: e for p, e, _ in batch})
         self.cur = new_root.cid
         pinned = new_root.tsize - self.size
         self.size = new_root.tsize
         view = replace(self.bucket, path=f"/ipfs/{self.cur}", updated_at=now_ns())
+        out = []
         for i, (path, entry, plain) in enumerate(batch):
             self.done.append(path)
-            yield Pushed(path, entry.cid, entry.tsize, plain, view, pinned if i == 0 else 0)
+            out.append(Pushed(path, entry.cid, entry.tsize, plain, view, pinned if i == 0 else 0))
+        return out
 
     def save(self) -> None:
         if not self.done:
