@@ -262,6 +262,9 @@ class Daemon:
                 reply = {"ok": False, "error": exc.message}
             except (ValueError, TypeError, AttributeError) as exc:
                 reply = {"ok": False, "error": f"bad request: {exc}"}
+            except Exception as exc:  # a failing request must not end the mount
+                log.exception("control request %r failed", data[:200])
+                reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await stream.send_all(json.dumps(reply).encode() + b"\n")
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bucketfs.cli.mount import RuntimeDir, request
 from bucketfs.embedded import CLI
 from bucketfs.testing.hubproc import HubProcess
 
@@ -269,3 +270,22 @@ f.flush()
 print("written", flush=True)
 time.sleep(600)
 """
+
+
+def test_control_socket(user: UserEnv, hub: HubProcess, user_key: tuple[str, str]) -> None:
+    mnt = user.mountpoint()
+    user.ok("mount", str(mnt), *hub_flags(hub, user_key))
+    runtime = RuntimeDir(user.runtime_dirs[0])
+    assert stat.S_IMODE(runtime.control.stat().st_mode) == 0o600
+    assert request(runtime.control, {"op": "nope"}, 10) == {
+        "ok": False,
+        "error": "unknown request 'nope'",
+    }
+    flushed = request(runtime.control, {"op": "flush", "timeout": 5}, 10)
+    assert flushed == {"ok": True, "result": {"flushed": True, "pending": []}}
+    pid = int(str(user.status(mnt)["pid"]))
+    reply = request(runtime.control, {"op": "unmount"}, 30)
+    assert reply["ok"] and reply["result"]["unmounting"] is True
+    wait_for(lambda: not mounted(mnt), 30, "the daemon to unmount")
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10, "the daemon to exit")
+    assert not runtime.control.exists() and not runtime.info.exists()
