@@ -219,6 +219,8 @@ class PlainHubProxy(grpc.GenericRpcHandler):
         #: the next ``breaks_left`` server streams fail with UNAVAILABLE after this many replies
         self.break_streams_after: int | None = None
         self.breaks_left = 1
+        #: this many PushPath streams are cut (UNAVAILABLE) after their third message
+        self.pushes_to_break = 0
         self._server.start()
 
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
@@ -267,13 +269,24 @@ class PlainHubProxy(grpc.GenericRpcHandler):
         request_fn, reply_fn = _REQUESTS.get(method, _same), _REPLIES.get(method, _same)
 
         def handler(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
-            upstream = (request_fn(r) for r in requests)
-            call = self._channel.stream_stream(method)(upstream, metadata=_forwarded(context))
+            broken = self.pushes_to_break > 0 and method == _API + "PushPath"
+            if broken:
+                self.pushes_to_break -= 1
+
+            def upstream() -> Iterator[bytes]:
+                for sent, request in enumerate(requests):
+                    if broken and sent == 3:
+                        raise ConnectionResetError("push broken by the test")  # cancels the call
+                    yield request_fn(request)
+
+            call = self._channel.stream_stream(method)(upstream(), metadata=_forwarded(context))
             context.add_callback(call.cancel)
             try:
                 for reply in call:
                     yield reply_fn(reply)
             except grpc.RpcError as err:
+                if broken:
+                    context.abort(grpc.StatusCode.UNAVAILABLE, "push broken by the test")
                 context.abort(err.code(), err.details())
 
         return handler

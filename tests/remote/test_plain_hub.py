@@ -144,3 +144,31 @@ def test_broken_pull_resumes(plain_config: HubConfig, plain_proxy) -> None:  # t
             assert plain_proxy.breaks_left == 10 - 3  # first try + 2 resumes (3 attempts)
 
     trio.run(main)
+
+
+def test_broken_push_retried_only_with_reopenable_source(
+    plain_config: HubConfig, plain_proxy
+) -> None:  # type: ignore[no-untyped-def]
+    async def main() -> None:
+        async with await HubSession.connect(plain_config) as s:
+            thread = await s.threads.new_db()
+            bucket = await s.buckets.create(thread, "pushes")
+            opened = 0
+
+            def reopen() -> AsyncIterator[bytes]:
+                nonlocal opened
+                opened += 1
+                return chunks(DATA)
+
+            plain_proxy.pushes_to_break = 1
+            await s.buckets.push_path(thread, bucket.key, "f", reopen, root=bucket.path)
+            assert opened == 2 and plain_proxy.pushes_to_break == 0
+            got = b"".join([c async for c in s.buckets.pull_path(thread, bucket.key, "f")])
+            assert got == DATA
+            before = await s.buckets.root(thread, bucket.key)
+            plain_proxy.pushes_to_break = 1
+            with pytest.raises(errors.Unavailable, match="push broken by the test"):
+                await s.buckets.push_path(thread, bucket.key, "g", chunks(DATA))
+            assert (await s.buckets.root(thread, bucket.key)).path == before.path  # nothing saved
+
+    trio.run(main)
