@@ -19,6 +19,7 @@ the identity and API key that created it. See docs/PROTOCOL.md "Hub server".
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Set
 from typing import Any, Protocol
 
@@ -38,6 +39,8 @@ from bucketfs.errors import (
 from bucketfs.hub.accounts import Accounts
 from bucketfs.hub.caller import Caller, KeyType, acting_as
 from bucketfs.hub.status import status_for
+
+log = logging.getLogger(__name__)
 
 THREAD_HEADER = "x-textile-thread"
 THREAD_NAME_HEADER = "x-textile-thread-name"
@@ -238,8 +241,14 @@ class _Gate:
             if request is not None:
                 self.auth.check_request(self.method, caller, request)
         except BucketfsError as exc:
+            log.debug("%s refused: %s", self.method, exc.message)
             _abort_with(context, exc)
             raise AssertionError("unreachable") from exc
+        if log.isEnabledFor(logging.DEBUG):
+            who = caller.identity or "(no identity yet)"
+            log.debug(
+                "%s by %s with %s key %s", self.method, who, caller.key_type.value, caller.api_key
+            )
         return caller
 
     def checked(self, caller: Caller, requests: Iterable[Any]) -> Iterator[Any]:

@@ -41,7 +41,7 @@ def instances(client: Client) -> list[dict[str, object]]:
 
 def test_unix_socket_hub(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with HubProcess(data, transport="unix") as hub:
+    with HubProcess(data, transport="unix", extra_args=("--debug",)) as hub:
         assert hub.address == f"unix:{data / 'hub.sock'}"
         assert stat.S_ISSOCK((data / "hub.sock").stat().st_mode)
         assert mode(data / "hub.sock") == 0o600
@@ -55,6 +55,8 @@ def test_unix_socket_hub(tmp_path: Path) -> None:
             assert instances(client) == []
         finally:
             client.close()
+        assert "/threads.pb.API/Find by b" in hub.log_text()  # --debug logs each call
+        assert secret not in hub.log_text()
         assert hub.stop() == 0
         assert not hub.log_errors(), hub.log_text()
 
