@@ -1,0 +1,150 @@
+"""Collecting the runs of ``scripts/bench`` and printing the table (and its JSON form).
+
+:class:`Results` holds every run's value per (metric, target), the peak memory of bucketfs's
+processes, and failures. :func:`format_table` prints one row per metric with the median of each
+target and the ratios bucketfs/local and bucketfs/rclone. Ratios compare *speed*: for a rate it
+is bucketfs's rate over the other's, for a duration the other's time over bucketfs's, so a ratio
+of 1.00 or more always means bucketfs is at least as fast.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bucketfs.testing.bench_workloads import METRICS, Sizes
+
+TARGET_ORDER = ("local", "rclone", "bucketfs")
+
+
+def machine() -> dict[str, str]:
+    """Date, cores, CPU model, kernel and the commit of the checkout, for the table's header."""
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        commit += " (with uncommitted changes)" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    now = datetime.datetime.now(datetime.UTC)
+    return {
+        "date": now.strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": str(os.cpu_count()),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "commit": commit,
+    }
+
+
+@dataclass
+class Results:
+    sizes: Sizes
+    runs: int
+    #: (metric, target) -> values of every run
+    values: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    #: step label -> process name -> peak RSS MiB (bucketfs target)
+    rss: dict[str, dict[str, float]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, target: str, metrics: dict[str, float]) -> None:
+        for metric, value in metrics.items():
+            self.values.setdefault((metric, target), []).append(value)
+
+    def add_rss(self, peaks: dict[str, dict[str, float]]) -> None:
+        for label, by_proc in peaks.items():
+            mine = self.rss.setdefault(label, {})
+            for name, mib in by_proc.items():
+                mine[name] = max(mine.get(name, 0.0), mib)
+
+    def median(self, metric: str, target: str) -> float | None:
+        found = self.values.get((metric, target))
+        return statistics.median(found) if found else None
+
+    def to_json(self, info: dict[str, str]) -> dict[str, Any]:
+        return {
+            "machine": info,
+            "sizes": self.sizes.__dict__,
+            "runs": self.runs,
+            "median": {
+                f"{metric}/{target}": self.median(metric, target)
+                for metric, target in sorted(self.values)
+            },
+            "values": {f"{m}/{t}": v for (m, t), v in sorted(self.values.items())},
+            "rss_peak_mib": self.rss,
+            "failures": self.failures,
+            "notes": self.notes,
+        }
+
+
+def speed_ratio(metric: str, ours: float | None, theirs: float | None) -> float | None:
+    """How many times as fast bucketfs is (≥ 1: at least as fast); None when unknown."""
+    if ours is None or theirs is None or ours <= 0 or theirs <= 0:
+        return None
+    return ours / theirs if METRICS[metric].higher_is_better else theirs / ours
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}" if value >= 1 else f"{value:.3f}"
+
+
+def format_table(results: Results, info: dict[str, str], targets: list[str]) -> str:
+    sizes = results.sizes
+    lines = [
+        f"bucketfs bench — {info['date']}, commit {info['commit']}, {info['cores']} cores "
+        f"({info['cpu']}), kernel {info['kernel']}",
+        f"median of {results.runs} run(s) per figure; sizes: sequential {sizes.seq_mib} MiB, "
+        f"tree {sizes.tree_files} files max, fio {sizes.fio_mib} MiB for {sizes.fio_seconds} s. "
+        "Figures are noisy (shared machine, one disk): compare within a run, not across runs.",
+        "ratio = how many times as fast bucketfs is (≥ 1.00: at least as fast).",
+        "",
+    ]
+    shown = [t for t in TARGET_ORDER if t in targets]
+    head = f"{'workload':<34} {'unit':<8}" + "".join(f"{t:>11}" for t in shown)
+    ratios = [other for other in ("local", "rclone") if other in shown and "bucketfs" in shown]
+    head += "".join(f"{'bfs/' + o:>11}" for o in ratios)
+    lines += [head, "-" * len(head)]
+    for metric, meta in METRICS.items():
+        if not any((metric, t) in results.values for t in shown):
+            continue
+        row = f"{meta.label:<34} {meta.unit:<8}"
+        row += "".join(f"{_num(results.median(metric, t)):>11}" for t in shown)
+        ours = results.median(metric, "bucketfs")
+        for other in ratios:
+            ratio = speed_ratio(metric, ours, results.median(metric, other))
+            row += f"{_num(ratio):>11}"
+        lines.append(row)
+    for label, peaks in sorted(results.rss.items()):
+        shown_peaks = ", ".join(f"{name} {mib:.0f} MiB" for name, mib in sorted(peaks.items()))
+        lines.append(f"bucketfs peak RSS during {label}: {shown_peaks}")
+    lines += [f"note: {note}" for note in results.notes]
+    lines += [f"FAILED: {failure}" for failure in results.failures]
+    return "\n".join(lines)

@@ -1,0 +1,95 @@
+"""The machinery of scripts/bench on tiny sizes, so that it cannot rot (not a timed test).
+
+Runs every phase against a local directory and a real bucketfs mount over a hub subprocess (and
+an rclone mount when rclone is installed, as scripts/bench installs it), then checks that every
+figure was measured, that the table shows it with its ratios, that the bucketfs processes' memory
+was sampled and that a py-spy profile of a step was recorded and can be summarised.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from bucketfs.testing.bench_probe import summarize_profile, top_inclusive
+from bucketfs.testing.bench_report import Results, format_table, machine, speed_ratio
+from bucketfs.testing.bench_run import run_bench
+from bucketfs.testing.bench_workloads import METRICS, PHASES, Sizes
+
+TINY = Sizes(seq_mib=4, tree_files=20, fio_mib=4, fio_seconds=1)
+PY_SPY = Path(sys.executable).parent / "py-spy"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, list[str], Path]:
+    targets = ["local", "bucketfs"] + (["rclone"] if shutil.which("rclone") else [])
+    profiles = tmp_path_factory.mktemp("profiles")
+    results = run_bench(
+        targets,
+        list(PHASES),
+        TINY,
+        1,
+        base_dir=tmp_path_factory.mktemp("bench"),
+        profile=frozenset({"untar"}) if PY_SPY.exists() else frozenset(),
+        profile_dir=profiles,
+        progress=False,
+        drop_caches=False,  # a test must not slow down the rest of the machine
+    )
+    return results, targets, profiles
+
+
+def test_every_figure_measured(tiny_run: tuple[Results, list[str], Path]) -> None:
+    results, targets, _ = tiny_run
+    assert results.failures == []
+    for metric in METRICS:
+        for target in targets:
+            value = results.median(metric, target)
+            assert value is not None and value > 0, (metric, target)
+
+
+def test_table_lists_targets_and_ratios(tiny_run: tuple[Results, list[str], Path]) -> None:
+    results, targets, _ = tiny_run
+    table = format_table(results, machine(), targets)
+    for meta in METRICS.values():
+        assert meta.label in table
+    assert "bfs/local" in table and "noisy" in table and "cores" in table
+    untar_row = next(line for line in table.splitlines() if line.startswith("untar"))
+    assert len(untar_row.split()) == 2 + len(targets) + len(targets) - 1  # label, unit, ...
+
+
+def test_bucketfs_memory_sampled(tiny_run: tuple[Results, list[str], Path]) -> None:
+    results, _, _ = tiny_run
+    for step in ("seq_write", "seq_read"):
+        assert results.rss[step]["mount"] > 10, results.rss
+        assert results.rss[step]["hub"] > 10, results.rss
+
+
+def test_profile_recorded(tiny_run: tuple[Results, list[str], Path]) -> None:
+    _, _, profiles = tiny_run
+    assert PY_SPY.exists(), "py-spy is a test dependency (pyproject.toml [test])"
+    mount_profile = profiles / "untar-mount.txt"
+    assert mount_profile.stat().st_size > 0
+    assert summarize_profile(mount_profile)
+    assert any("bucketfs/" in frame for frame, _ in top_inclusive(mount_profile))
+
+
+def test_summarize_profile(tmp_path: Path) -> None:
+    raw = tmp_path / "p.txt"
+    raw.write_text(
+        "process 1;thread 2;main (m.py:1);work (w.py:5);hash (h.py:9) 30\n"
+        "process 1;thread 2;main (m.py:1);work (w.py:5) 10\n"
+        "process 1;thread 3;main (m.py:1);idle (i.py:2) 60\n"
+    )
+    rows = {frame: (own, incl) for frame, own, incl in summarize_profile(raw)}
+    assert rows["idle (i.py:2)"] == (60.0, 60.0)
+    assert rows["hash (h.py:9)"] == (30.0, 30.0)
+    assert rows["work (w.py:5)"] == (10.0, 40.0)
+
+
+def test_speed_ratio_direction() -> None:
+    assert speed_ratio("untar", 200.0, 100.0) == 2.0  # a rate: higher is faster
+    assert speed_ratio("rm_rf", 2.0, 1.0) == 0.5  # a duration: longer is slower
+    assert speed_ratio("rm_rf", None, 1.0) is None
