@@ -116,6 +116,10 @@ def test_dbs_collections_and_instances(config: HubConfig, tmp_path: Path) -> Non
         await m.mkdir("notes")
         assert "notes" in await m.ls("")
         await m.mkdir("notes/todo")
+        with pytest.raises(errors.AlreadyExists):  # EEXIST
+            await m.mkdir("notes")
+        with pytest.raises(errors.AlreadyExists):
+            await m.mkdir("notes/todo")
         assert await m.ls("notes") == ["todo"]
         assert await m.ls("notes/todo") == [".schema.json"]
         schema = json.loads(await m.read("notes/todo/.schema.json"))
@@ -228,8 +232,15 @@ def test_temporary_files_and_rename(config: HubConfig, tmp_path: Path) -> None:
         await m.rename("edits/c/a.json", "edits/c/b.json")
         assert [i["_id"] for i in await m.s.threads.find(db, "c")] == ["b"]
         assert json.loads(await m.read("edits/c/b.json"))["_id"] == "b"
+        cdir = (await m.resolve("edits/c")).ino
+        with pytest.raises(errors.Unsupported):  # EPERM
+            await m.vfs.symlink(cdir, "link", "b.json")
+        with pytest.raises(errors.Unsupported):
+            await m.vfs.mkdir(cdir, "sub", 0o755)
+        with pytest.raises(errors.PermissionDenied):  # EACCES
+            await m.vfs.unlink(cdir, ".schema.json")
         await m.mkdir("edits/d")
-        with pytest.raises(errors.CrossDevice):
+        with pytest.raises(errors.CrossDevice):  # EXDEV
             await m.rename("edits/c/b.json", "edits/d/b.json")
 
     run(config, tmp_path, body)
@@ -266,6 +277,8 @@ def test_listing_pages_and_lookup_is_one_find(config: HubConfig, tmp_path: Path)
             await m.s.threads.create(db, "c", batch)
         names = await m.ls("big/c")
         assert len(names) == n + 1 and names[1] == "i00000.json"
+        with pytest.raises(errors.NotADirectory):  # ENOTDIR
+            await m.vfs.readdir((await m.resolve("big/c/i00001.json")).ino)
         other = Vfs(m.s, cache_dir=tmp_path / "other", cache_max_bytes=1 << 20)
         await other.start()
         before = other.threads.listings.copy()
@@ -336,3 +349,37 @@ def test_listen_invalidates_and_reconnects(
         assert m.vfs.status()["threads"]["listening"] == 1  # type: ignore[index]
 
     run(config, tmp_path, body)
+
+
+def test_semantics_doc_threads_section() -> None:
+    """Every row of the threads/ table in docs/SEMANTICS.md names existing tests that mention
+    each errno of the row (by name or by the error class the errno table maps to it)."""
+    import ast
+    import errno as errno_mod
+    import re
+
+    from bucketfs.fuse.errno_table import ERRNO
+
+    root = Path(__file__).resolve().parents[2]
+    doc = (root / "docs" / "SEMANTICS.md").read_text()
+    section = doc.split("## threads/\n", 1)[1].split("\n## ", 1)[0]
+    rows = [r for r in section.splitlines() if r.startswith("|")][2:]
+    assert len(rows) >= 8
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        sources = []
+        for ref in re.findall(r"`(tests/[^`]+::\w+)`", cells[3]):
+            path, name = ref.split("::")
+            text = (root / path).read_text()
+            found = [
+                ast.get_source_segment(text, n) or ""
+                for n in ast.walk(ast.parse(text))
+                if isinstance(n, ast.FunctionDef) and n.name == name
+            ]
+            assert found, f"{ref} does not exist"
+            sources += found
+        assert sources, row
+        for name in re.findall(r"\bE[A-Z]{2,}\b", cells[2]):
+            code = getattr(errno_mod, name)
+            ways = {name} | {cls.__name__ for cls, c in ERRNO.items() if c == code}
+            assert any(w in src for w in ways for src in sources), (name, row)
