@@ -116,7 +116,8 @@ class ResponseStream(Generic[Msg]):
 
     def __del__(self) -> None:
         if not self._done:
-            self._call.cancel()
+            with contextlib.suppress(Exception):  # may run late, e.g. at interpreter exit
+                self._call.cancel()
 
 
 class Bidi(Generic[Msg]):
