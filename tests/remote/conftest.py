@@ -28,6 +28,7 @@ class EchoServer:
         self.slow_cancelled = threading.Event()
         self.received: list[int] = []  # chunk sizes a client stream delivered
         self.calls = 0
+        self.slow_calls = 0
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         handlers = {
             "Echo": grpc.unary_unary_rpc_method_handler(
@@ -59,8 +60,11 @@ class EchoServer:
         return B(value=request.value + md.get("x-extra", "").encode())
 
     def _slow(self, request: B, context: grpc.ServicerContext) -> B:
+        self.slow_calls += 1
+        ended = threading.Event()
         context.add_callback(self.slow_cancelled.set)
-        time.sleep(5)
+        context.add_callback(ended.set)
+        ended.wait(5)  # until the client gives up
         return B(value=b"late")
 
     def _stream(self, request: B, context: grpc.ServicerContext) -> Iterator[B]:

@@ -1,16 +1,19 @@
-"""The gRPC status → bucketfs.errors table (WIRE.md texts) and the retry loop."""
+"""The gRPC status → bucketfs.errors table (WIRE.md texts), the retry loop, and deadlines."""
 
 from __future__ import annotations
 
 import grpc
 import pytest
 import trio
+from google.protobuf import wrappers_pb2
 
 from bucketfs import errors
 from bucketfs.remote.retry import RetryPolicy, is_retryable, with_retries
+from bucketfs.remote.session import HubConfig, HubSession
 from bucketfs.remote.status import error_from_status
 
 C = grpc.StatusCode
+B = wrappers_pb2.BytesValue
 
 
 @pytest.mark.parametrize(
@@ -103,5 +106,26 @@ def test_retry_bounds() -> None:
         with pytest.raises(errors.Unavailable, match="reset"):
             await with_retries(attempt, RetryPolicy(), idempotent=False)
         assert len(calls) == 1
+
+    trio.run(main)
+
+
+def test_slow_hub_times_out_within_bound(echo_server) -> None:  # type: ignore[no-untyped-def]
+    """A hub that does not answer: each attempt ends at the call deadline, idempotent calls are
+    tried ``attempts`` times, and the error names the hub. (The echo server has no Users
+    service, so ``connect`` accepts it like a plain ThreadDB daemon.)"""
+    policy = RetryPolicy(attempts=3, budget=10, base_delay=0.05, max_delay=0.05)
+    config = HubConfig(echo_server.address, "", None, None, timeout=0.3, retry=policy)
+
+    async def main() -> None:
+        async with await HubSession.connect(config) as session:
+            start = trio.current_time()
+            with pytest.raises(errors.TimedOut, match=echo_server.address):
+                await session.rpc.unary("/t.T/Slow", B(), B, idempotent=True)
+            assert 0.9 <= trio.current_time() - start < 3
+            assert echo_server.slow_calls == 3
+            with pytest.raises(errors.TimedOut):
+                await session.rpc.unary("/t.T/Slow", B(), B, idempotent=False)
+            assert echo_server.slow_calls == 4  # a write is not repeated
 
     trio.run(main)
