@@ -14,12 +14,16 @@ derived from the mountpoint, so ``status`` and ``umount`` find them from the mou
 * ``daemon.lock``: held by the daemon while it runs (a second mount there is refused as busy);
 * ``mount.log``: the daemon's log (stderr is redirected to it when daemonised).
 
+The daemonised process is a fresh interpreter (``daemon_main``) that reads its settings from a
+pipe, so its command line (``ps``) shows the mountpoint but never an API secret.
+
 SIGTERM or SIGINT make the daemon flush and unmount. Secrets never reach the log.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -339,19 +343,54 @@ def run_daemon(spec: MountSpec, report: Callable[[str | None, int], None]) -> in
         os.close(lock_fd)
 
 
+def spec_to_json(spec: MountSpec) -> str:
+    settings = spec.settings
+    data = {
+        "mountpoint": str(spec.mountpoint),
+        "read_only": spec.read_only,
+        "allow_other": spec.allow_other,
+        "debug": spec.debug,
+        "settings": {
+            f.name: str(v) if isinstance(v, Path) else v
+            for f in dataclasses.fields(settings)
+            if (v := getattr(settings, f.name)) is not None
+        },
+    }
+    return json.dumps(data)
+
+
+def spec_from_json(text: str) -> MountSpec:
+    data = json.loads(text)
+    values = dict(data["settings"])
+    for key in ("identity", "cache_dir"):
+        values[key] = Path(values[key])
+    return MountSpec(
+        Path(data["mountpoint"]),
+        config.Settings(**values),
+        read_only=data["read_only"],
+        allow_other=data["allow_other"],
+        debug=data["debug"],
+    )
+
+
 def daemonize(spec: MountSpec) -> tuple[str | None, int]:
-    """Fork the daemon (double fork, ``setsid``, stdio to the log file) and wait until it
-    reports; returns ``(None, 0)`` when mounted, else ``(reason, exit_code)``."""
+    """Start the daemon (double fork, ``setsid``, stdio to the log file, then a fresh
+    interpreter that reads the spec from a pipe, so that no secret is in its command line) and
+    wait until it reports; returns ``(None, 0)`` when mounted, else ``(reason, exit_code)``."""
     runtime = RuntimeDir.of(spec.mountpoint)
     ensure_private_dir(runtime.root)
-    read_end, write_end = os.pipe()
+    report_r, report_w = os.pipe()
+    spec_r, spec_w = os.pipe()
+    os.write(spec_w, spec_to_json(spec).encode())  # small: fits in the pipe buffer
+    os.close(spec_w)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child processes
-        os.close(read_end)
-        _become_daemon(spec, runtime, write_end)
-    os.close(write_end)
+        os.close(report_r)
+        _become_daemon(spec.mountpoint, runtime, spec_r, report_w)
+    os.close(spec_r)
+    os.close(report_w)
     os.waitpid(pid, 0)
-    with os.fdopen(read_end, "rb") as pipe:
+    with os.fdopen(report_r, "rb") as pipe:
         line = pipe.readline()
     try:
         message = json.loads(line)
@@ -360,10 +399,12 @@ def daemonize(spec: MountSpec) -> tuple[str | None, int]:
         return f"the mount daemon exited before the mount was ready; see {runtime.log}", 1
 
 
+_DAEMON_MAIN = "from bucketfs.cli.daemon import daemon_main; daemon_main()"
+
+
 def _become_daemon(
-    spec: MountSpec, runtime: RuntimeDir, write_end: int
-) -> None:  # pragma: no cover
-    code = 1
+    mountpoint: Path, runtime: RuntimeDir, spec_fd: int, report_fd: int
+) -> None:  # pragma: no cover - runs in the child processes
     try:
         os.setsid()
         if os.fork() != 0:
@@ -372,19 +413,31 @@ def _become_daemon(
         os.umask(0o077)
         null = os.open(os.devnull, os.O_RDWR)
         logfd = os.open(runtime.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.dup2(null, 0)
-        os.dup2(logfd, 1)
-        os.dup2(logfd, 2)
-        os.close(null)
-        os.close(logfd)
-        setup_logging(spec.debug)
+        for target, source in ((0, null), (1, logfd), (2, logfd)):
+            os.dup2(source, target)
+        os.set_inheritable(spec_fd, True)
+        os.set_inheritable(report_fd, True)
+        argv = [sys.executable, "-c", _DAEMON_MAIN, str(spec_fd), str(report_fd), str(mountpoint)]
+        os.execv(sys.executable, argv)
+    finally:
+        os._exit(1)
 
-        def report(reason: str | None, exit_code: int) -> None:
-            message = {"error": reason, "code": exit_code}
-            with contextlib.suppress(OSError):
-                os.write(write_end, json.dumps(message).encode() + b"\n")
-                os.close(write_end)
 
+def daemon_main() -> None:  # pragma: no cover - the daemon process
+    """Entry point of the exec'd daemon: ``-c ... SPEC_FD REPORT_FD MOUNTPOINT``."""
+    spec_fd, report_fd = int(sys.argv[1]), int(sys.argv[2])
+    with os.fdopen(spec_fd, "rb") as pipe:
+        spec = spec_from_json(pipe.read().decode())
+    setup_logging(spec.debug)
+
+    def report(reason: str | None, exit_code: int) -> None:
+        message = {"error": reason, "code": exit_code}
+        with contextlib.suppress(OSError):
+            os.write(report_fd, json.dumps(message).encode() + b"\n")
+            os.close(report_fd)
+
+    code = 1
+    try:
         code = run_daemon(spec, report)
     finally:
         logging.shutdown()

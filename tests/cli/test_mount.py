@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -63,6 +64,8 @@ def test_mount_status_write_umount_remount(
     assert again.returncode == 3 and "already mounted" in again.stderr
 
     pid = int(str(info["pid"]))
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert str(mnt).encode() in cmdline and user_key[1].encode() not in cmdline
     user.ok("umount", str(mnt))
     assert not mounted(mnt)
     wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10, "the daemon to be reaped")
