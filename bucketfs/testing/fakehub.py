@@ -306,11 +306,12 @@ class FakeBuckets:
         parent, name = hub._parent(b, path, create=True)
         if not hub.capabilities.path_attrs:
             mode = mtime = 0
-        node = _File(
-            b"".join(parts),
-            (mode & 0o7777) | 0o100000 if mode else 0o100644,
-            mtime or time.time_ns(),
-        )
+        old = parent.children.get(name)
+        if mode:
+            mode = (mode & 0o7777) | 0o100000
+        else:  # as the hub: 0 keeps the mode the path had
+            mode = old.mode if isinstance(old, _File) and not old.target else 0o100644
+        node = _File(b"".join(parts), mode, mtime or time.time_ns())
         parent.children[name] = node
         new_root = hub._touch(b)
         return PushResult(node.cid, len(node.data), new_root)

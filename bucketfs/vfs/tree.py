@@ -145,7 +145,7 @@ class Vfs(WriteOps):
         if of is not None:
             await self._loaded(node, of)  # open descriptors keep their content
             of.unlinked = True
-        if node.cid:  # exists on the hub (a file created here has no CID until pushed)
+        if of is None or node.cid:  # a file created here has no CID until it is pushed
             thread, key, path = self.where(node)
             try:
                 self.roots[key] = (await self.api.remove_path(thread, key, path)).path

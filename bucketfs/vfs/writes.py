@@ -140,14 +140,24 @@ class WriteOps(VfsCore):
             if of.dirty and not of.unlinked and h.writable:
                 await self.push(h.ino)
         finally:
-            of.refs -= 1
-            if of.refs <= 0 and not of.lock.locked():
-                await self._close_file(of)
+            await self._unref(of)
+
+    async def _unref(self, of: OpenFile) -> None:
+        """Drop one reference; the last one closes the file once a push in progress ended."""
+        of.refs -= 1
+        if of.refs > 0:
+            return
+        async with of.lock:
+            pass
+        if of.refs <= 0 and self.open_files.get(of.ino) is of:
+            await self._close_file(of)
 
     async def _close_file(self, of: OpenFile) -> None:
         self.open_files.pop(of.ino, None)
         if of.dirty and not of.unlinked:
-            log.error("hub %s: changes to inode %d were not saved", self.hub_address, of.ino)
+            msg = f"changes to {self.inodes.get(of.ino).name!r} (inode {of.ino}) were not saved"
+            self.errors.append(msg)
+            log.error("hub %s: %s", self.hub_address, msg)
         if of.pushed_cid and not of.dirty and of.loaded:
             await self.cache.admit(of.pushed_cid, of.path)
         of.close()
@@ -260,9 +270,7 @@ class WriteOps(VfsCore):
             (await self._loaded(node, of)).truncate(size)
             await self.push(node.ino)
         finally:
-            of.refs -= 1
-            if of.refs <= 0:
-                await self._close_file(of)
+            await self._unref(of)
 
     async def _set_attrs(self, node: Node, mode: int | None, mtime: int | None) -> None:
         if not self.caps.path_attrs:

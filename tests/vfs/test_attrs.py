@@ -80,7 +80,7 @@ def test_chown_and_hard_links_are_refused(env: Env) -> None:
 
 
 def test_symlinks(env: Env) -> None:
-    seed_bucket(env.hub, "b", [("f", b"1")])
+    root = seed_bucket(env.hub, "b", [("f", b"1")])
 
     async def body() -> None:
         b = await env.resolve("b")
@@ -94,6 +94,9 @@ def test_symlinks(env: Env) -> None:
         f = await env.resolve("b/f")
         with pytest.raises(NotFound):
             await env.vfs.readlink(f.ino)
+        await env.vfs.unlink(b.ino, "link")
+        assert await env.ls("b") == ["f"]
+        assert sorted(env.hub.buckets[root.key].tree.children) == [".textileseed", "f"]
 
     env.run(body)
 
@@ -159,5 +162,21 @@ def test_read_only_mount_refuses_changes(env: Env) -> None:
                 await attempt
         assert await env.read("b/f", ro) == b"1"
         assert ro.statfs().name_max == 255
+
+    env.run(body)
+
+
+def test_rewriting_a_file_keeps_its_mode(env: Env) -> None:
+    seed_bucket(env.hub, "b", [("script", b"#!/bin/sh\n")])
+
+    async def body() -> None:
+        f = await env.resolve("b/script")
+        await env.vfs.setattr(f.ino, mode=0o100755)
+        fh = await env.vfs.open(f.ino, os.O_WRONLY | os.O_TRUNC)
+        await env.vfs.write(fh, 0, b"#!/bin/sh\necho hi\n")
+        await env.vfs.release(fh)
+        fresh = env.new_vfs()
+        await fresh.start()
+        assert (await env.resolve("b/script", fresh)).mode & 0o777 == 0o755
 
     env.run(body)
