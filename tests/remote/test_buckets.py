@@ -11,6 +11,8 @@ import pytest
 import trio
 
 from bucketfs import errors
+from bucketfs.auth.identity import Identity
+from bucketfs.auth.tokencache import TokenCache
 from bucketfs.remote.session import HubConfig, HubSession
 
 EMPTY_DIR = "bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354"
@@ -210,3 +212,34 @@ def test_pull_cancel_and_source_failure(account_config) -> None:  # type: ignore
             await s.buckets.list_path(thread, bucket.key, "partial")
 
     run_with_bucket(account_config, body)
+
+
+def test_private_bucket_and_user_owner(hub, user_key, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With a user key the bucket belongs to the identity (token subject); a private bucket's
+    files come back as plaintext."""
+    identity = Identity.generate()
+    config = HubConfig(hub.address, user_key[0], user_key[1], identity, TokenCache(tmp_path / "t"))
+
+    async def main() -> None:
+        async with await HubSession.connect(config) as s:
+            thread = await s.threads.new_db("buckets")
+            bucket = await s.buckets.create(thread, "secret", private=True)
+            assert bucket.private and bucket.owner == str(identity.public_key)
+            await s.buckets.push_path(thread, bucket.key, "doc.txt", chunks(DATA))
+            (entry,) = [
+                c
+                for c in (await s.buckets.list_path(thread, bucket.key, "")).children
+                if c.name == "doc.txt"
+            ]
+            assert entry.file_size == len(DATA)
+            got = b"".join([c async for c in s.buckets.pull_path(thread, bucket.key, "doc.txt")])
+            assert got == DATA
+            part = [
+                c
+                async for c in s.buckets.pull_path(
+                    thread, bucket.key, "doc.txt", offset=7, length=70_000
+                )
+            ]
+            assert b"".join(part) == DATA[7:70_007]
+
+    trio.run(main)
