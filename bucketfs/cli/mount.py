@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -250,7 +251,8 @@ def mount(
 def _daemon_info(mountpoint: Path) -> tuple[RuntimeDir, dict[str, Any] | None]:
     runtime = RuntimeDir.of(mountpoint)
     info = runtime.read_info()
-    if info is not None and not process_alive(int(info.get("pid", 0))):
+    pid = info.get("pid") if info is not None else None
+    if not isinstance(pid, int) or pid <= 0 or not process_alive(pid):
         info = None
     return runtime, info
 
@@ -266,7 +268,26 @@ def _ask(runtime: RuntimeDir, message: dict[str, Any], timeout: float | None) ->
     return result if isinstance(result, dict) else {}
 
 
+def bucketfs_mounted(mountpoint: Path) -> bool:
+    """True when the kernel has a bucketfs FUSE mount (live or dead) at ``mountpoint``."""
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        for line in mounts:
+            fields = line.split()
+            if len(fields) < 3 or fields[2] != "fuse.bucketfs":
+                continue
+            where = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[1])
+            if where == str(mountpoint):
+                return True
+    return False
+
+
 def _not_mounted(mountpoint: Path) -> Failure:
+    if _stat_mountpoint(mountpoint) is None:
+        return Failure(
+            f"the daemon of the mount at {mountpoint} is gone; "
+            f"run: bucketfs umount --force {mountpoint}",
+            EXIT_NOT_MOUNTED,
+        )
     return Failure(f"nothing is mounted by bucketfs at {mountpoint}", EXIT_NOT_MOUNTED)
 
 
@@ -286,15 +307,8 @@ def umount(mountpoint: Path, force: bool, timeout: float) -> None:
     """Upload pending writes, unmount MOUNTPOINT and wait for its daemon to exit."""
     runtime, info = _daemon_info(mountpoint)
     if info is None:
-        dead = _stat_mountpoint(mountpoint) is None
-        if not (dead or os.path.ismount(mountpoint)):
+        if not force or not bucketfs_mounted(mountpoint):
             raise _not_mounted(mountpoint)
-        if not force:
-            raise Failure(
-                f"the daemon of the mount at {mountpoint} is gone; "
-                f"run: bucketfs umount --force {mountpoint}",
-                EXIT_NOT_MOUNTED,
-            )
         fusermount(mountpoint, lazy=True)
         click.echo(f"bucketfs: lazily unmounted {mountpoint}; unsaved changes are lost", err=True)
         return

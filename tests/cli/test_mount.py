@@ -143,6 +143,8 @@ def test_bad_mountpoints_and_arguments(user: UserEnv) -> None:
     no_id = user.run("mount", str(user.mountpoint()), "--identity", str(user.home / "no-id"))
     assert no_id.returncode == 1 and "no-id does not exist" in no_id.stderr
     assert not user.hub.pid_file.exists()  # validation failures start nothing
+    other = user.run("umount", "--force", "/proc")  # never touches mounts that are not ours
+    assert other.returncode == 6 and "nothing is mounted by bucketfs" in other.stderr
 
 
 def test_embedded_default_provisions_and_reuses(user: UserEnv) -> None:
@@ -202,7 +204,8 @@ def test_dead_mount_needs_force(user: UserEnv, hub: HubProcess, user_key: tuple[
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10, "the daemon to die")
 
-    assert user.run("status", str(mnt)).returncode == 6
+    gone = user.run("status", str(mnt))
+    assert gone.returncode == 6 and "is gone" in gone.stderr
     remount = user.run("mount", str(mnt), *hub_flags(hub, user_key))
     assert remount.returncode == 3 and "umount --force" in remount.stderr
     plain = user.run("umount", str(mnt))
