@@ -199,6 +199,9 @@ class BucketOperations(pyfuse3.Operations):
     async def fsync(self, fh: int, datasync: bool) -> None:
         await self._call("fsync", self.vfs.fsync(fh))
 
+    async def fsyncdir(self, fh: int, datasync: bool) -> None:
+        pass  # directory changes reach the hub before their call returns
+
     async def release(self, fh: int) -> None:
         # an error was logged and recorded; close() already returned flush's result
         with contextlib.suppress(pyfuse3.FUSEError):

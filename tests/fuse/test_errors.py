@@ -41,6 +41,11 @@ def test_namespace_errnos(bucket: Path, mount: MountProcess) -> None:
     fails(errno.EACCES, lambda: os.mkdir(mount.mountpoint / "x"))
     fails(errno.ENOTSUP, lambda: os.setxattr(bucket / "f", "user.ipfs.cid", b"x"))
     fails(errno.ENODATA, lambda: os.getxattr(bucket / "f", "user.nothing"))
+    dir_fd = os.open(bucket, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)  # fsyncdir: nothing pending, succeeds
+    finally:
+        os.close(dir_fd)
     assert os.getxattr(bucket / "f", "user.ipfs.cid").startswith(b"bafkrei")
     assert "user.bucketfs.key" in os.listxattr(bucket / "f")
 
