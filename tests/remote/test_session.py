@@ -18,7 +18,7 @@ from bucketfs.hub.accounts import IDENTITY_FILE
 from bucketfs.proto import usersd_pb2
 from bucketfs.remote.retry import RetryPolicy
 from bucketfs.remote.session import HubConfig, HubSession
-from bucketfs.testing.hubproc import HubProcess
+from bucketfs.testing.hubproc import HubProcess, free_tcp_port
 
 LIST_THREADS = "/api.usersd.pb.APIService/ListThreads"
 
@@ -126,9 +126,12 @@ def test_rejected_token_is_refreshed(tmp_path: Path) -> None:
         trio.run(main)
 
 
-def test_unreachable_hub_fails_within_bound() -> None:
-    with HubProcess() as gone:
-        address = gone.address  # nothing listens there once the hub has stopped
+@pytest.mark.parametrize("transport", ["tcp", "unix"])
+def test_unreachable_hub_fails_within_bound(transport: str, tmp_path: Path) -> None:
+    if transport == "tcp":
+        address = f"127.0.0.1:{free_tcp_port()}"  # nothing listens there
+    else:
+        address = f"unix:{tmp_path / 'no-hub.sock'}"
     policy = RetryPolicy(attempts=3, budget=3.0)
 
     async def main() -> None:
