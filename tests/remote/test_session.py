@@ -4,6 +4,7 @@ and the token cache, refresh of a rejected token, an unreachable or restarted hu
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -46,8 +47,17 @@ def test_signatures_are_fresh_per_call(hub, account_key) -> None:  # type: ignor
     async def main() -> None:
         async with await HubSession.connect(config) as session:
             stale = tuple(session.rpc.api_metadata())
+            thread = await session.threads.new_db()
+            bucket = await session.buckets.create(thread, "fresh")
             await trio.sleep(1.5)
             assert isinstance(await session.users.list_threads(), list)
+
+            async def one_chunk() -> AsyncIterator[bytes]:
+                yield b"still signed"
+
+            await session.buckets.push_path(thread, bucket.key, "f", one_chunk())  # streams too
+            pulled = [c async for c in session.buckets.pull_path(thread, bucket.key, "f")]
+            assert pulled == [b"still signed"]
             with pytest.raises(grpc.RpcError) as info:
                 await session.rpc.bridge.unary(
                     LIST_THREADS,
