@@ -369,14 +369,18 @@ class VfsCore:
     async def whole_file(self, node: Node, cid: str) -> Path:
         """The complete content of ``cid`` (the file ``node``) in the cache, downloading it."""
         off = 0
-        while True:
-            cached = self.cache.lookup(cid)
-            if cached is not None:
-                return cached
-            data, length = await self.fetcher.read(cid, node.size, self.puller(node), off, 1 << 20)
-            if length is not None or not data:
-                cached = self.cache.lookup(cid)
-                if cached is None:
-                    raise CorruptData(f"hub {self.hub_address}: {cid} did not match its CID")
-                return cached
-            off += len(data)
+        self.fetcher.acquire(cid)
+        try:
+            while (cached := self.cache.lookup(cid)) is None:
+                data, length = await self.fetcher.read(
+                    cid, node.size, self.puller(node), off, 1 << 20
+                )
+                if length is not None or not data:
+                    cached = self.cache.lookup(cid)
+                    if cached is None:
+                        raise CorruptData(f"hub {self.hub_address}: {cid} did not match its CID")
+                    break
+                off += len(data)
+            return cached
+        finally:
+            self.fetcher.release(cid)

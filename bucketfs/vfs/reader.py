@@ -12,6 +12,7 @@ re-send the prefix on every read). Nothing is held whole in memory: chunks go st
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -33,7 +34,6 @@ class _Download:
     fd: int
     have: int = 0
     done: bool = False
-    users: int = 0
     lock: trio.Lock = field(default_factory=trio.Lock)
 
 
@@ -52,20 +52,22 @@ class Fetcher:
         self.cache = cache
         self.range_reads = range_reads
         self._downloads: dict[str, _Download] = {}
+        self._readers: Counter[str] = Counter()
         self.bytes_pulled = 0
 
     def acquire(self, cid: str) -> None:
-        dl = self._downloads.get(cid)
-        if dl is not None:
-            dl.users += 1
+        """Someone will read ``cid`` (an open handle): keep its partial download."""
+        self._readers[cid] += 1
 
     def release(self, cid: str) -> None:
-        """Forget a partial download nobody reads any more."""
+        """Undo ``acquire``; a partial download nobody reads any more is dropped."""
+        self._readers[cid] -= 1
+        if self._readers[cid] > 0:
+            return
+        del self._readers[cid]
         dl = self._downloads.get(cid)
-        if dl is not None:
-            dl.users -= 1
-            if dl.users <= 0 and not dl.lock.locked():
-                self._discard(cid, dl)
+        if dl is not None and not dl.lock.locked():
+            self._discard(cid, dl)
 
     def _discard(self, cid: str, dl: _Download) -> None:
         os.close(dl.fd)
@@ -89,7 +91,7 @@ class Fetcher:
             if dl is None:
                 path = self.cache.partial / cid
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-                dl = self._downloads[cid] = _Download(path, fd, users=1)
+                dl = self._downloads[cid] = _Download(path, fd)
             async with dl.lock:
                 if self._downloads.get(cid) is not dl:
                     continue  # finished (or dropped) while we waited: look again

@@ -95,11 +95,15 @@ class Vfs(WriteOps):
             self._check_name(name)
             await self._absent(parent, name)
             thread, key, path = self.where(parent)
-            await self.api.set_path(thread, key, f"{path}/{name}".lstrip("/"), EMPTY_DIR_CID)
+            full = f"{path}/{name}".lstrip("/")
+            await self.api.set_path(thread, key, full, EMPTY_DIR_CID)
             self.roots.pop(key, None)
+            perm = mode & 0o7777
+            if self.caps.path_attrs and perm not in (0, 0o755):  # mkdir -m, a umask of 077
+                self.roots[key] = (await self.api.set_path_attrs(thread, key, full, mode=perm)).path
             node = self.inodes.upsert(parent_ino, name, Kind.DIR, parent.bucket)
             node.cid, node.size, node.mtime = EMPTY_DIR_CID, 0, time.time_ns()
-            node.perm, node.checked, node.unlinked = 0, time.monotonic(), False
+            node.perm, node.checked, node.unlinked = perm, time.monotonic(), False
             self.note(node)
             self.listings[(key, self.inodes.bucket_path(node))] = CachedListing(
                 {}, time.monotonic()

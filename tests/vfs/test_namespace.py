@@ -99,6 +99,11 @@ def test_mkdir_in_bucket_persists_empty_directory(env: Env) -> None:
         assert node.cid == EMPTY_DIR_CID
         with pytest.raises(AlreadyExists):
             await env.mkdir("b/empty")
+        b = await env.resolve("b")
+        await env.vfs.mkdir(b.ino, "private", 0o700)  # mkdir -m 700
+        third = env.new_vfs()
+        await third.start()
+        assert (await env.resolve("b/private", third)).mode & 0o777 == 0o700
 
     env.run(body)
 
