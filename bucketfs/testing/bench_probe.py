@@ -21,6 +21,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+#: py-spy's sampling rate used by :func:`py_spy` (samples per second per active thread)
+RATE = 200
+
 
 class BenchError(RuntimeError):
     """A benchmark step failed (the command's exit status and stderr are in the message)."""
@@ -76,7 +79,7 @@ def run(cmd: Sequence[str], *, stdout: int | None = subprocess.DEVNULL) -> str:
 
 
 @contextmanager
-def py_spy(pids: dict[str, int], out_dir: Path, label: str, rate: int = 200) -> Iterator[None]:
+def py_spy(pids: dict[str, int], out_dir: Path, label: str, rate: int = RATE) -> Iterator[None]:
     """Record each pid with py-spy while the block runs (raw collapsed stacks, one file each)."""
     beside = Path(sys.executable).parent / "py-spy"  # installed in this environment
     exe = str(beside) if beside.exists() else shutil.which("py-spy")
@@ -140,6 +143,16 @@ def _timed(step: Callable[[], object]) -> float:
     start = time.perf_counter()
     step()
     return time.perf_counter() - start
+
+
+def profile_samples(path: Path) -> int:
+    """How many samples a py-spy raw file holds (idle threads are not sampled, so this over
+    ``RATE`` is the busy thread-seconds of the process)."""
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        count = line.rpartition(" ")[2]
+        total += int(count) if count.isdigit() else 0
+    return total
 
 
 def summarize_profile(path: Path, top: int = 15) -> list[tuple[str, float, float]]:
