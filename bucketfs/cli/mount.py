@@ -222,6 +222,12 @@ def mount(
         settings = config.resolve(flags)
     except BucketfsError as exc:
         raise Failure(exc.message) from None
+    if settings.hub and not settings.api_key:
+        raise Failure(
+            f"no API key for hub {settings.hub}: use --api-key, BUCKETFS_API_KEY or api_key "
+            f"in {paths.config_file()}",
+            EXIT_AUTH,
+        )
     check_mountpoint(mountpoint)
     from bucketfs.cli import daemon  # the mount's heavy imports, not needed by status/umount
 

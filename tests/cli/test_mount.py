@@ -143,6 +143,8 @@ def test_bad_mountpoints_and_arguments(user: UserEnv) -> None:
     no_id = user.run("mount", str(user.mountpoint()), "--identity", str(user.home / "no-id"))
     assert no_id.returncode == 1 and "no-id does not exist" in no_id.stderr
     assert not user.hub.pid_file.exists()  # validation failures start nothing
+    no_key = user.run("mount", str(user.mountpoint()), "--hub", "127.0.0.1:1")
+    assert no_key.returncode == 5 and "no API key for hub 127.0.0.1:1" in no_key.stderr
     other = user.run("umount", "--force", "/proc")  # never touches mounts that are not ours
     assert other.returncode == 6 and "nothing is mounted by bucketfs" in other.stderr
 
