@@ -167,6 +167,12 @@ def test_public_dirs_stay_canonical_across_the_shard_threshold() -> None:
     assert more.cid == expected.cid
     assert unixfs.node_data(Block(more.cid, store.get(more.cid))).type == unixfs.HAMT_SHARD
     assert tree.resolve(more.cid, "one-more").cid == leaf.cid
+    bulk = {f"bulk-{i}": leaf for i in range(600)}  # a rebuild in one pass
+    bulk[names[0]] = None
+    rebuilt = tree.codec.set_many(more.cid, bulk)
+    kept = [n for n in [*names, "one-more"] if n != names[0]] + [f"bulk-{i}" for i in range(600)]
+    expected, _ = build_dir(DirEntry(n, leaf.cid, leaf.tsize) for n in kept)
+    assert rebuilt.cid == expected.cid
     back = tree.update(more.cid, "one-more", None)
     assert tree.codec.count(back.cid) == 5000
     assert tree.codec.lookup(back.cid, names[123]) == Entry(names[123], leaf.cid, leaf.tsize)

@@ -30,7 +30,7 @@ from .tree import Entry
 
 PROGRESS_EVERY = 1 << 20
 #: PushPaths links at most this many completed files into the tree per batch
-PUSH_BATCH = 256
+PUSH_BATCH = 4096
 #: files one PushPaths stream may have open at once (each holds up to one 256 KiB chunk)
 MAX_OPEN_FILES = 256
 

@@ -22,6 +22,9 @@ from .tree import Entry, GetBlock, PutBlock
 
 #: decoded basic directories kept in memory (each at most ~256 KiB of links)
 CACHE_DIRS = 16
+#: a sharded directory receiving at least this many changes at once is rebuilt in one pass
+#: (linear in its size) instead of being updated name by name (one hash path each)
+BULK_REBUILD = 512
 
 
 class _Decoded:
@@ -119,6 +122,10 @@ class PublicDirs:
     def set_many(self, dir_cid: CID, changes: dict[str, Entry | None]) -> Entry:
         """Apply several additions/replacements/removals to one directory; return it."""
         dec = self._dir(dir_cid)
+        if dec.entries is None and len(changes) >= BULK_REBUILD:
+            listed = directory.dir_list(dec.block, self._get)
+            current = {e.name: Entry(e.name, e.cid, e.tsize) for e in listed}
+            return self._rebuild(dec, current, changes)
         if dec.entries is None:
             block = dec.block
             for name, entry in changes.items():
@@ -127,8 +134,18 @@ class PublicDirs:
                 for b in blocks:
                     self._put(b)
             return self._result(block)
-        entries = dict(dec.entries)
-        estimate = dec.estimate
+        return self._rebuild(dec, dict(dec.entries), changes, dec.estimate)
+
+    def _rebuild(
+        self,
+        dec: _Decoded,
+        entries: dict[str, Entry],
+        changes: dict[str, Entry | None],
+        estimate: int | None = None,
+    ) -> Entry:
+        """Build the directory anew from ``entries`` with ``changes`` applied."""
+        if estimate is None:
+            estimate = sum(directory.link_estimate(e.name, e.cid) for e in entries.values())
         for name, entry in changes.items():
             old = entries.pop(name, None)
             if old is not None:
