@@ -228,6 +228,8 @@ def mount(
             f"in {paths.config_file()}",
             EXIT_AUTH,
         )
+    if settings.sources["identity"] != "default" and not settings.identity.exists():
+        raise Failure(f"identity file {settings.identity} does not exist")
     check_mountpoint(mountpoint)
     from bucketfs.cli import daemon  # the mount's heavy imports, not needed by status/umount
 

@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from bucketfs.cli.main import cli
 from bucketfs.cli.mount import RuntimeDir, request
 from bucketfs.embedded import CLI
 from bucketfs.testing.hubproc import HubProcess
@@ -131,22 +133,30 @@ def test_wrong_secret_and_unreachable_hub(
 
 
 def test_bad_mountpoints_and_arguments(user: UserEnv) -> None:
-    missing = user.run("mount", str(user.home / "missing"))
-    assert missing.returncode == 3 and "does not exist" in missing.stderr
+    runner = CliRunner(env=user.env)  # in-process: every case fails before the daemon starts
+
+    def run(*args: str) -> tuple[int, str]:
+        result = runner.invoke(cli, list(args))
+        return result.exit_code, result.output
+
+    code, out = run("mount", str(user.home / "missing"))
+    assert code == 3 and "does not exist" in out
     (user.home / "file").write_text("x")
-    not_dir = user.run("mount", str(user.home / "file"))
-    assert not_dir.returncode == 3 and "not a directory" in not_dir.stderr
-    size = user.run("mount", str(user.mountpoint()), "--cache-max-size", "huge")
-    assert size.returncode == 1 and "--cache-max-size" in size.stderr
-    assert user.run("mount").returncode == 2
-    assert user.run("mount", str(user.mountpoint()), "--bogus").returncode == 2
-    no_id = user.run("mount", str(user.mountpoint()), "--identity", str(user.home / "no-id"))
-    assert no_id.returncode == 1 and "no-id does not exist" in no_id.stderr
+    code, out = run("mount", str(user.home / "file"))
+    assert code == 3 and "not a directory" in out
+    code, out = run("mount", str(user.mountpoint()), "--cache-max-size", "huge")
+    assert code == 1 and "--cache-max-size" in out
+    assert run("mount")[0] == 2
+    assert run("mount", str(user.mountpoint()), "--bogus")[0] == 2
+    code, out = run("mount", str(user.mountpoint()), "--identity", str(user.home / "no-id"))
+    assert code == 1 and "no-id does not exist" in out
+    code, out = run("mount", str(user.mountpoint()), "--hub", "127.0.0.1:1")
+    assert code == 5 and "no API key for hub 127.0.0.1:1" in out
+    code, out = run("umount", "--force", "/proc")  # never touches mounts that are not ours
+    assert code == 6 and "nothing is mounted by bucketfs" in out
+    code, out = run("status", str(user.mountpoint()))
+    assert code == 6 and "nothing is mounted by bucketfs" in out
     assert not user.hub.pid_file.exists()  # validation failures start nothing
-    no_key = user.run("mount", str(user.mountpoint()), "--hub", "127.0.0.1:1")
-    assert no_key.returncode == 5 and "no API key for hub 127.0.0.1:1" in no_key.stderr
-    other = user.run("umount", "--force", "/proc")  # never touches mounts that are not ours
-    assert other.returncode == 6 and "nothing is mounted by bucketfs" in other.stderr
 
 
 def test_embedded_default_provisions_and_reuses(user: UserEnv) -> None:
