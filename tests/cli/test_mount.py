@@ -307,3 +307,29 @@ def test_control_socket(user: UserEnv, hub: HubProcess, user_key: tuple[str, str
     wait_for(lambda: not mounted(mnt), 30, "the daemon to unmount")
     wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10, "the daemon to exit")
     assert not runtime.control.exists() and not runtime.info.exists()
+
+
+def test_concurrent_first_mounts_share_hub_and_key(user: UserEnv) -> None:
+    first, second = user.mountpoint("one"), user.mountpoint("two")
+    procs = [
+        subprocess.Popen(
+            [*CLI, "mount", str(mnt)],
+            env=user.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for mnt in (first, second)
+    ]
+    results = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], results
+    one, two = user.status(first), user.status(second)
+    assert one["hub"] == two["hub"] == user.hub.address
+    assert one["identity"] == two["identity"]
+    assert user.logs().count("provisioned API key") == 1
+    assert user.logs().count("started the embedded hub") == 1
+    (first / "buckets" / "shared").mkdir()
+    wait_for(lambda: "shared" in os.listdir(second / "buckets"), 30, "the bucket in mount two")
+    user.ok("umount", str(first))
+    user.ok("umount", str(second))
