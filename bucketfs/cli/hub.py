@@ -50,7 +50,7 @@ def hub() -> None:
 @hub.command()
 @data_option
 @click.option("--listen", default="", help="HOST:PORT or unix:PATH (default: unix:DATA/hub.sock).")
-@click.option("--gateway", default="", help="Public HOST:PORT of the HTTP gateway, for links.")
+@click.option("--gateway", default="", help="Also serve the HTTP gateway on HOST:PORT.")
 @click.option(
     "--grace", default=5.0, show_default=True, help="Seconds in-flight calls get on stop."
 )
