@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import cast
 
+from bucketfs.auth.identity import PublicKey
 from bucketfs.errors import InvalidArgument, NotADirectory, NotFound, PermissionDenied, Unsupported
 from bucketfs.ipfs import unixfs
 from bucketfs.ipfs.cid import CID, Block
@@ -292,7 +293,7 @@ class Buckets(BucketService):
             tree = self.tree(bucket)
             root = self.root_cid(bucket)
             entry = tree.resolve(root, src)
-            dst = self._move_target(bucket, tree, root, src, dst, entry)
+            dst = self._move_target(bucket, src, dst, entry)
             with self.blocks.batch():
                 if bucket.private and self.file_key(bucket, src) != self.file_key(bucket, dst):
                     entry = self._recrypt(bucket).change_key(
@@ -307,9 +308,8 @@ class Buckets(BucketService):
             self.commit(bucket, root, ctx)
             self.attrs.move_tree(bucket.thread, bucket.key, src, dst)
 
-    def _move_target(
-        self, bucket: Bucket, tree: object, root: CID, src: str, dst: str, entry: Entry
-    ) -> str:
+    def _move_target(self, bucket: Bucket, src: str, dst: str, entry: Entry) -> str:
+        """Where ``src`` ends up: inside ``dst`` if that is a directory (WIRE §4.3)."""
         try:
             existing = self.resolve(bucket, dst)
         except (NotFound, NotADirectory):
@@ -347,8 +347,6 @@ class Buckets(BucketService):
     # -- roles, attributes, symlinks --------------------------------------------------------
 
     def push_roles(self, ctx: Ctx, key: str, path: str, roles: dict[str, int]) -> int:
-        from bucketfs.auth.identity import PublicKey
-
         path = bpaths.clean(path)
         for who, role in roles.items():
             if who != EVERYONE:

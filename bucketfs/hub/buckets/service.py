@@ -37,7 +37,7 @@ from .gc import GcStats
 from .model import Bucket
 from .publicdirs import PublicDirs
 from .records import BucketRecords
-from .roles import DENIED_TEXT, Access, can_see, check, visible_metadata
+from .roles import DENIED_TEXT, Access, can_see, check, effective_map, visible_metadata
 from .tree import Entry, PrivateDirs, Tree
 
 DEFAULT_MODES = {
@@ -370,8 +370,6 @@ class BucketService:
         return content.read(self.blocks, entry.cid, None, offset, length)
 
     def pull_roles(self, ctx: Ctx, key: str, path: str) -> dict[str, int]:
-        from .roles import effective_map
-
         path = bpaths.clean(path)
         bucket = self.load(ctx, key, path, Access.READ)
         if path:
