@@ -33,6 +33,30 @@ def render(value: Mapping[str, Any]) -> bytes:
     return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
 
 
+def rendered_size(value: Mapping[str, Any]) -> int:
+    """``len(render(value))`` without the slow pure-Python indenting encoder: the C encoder's
+    compact form (same separators) plus the newlines and indentation ``render`` adds."""
+    compact = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ": "))
+    return len(compact.encode()) + _layout(value, 1) + 1
+
+
+def _layout(value: Any, depth: int) -> int:
+    """Bytes of newlines and indentation inside ``value`` rendered at nesting ``depth``."""
+    if isinstance(value, dict):
+        items: Any = value.values()
+    elif isinstance(value, list):
+        items = value
+    else:
+        return 0
+    if not value:
+        return 0
+    total = len(value) * (1 + 2 * depth) + 1 + 2 * (depth - 1)
+    for item in items:
+        if isinstance(item, (dict, list)):
+            total += _layout(item, depth + 1)
+    return total
+
+
 def valid_name(name: str) -> bool:
     """Whether ``name`` can be a directory entry at all."""
     return name not in ("", ".", "..") and "/" not in name and "\0" not in name
@@ -47,10 +71,10 @@ def instance_id(name: str) -> str | None:
 
 def file_name(id_: str) -> str | None:
     """The file name of instance ``id_`` (None when the id cannot be shown as a file)."""
-    name = id_ + SUFFIX
-    if instance_id(name) != id_ or len(name.encode()) > 255:
+    if not id_ or id_[0] == "." or "/" in id_ or "\0" in id_ or len(id_) > 250:
         return None
-    return name
+    name = id_ + SUFFIX
+    return name if len(id_) < 62 or len(name.encode()) <= 255 else None
 
 
 def mod_time(instance: Mapping[str, Any]) -> int:

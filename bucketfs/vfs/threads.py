@@ -2,10 +2,12 @@
 
 ``threads/<db>/<collection>/<_id>.json`` and ``.schema.json`` (docs/SEMANTICS.md, "threads/").
 DBs come from ``users.list_threads()`` (``is_db`` only) by name, or by thread ID when unnamed or
-when the name is taken by an older entry. Listings are cached for ``LIST_TTL`` seconds and
-dropped by the DB's ``Listen`` watcher (``vfs.threadwatch``) on every change event. A collection
-listing pages through ``find_all`` (``PAGE`` instances per Find) and keeps only sizes and
-times; a lookup of one instance is one ``FindByID``. Writes are in ``vfs.threadwrites``.
+when the name is taken by an older entry. Listings and instance attributes are cached for
+``LIST_TTL`` seconds, or ``WATCHED_TTL`` while the DB's ``Listen`` stream is open: its watcher
+(``vfs.threadwatch``) drops the listing and refreshes the node on every change event, and
+drops everything when the stream breaks. A collection listing pages through ``find_all``
+(``PAGE`` instances per Find) and keeps only sizes and times; a lookup of one instance is one
+``FindByID``. Writes are in ``vfs.threadwrites``.
 """
 
 from __future__ import annotations
@@ -36,12 +38,16 @@ from bucketfs.vfs.threadjson import (
     instance_id,
     mod_time,
     render,
+    rendered_size,
     valid_name,
 )
 
 log = logging.getLogger("bucketfs.vfs.threads")
 
 LIST_TTL = 1.0
+#: listings and attributes of a DB whose Listen stream is open are kept current by its events;
+#: the hub is asked again only after this long (and at once when the stream breaks)
+WATCHED_TTL = 30.0
 PAGE = 1000
 FH_BASE = 1 << 48  # handle numbers of this namespace (the buckets side counts up from 1)
 
@@ -76,6 +82,7 @@ class ThreadsCore:
         self.notifier: KernelNotifier | None = None
         self.errors: MutableSequence[str] = []  # refused commits (the vfs's last_errors)
         self.on_db_seen: Any = None  # callback(db id, db node ino): start its watcher
+        self.watched: set[str] = set()  # DBs whose Listen stream is open
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -122,9 +129,9 @@ class ThreadsCore:
             node.perm = 0o444 if meta.coll == BUCKETS_COLLECTION else 0o644
         return node
 
-    def forget_dropped(self) -> None:
-        """Drop the state of nodes the inode table no longer has (after ``forget``)."""
-        for ino in [i for i in self.meta if self.live(i) is None]:
+    def forget_dropped(self, ino: int) -> None:
+        """Drop the state of ``ino`` if the inode table no longer has it (after ``forget``)."""
+        if ino in self.meta and self.live(ino) is None:
             meta = self.meta.pop(ino)
             if meta.refs == 0:
                 meta.drop_file()
@@ -181,13 +188,13 @@ class ThreadsCore:
 
     async def listing(self, db: str, coll: str) -> dict[str, tuple[int, int]]:
         cached = self.listings.get((db, coll))
-        if cached is not None and time.monotonic() - cached.fetched < LIST_TTL:
+        if cached is not None and time.monotonic() - cached.fetched < self.ttl(db):
             return cached.files
         files: dict[str, tuple[int, int]] = {}
         async for instance in self.api.find_all(db, coll, page_size=PAGE):
             name = file_name(str(instance.get("_id", "")))
             if name is not None:
-                files[name] = (len(render(instance)), mod_time(instance))
+                files[name] = (rendered_size(instance), mod_time(instance))
         self.listings[(db, coll)] = _Listing(files)
         return files
 
@@ -227,14 +234,20 @@ class ThreadsCore:
         id_ = instance_id(name)
         if id_ is None:
             raise NotFound(f"{name!r} not found")
+        now, ttl = time.monotonic(), self.ttl(pm.db)
+        known = self.inodes.child(parent.ino, name)
+        km = self.meta.get(known.ino) if known is not None else None
+        fresh = known is not None and now - known.checked < ttl
+        if fresh and known is not None and km is not None and km.role is Role.INSTANCE:
+            return known  # kept current by the DB's Listen events
         cached = self.listings.get((pm.db, pm.coll))
-        if cached is not None and time.monotonic() - cached.fetched < LIST_TTL:
+        if cached is not None and now - cached.fetched < ttl:
             if name not in cached.files:
                 raise NotFound(f"{name!r} not found")
             size, mtime = cached.files[name]
         else:
             instance = await self.api.find_by_id(pm.db, pm.coll, id_)
-            size, mtime = len(render(instance)), mod_time(instance)
+            size, mtime = rendered_size(instance), mod_time(instance)
         node = self.node(parent.ino, name, Kind.FILE, TMeta(Role.INSTANCE, pm.db, pm.coll, id_))
         node.size, node.mtime, node.checked = size, mtime, time.monotonic()
         return node
@@ -250,6 +263,10 @@ class ThreadsCore:
             return node.attr(size=meta.file.size())
         return node.attr()
 
+    def ttl(self, db: str) -> float:
+        """How long listings and attributes of ``db`` are trusted (longer while watched)."""
+        return WATCHED_TTL if db in self.watched else LIST_TTL
+
     async def getattr(self, ino: int) -> Attr:
         node = self.inodes.get(ino)
         meta = self.meta.get(ino)
@@ -258,7 +275,7 @@ class ThreadsCore:
             and meta.role in (Role.INSTANCE, Role.SCHEMA)
             and meta.file is None
             and not node.unlinked
-            and time.monotonic() - node.checked > LIST_TTL
+            and time.monotonic() - node.checked > self.ttl(meta.db)
         ):
             fresh = await self.child(self.inodes.get(node.parent), node.name)
             if fresh is not node:
@@ -295,11 +312,14 @@ class ThreadsCore:
         for name, (size, mtime) in files.items():
             known = self.inodes.child(node.ino, name)
             km = self.meta.get(known.ino) if known is not None else None
-            if known is not None and km is not None and km.role is Role.INSTANCE and km.file:
-                out[name] = self.attr(known)
-                continue
-            meta_i = TMeta(Role.INSTANCE, meta.db, meta.coll, name[:-5])
-            child = self.node(node.ino, name, Kind.FILE, meta_i)
+            if known is not None and km is not None and km.role is Role.INSTANCE:
+                if km.file is not None:
+                    out[name] = self.attr(known)
+                    continue
+                child = known
+            else:
+                meta_i = TMeta(Role.INSTANCE, meta.db, meta.coll, name[:-5])
+                child = self.node(node.ino, name, Kind.FILE, meta_i)
             child.size, child.mtime, child.checked = size, mtime, now
             out[name] = child.attr()
         for name, cino in node.children.items():

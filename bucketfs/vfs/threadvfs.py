@@ -65,8 +65,7 @@ class MountVfs(BucketsVfs):
 
     def forget(self, ino: int, count: int) -> None:
         super().forget(ino, count)
-        if ino in self.threads.meta:
-            self.threads.forget_dropped()
+        self.threads.forget_dropped(ino)
 
     async def getattr(self, ino: int) -> Attr:
         if ino == THREADS_INO or not self._mine(ino):

@@ -20,7 +20,7 @@ import trio
 from bucketfs.errors import BucketfsError, NotFound
 from bucketfs.vfs.nodes import THREADS_INO, Node
 from bucketfs.vfs.threadfiles import Role
-from bucketfs.vfs.threadjson import file_name, mod_time, render
+from bucketfs.vfs.threadjson import file_name, mod_time, rendered_size
 from bucketfs.vfs.threads import ThreadsCore
 
 log = logging.getLogger("bucketfs.vfs.threads")
@@ -49,6 +49,7 @@ class Watchers:
         for scope in self.scopes.values():
             scope.cancel()
         self.scopes.clear()
+        self.ns.watched.clear()
 
     async def _run(self, db: str, scope: trio.CancelScope) -> None:
         delay = BACKOFF_MIN
@@ -56,17 +57,20 @@ class Watchers:
             while True:
                 try:
                     async with self.ns.api.listen(db) as stream:
+                        self.ns.watched.add(db)
                         async for event in stream:
                             delay = BACKOFF_MIN
                             await self.apply(db, event)
                 except NotFound:
                     log.info("thread DB %s is gone; stopped listening", db)
+                    self.ns.watched.discard(db)
                     self.scopes.pop(db, None)
                     return
                 except BucketfsError as exc:
                     log.info("listen on thread DB %s broke (%s); re-listing", db, exc)
                 except Exception as exc:  # a watcher must never take the mount down
                     log.warning("listen on thread DB %s failed: %r; re-listing", db, exc)
+                self.ns.watched.discard(db)
                 self.reconnects += 1
                 await self.relist(db)
                 await trio.sleep(delay)
@@ -104,7 +108,7 @@ class Watchers:
             if event.instance is None:
                 self.ns.detach(node)
             else:
-                node.size, node.mtime = len(render(event.instance)), mod_time(event.instance)
+                node.size, node.mtime = rendered_size(event.instance), mod_time(event.instance)
                 node.checked = time.monotonic()
                 await self._inval_inode(node.ino)
         notifier = self.ns.notifier

@@ -12,12 +12,15 @@ from typing import Any, TypeVar
 
 import pytest
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bucketfs import errors
 from bucketfs.remote.session import HubConfig, HubSession
 from bucketfs.testing.hubproc import HubProcess
 from bucketfs.vfs import Attr, Vfs
 from bucketfs.vfs.nodes import THREADS_INO
+from bucketfs.vfs.threadjson import file_name, instance_id, render, rendered_size
 
 T = TypeVar("T")
 STRICT = {
@@ -365,21 +368,49 @@ def test_semantics_doc_threads_section() -> None:
     section = doc.split("## threads/\n", 1)[1].split("\n## ", 1)[0]
     rows = [r for r in section.splitlines() if r.startswith("|")][2:]
     assert len(rows) >= 8
+    functions: dict[str, dict[str, str]] = {}
+    for path in ("tests/vfs/test_threads.py", "tests/fuse/test_threads.py"):
+        text = (root / path).read_text()
+        functions[path] = {
+            n.name: ast.get_source_segment(text, n) or ""
+            for n in ast.parse(text).body
+            if isinstance(n, ast.FunctionDef)
+        }
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         sources = []
         for ref in re.findall(r"`(tests/[^`]+::\w+)`", cells[3]):
             path, name = ref.split("::")
-            text = (root / path).read_text()
-            found = [
-                ast.get_source_segment(text, n) or ""
-                for n in ast.walk(ast.parse(text))
-                if isinstance(n, ast.FunctionDef) and n.name == name
-            ]
-            assert found, f"{ref} does not exist"
-            sources += found
+            assert name in functions.get(path, {}), f"{ref} does not exist"
+            sources.append(functions[path][name])
         assert sources, row
         for name in re.findall(r"\bE[A-Z]{2,}\b", cells[2]):
             code = getattr(errno_mod, name)
             ways = {name} | {cls.__name__ for cls, c in ERRNO.items() if c == code}
             assert any(w in src for w in ways for src in sources), (name, row)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(st.text(), json_values, max_size=6))
+def test_rendered_size_is_the_rendered_length(value: dict[str, Any]) -> None:
+    assert rendered_size(value) == len(render(value))
+    assert render(value) == pretty_any(value)
+
+
+@given(st.text(max_size=300))
+def test_file_names_map_back_to_ids(id_: str) -> None:
+    name = file_name(id_)
+    if name is not None:
+        assert instance_id(name) == id_ and len(name.encode()) <= 255
+    else:
+        assert not id_ or id_.startswith(".") or "/" in id_ or "\0" in id_ or len(id_) > 61
+
+
+def pretty_any(value: Any) -> bytes:
+    return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
