@@ -117,6 +117,8 @@ def hub() -> Iterator[HubProcess]:
     with HubProcess(extra_args=("--gateway", gateway)) as proc:
         proc.gateway = gateway  # type: ignore[attr-defined]
         yield proc
+        log = proc.log_text()
+    assert "Traceback" not in log, log[-3000:]
 
 
 @pytest.fixture
