@@ -131,7 +131,7 @@ def scan(data: bytes) -> tuple[list[RawLink], bytes | None]:
 
 
 def _scan_link(data: bytes, pos: int, stop: int, start: int) -> RawLink:
-    if data[pos] != 0x0A:
+    if pos >= stop or data[pos] != 0x0A:
         raise InvalidArgument("dag-pb link without Hash")
     cid_length, pos = varint.decode(data, pos + 1)
     pos += cid_length

@@ -22,6 +22,7 @@ from bucketfs.ipfs.cid import CID, DAG_PB, Block, load_block
 from bucketfs.ipfs.murmur3 import murmur3_x64_128
 
 FANOUT = 256
+_HEX = set("0123456789ABCDEFabcdef")
 
 GetBlock = Callable[[CID], bytes]
 
@@ -102,11 +103,9 @@ def decode_shard(block: Block) -> tuple[dict[int, _Slot], unixfs.Data]:
         )
     slots: dict[int, _Slot] = {}
     for link in node.links:
-        try:
-            slot = int(link.name[:2], 16)
-        except ValueError:
-            slot = -1
-        if len(link.name) < 2 or not 0 <= slot < FANOUT or slot in slots:
+        prefix = link.name[:2]
+        slot = int(prefix, 16) if len(prefix) == 2 and set(prefix) <= _HEX else -1
+        if slot < 0 or slot in slots:
             raise InvalidArgument(f"{block.cid}: bad HAMT link name {link.name!r}")
         if len(link.name) == 2:
             slots[slot] = _SubShard(link.cid, link.tsize)
