@@ -183,6 +183,8 @@ class Rpc:
                 await call.send(threads_pb2.GetTokenRequest(signature=sign(reply.challenge)))
                 reply = await self._token_reply(call, "token")
                 await call.done_writing()
+                async for _ in call.responses:  # let the hub end the call with OK
+                    pass
                 return str(reply.token)
         except grpc.RpcError as err:
             raise self.translate(err, GET_TOKEN) from None
