@@ -163,6 +163,23 @@ class Accounts:
             raise NotFound("API key not found or is invalid")
         return record
 
+    def find_credentials(self, key: str) -> tuple[ApiKey, Account | None]:
+        """A valid ``key`` and its account (``None`` if the account is gone), in one read — the
+        lookup every call makes. ``NotFound "API key not found or is invalid"`` otherwise."""
+        rows = self._query(
+            "SELECT k.*, a.* FROM hub_api_keys AS k LEFT JOIN hub_accounts AS a"
+            " ON a.name = k.account WHERE k.key = ? AND k.valid = 1",
+            (key,),
+        )
+        if not rows:
+            raise NotFound("API key not found or is invalid")
+        row = rows[0]
+        record, account_row = _key_from_row(row[:8]), row[8:]
+        if account_row[0] is None:
+            return record, None
+        name, identity, private_key, created_at = account_row
+        return record, Account(str(name), str(identity), str(private_key), int(str(created_at)))
+
     def list_keys(self, account: str | None = None) -> list[ApiKey]:
         """Keys of ``account`` (all accounts when ``None``), oldest first."""
         if account is None:

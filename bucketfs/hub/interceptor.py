@@ -145,14 +145,15 @@ class Authenticator:
         key_text = metadata.get(apisig.API_KEY_HEADER, "")
         if not key_text:
             raise Unauthenticated("Session or API key required")
-        record = self.accounts.find_valid_key(key_text)
+        record, account = self.accounts.find_credentials(key_text)
         if record.secure:
             apisig.verify_api_sig(
                 record.secret,
                 metadata.get(apisig.API_SIG_HEADER, ""),
                 metadata.get(apisig.API_SIG_MSG_HEADER, ""),
             )
-        account = self.accounts.find_account(record.account)
+        if account is None:
+            raise NotFound("Account not found")
         headers = {
             "thread": metadata.get(THREAD_HEADER, ""),
             "thread_name": metadata.get(THREAD_NAME_HEADER, ""),
