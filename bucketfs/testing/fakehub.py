@@ -203,6 +203,11 @@ class FakeHub:
             node.mtime,
         )
 
+    def new_thread(self, name: str) -> str:
+        tid = "bafk" + hashlib.sha256(f"thread{self._next()}".encode()).hexdigest()[:40]
+        self.threads[tid] = name
+        return tid
+
     def new_bucket(self, thread: str, name: str) -> BucketRoot:
         n = self._next()
         key = "bafzbeie" + hashlib.sha256(f"bucket{n}".encode()).hexdigest()[:51]
@@ -424,9 +429,7 @@ class FakeThreads:
         self.hub._enter("new_db")
         if name in self.hub.threads.values():
             raise AlreadyExists("db already exists")
-        tid = "bafk" + hashlib.sha256(f"thread{self.hub._next()}".encode()).hexdigest()[:40]
-        self.hub.threads[tid] = name
-        return tid
+        return self.hub.new_thread(name)
 
 
 class FakeUsers:
@@ -466,10 +469,7 @@ def seed_bucket(
 ) -> BucketRoot:
     """Create a bucket (and its thread if needed) directly in ``hub``, with ``files``."""
     tid = next((t for t, n in hub.threads.items() if n == thread_name), None)
-    if tid is None:
-        tid = "bafk" + hashlib.sha256(f"thread{hub._next()}".encode()).hexdigest()[:40]
-        hub.threads[tid] = thread_name
-    root = hub.new_bucket(tid, name)
+    root = hub.new_bucket(tid or hub.new_thread(thread_name), name)
     b = hub.buckets[root.key]
     for path, data in files:
         parent, fname = hub._parent(b, path, create=True)

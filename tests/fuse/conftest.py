@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,17 @@ def bucket(mount: MountProcess, request: pytest.FixtureRequest) -> Path:
     path = mount.mountpoint / "buckets" / request.node.name.replace("[", "-").rstrip("]")[:60]
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="module")
+def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of part of the source tree, ``bucketfs/{vfs,fuse,ipfs}`` (the checkout
+    changes under our feet while other work goes on)."""
+    package = Path(__file__).resolve().parents[2] / "bucketfs"
+    root = tmp_path_factory.mktemp("src") / "bucketfs"
+    for sub in ("vfs", "fuse", "ipfs"):
+        shutil.copytree(package / sub, root / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
 
 
 def sh(cmd: str, cwd: Path) -> str:

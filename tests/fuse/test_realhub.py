@@ -8,7 +8,6 @@ import contextlib
 import errno
 import hashlib
 import os
-import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -25,7 +24,6 @@ from bucketfs.vfs.cids import file_cid
 from .conftest import sh
 
 T = TypeVar("T")
-PACKAGE = Path(__file__).resolve().parents[2] / "bucketfs"
 
 
 class Api:
@@ -101,14 +99,6 @@ def rb(real: tuple[MountProcess, Api], request: pytest.FixtureRequest) -> Path:
     path = real[0].mountpoint / "buckets" / request.node.name[5:40]
     path.mkdir()
     return path
-
-
-@pytest.fixture(scope="module")
-def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("src") / "tree"
-    for sub in ("vfs", "fuse"):
-        shutil.copytree(PACKAGE / sub, root / sub, ignore=shutil.ignore_patterns("__pycache__"))
-    return root
 
 
 def test_cp_r_find_and_the_api(rb: Path, src: Path, real: tuple[MountProcess, Api]) -> None:

@@ -5,25 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
-
-import pytest
 
 from bucketfs.testing.mountproc import MountProcess
 
 from .conftest import sh
-
-PACKAGE = Path(__file__).resolve().parents[2] / "bucketfs"
-
-
-@pytest.fixture(scope="module")
-def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private copy of some of the source tree (the checkout changes under our feet)."""
-    root = tmp_path_factory.mktemp("src") / "bucketfs"
-    for sub in ("vfs", "fuse", "ipfs"):
-        shutil.copytree(PACKAGE / sub, root / sub, ignore=shutil.ignore_patterns("__pycache__"))
-    return root
 
 
 def test_cp_r_find_and_diff(bucket: Path, src: Path) -> None:
