@@ -148,8 +148,10 @@ def dir_get(root: Block, name: str, get_block: GetBlock) -> DirEntry | None:
     """The entry called ``name``, or None."""
     if _kind(root).type == unixfs.HAMT_SHARD:
         return hamt.find(root, name, get_block)
-    for link in dagpb.decode(root.data).links:
-        if link.name == name:
+    key = name.encode("utf-8")
+    for raw in dagpb.scan(root.data)[0]:
+        if raw.name == key:  # decode only the matching link
+            link = dagpb.decode(raw.field).links[0]
             return DirEntry(link.name, link.cid, link.tsize)
     return None
 
