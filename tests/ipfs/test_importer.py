@@ -136,3 +136,28 @@ def test_file_size_of_inline_data_node() -> None:
     block = Block.of(dagpb.encode(dagpb.PBNode(data, [])), DAG_PB)
     assert file_size(block) == 3
     assert b"".join(read_file(block.cid, {block.cid: block.data}.__getitem__, 1)) == b"bc"
+
+
+def test_range_reads_on_a_deep_tree() -> None:
+    # chunk 5, 3 links: 40 chunks give four levels with partial nodes; check many ranges and
+    # that only the leaves overlapping each range are fetched
+    builder = FileBuilder(chunk_size=5, max_links=3)
+    data = _data(198, seed=3)
+    blocks = builder.write(data)
+    result = builder.finish()
+    store = _store(blocks + result.blocks)
+    rng = random.Random(4)
+    for _ in range(300):
+        offset = rng.randrange(0, 210)
+        length = rng.choice([None, 0, 1, 4, 5, 6, 17, 100])
+        fetched: list[CID] = []
+
+        def get(cid: CID, fetched: list[CID] = fetched) -> bytes:
+            fetched.append(cid)
+            return store[cid]
+
+        got = b"".join(read_file(result.cid, get, offset, length))
+        assert got == data[offset : None if length is None else offset + length]
+        leaves = sum(1 for c in fetched if c.codec == RAW)
+        want = 0 if not got else (offset + len(got) - 1) // 5 - offset // 5 + 1
+        assert leaves == want, (offset, length)
