@@ -5,7 +5,7 @@ It is an ordinary ``bucketfs hub serve --data DATA --listen unix:DATA/hub.sock``
 reuses it when its socket answers gRPC health, and otherwise starts it detached from the caller
 (its own session, reparented to init, stdout and stderr appended to ``DATA/hub.log``, pid in
 ``DATA/hub.pid``); a lock file makes concurrent mounts start at most one. :func:`provision`
-creates a user API key on it and an identity when they are missing and records the key in the
+creates a user API key in its store and an identity when they are missing and records the key in the
 config file (mode 0600), so later mounts reuse them. Stop it with :meth:`EmbeddedHub.stop`, or
 ``kill $(cat DATA/hub.pid)``.
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import signal
@@ -191,15 +190,24 @@ class EmbeddedHub:
         return True
 
     def create_user_key(self) -> tuple[str, str]:
-        """A new secure user API key on this hub's data dir; returns ``(key, secret)``."""
-        cmd = [*HUB_CLI, "keys", "create", "--data", str(self.data_dir), "--type", "user"]
-        result = subprocess.run(
-            [*cmd, "--json"], capture_output=True, text=True, check=False, timeout=60
-        )
-        if result.returncode != 0:
-            raise Unavailable(f"cannot create an API key on the embedded hub: {result.stderr}")
-        info = json.loads(result.stdout)
-        return str(info["key"]), str(info["secret"])
+        """A new secure user API key in this hub's store; returns ``(key, secret)``.
+
+        Like ``bucketfs hub keys create --type user``, this opens the store directly, which is
+        safe while the hub runs (SQLite transactions), and saves starting an interpreter.
+        """
+        from bucketfs.hub.accounts import DEFAULT_ACCOUNT, Accounts
+        from bucketfs.hub.caller import KeyType
+        from bucketfs.hub.server import STORE_FILE
+        from bucketfs.hub.store import open_store
+
+        ensure_private_dir(self.data_dir)
+        store = open_store(str(self.data_dir / STORE_FILE))
+        try:
+            os.chmod(self.data_dir / STORE_FILE, 0o600)
+            record = Accounts(store).create_key(DEFAULT_ACCOUNT, KeyType.USER, secure=True)
+        finally:
+            store.close()
+        return record.key, record.secret
 
 
 def ensure_identity(path: Path) -> Identity:
