@@ -3,17 +3,17 @@
 Each setting comes from the first of: a command-line flag, the environment variable
 ``BUCKETFS_<KEY>`` (upper case), the config file (``paths.config_file()``), the default.
 
-=================  ======================  ==============================================
-key                environment             default
-=================  ======================  ==============================================
-``hub``            ``BUCKETFS_HUB``        none: use the embedded hub (``embedded.py``)
-``api_key``        ``BUCKETFS_API_KEY``    none (the embedded hub provisions one)
-``api_secret``     ``BUCKETFS_API_SECRET`` none (an insecure key has no secret)
-``identity``       ``BUCKETFS_IDENTITY``   ``paths.identity_file()``
-``thread``         ``BUCKETFS_THREAD``     ``buckets`` (name of the buckets thread DB)
-``cache_dir``      ``BUCKETFS_CACHE_DIR``  ``paths.cache_dir()``
-``cache_max_size`` ``BUCKETFS_CACHE_MAX_SIZE``  ``10G``
-=================  ======================  ==============================================
+==================  =============================  =======================================
+key                 environment                    default
+==================  =============================  =======================================
+``hub``             ``BUCKETFS_HUB``               none: the embedded hub (``embedded.py``)
+``api_key``         ``BUCKETFS_API_KEY``           none (the embedded hub provisions one)
+``api_secret``      ``BUCKETFS_API_SECRET``        none (an insecure key has no secret)
+``identity``        ``BUCKETFS_IDENTITY``          ``paths.identity_file()``
+``thread``          ``BUCKETFS_THREAD``            ``buckets`` (the buckets thread DB)
+``cache_dir``       ``BUCKETFS_CACHE_DIR``         ``paths.cache_dir()``
+``cache_max_size``  ``BUCKETFS_CACHE_MAX_SIZE``    ``10G``
+==================  =============================  =======================================
 
 The file may also hold an ``[embedded]`` table with the ``api_key`` and ``api_secret`` that
 bucketfs provisioned on the embedded hub; they are used only when no hub is configured. A file
