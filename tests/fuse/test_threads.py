@@ -152,9 +152,17 @@ def test_shell_write_read_ls_rm(hm: HubMount, coll: Path) -> None:
 
 def test_editors_and_tools(hm: HubMount, coll: Path, tmp_path: Path) -> None:
     sh('echo \'{"title": "milk", "n": 1}\' > a.json', coll)
-    # vim: swap file, the 4913 write test, backup + rename or write in place, as it decides
-    sh("vim -u NONE -N -es -c '%s/milk/oat milk/' -c 'wq' a.json", coll)
+    # vim: swap files (.a.json.swp), then a write in place
+    sh("vim -u NONE -N -i NONE -es -c '%s/milk/oat/' -c 'wq' a.json", coll)
+    assert instance(hm, coll, "a")["title"] == "oat"
+    # vim with a backup: the 4913 write test, a.json renamed to a.json~, a new a.json written
+    vim = "vim -u NONE -N -i NONE -es -c 'set backup backupcopy=auto backupskip='"
+    sh(f"{vim} -c '%s/oat/oat milk/' -c 'wq' a.json", coll)
     assert instance(hm, coll, "a")["title"] == "oat milk"
+    assert json.loads((coll / "a.json~").read_text())["title"] == "oat"  # a local file
+    db = hm.db(coll.parent.name)
+    assert [i["_id"] for i in hm.api(lambda s: s.threads.find(db, "c"))] == ["a"]
+    sh("rm a.json~", coll)
     sh("sed -i 's/oat milk/soy/' a.json", coll)
     assert instance(hm, coll, "a")["title"] == "soy"
     sh("jq '.n = 2' a.json > tmp && mv tmp a.json", coll)
