@@ -308,10 +308,11 @@ class ThreadsCore:
     async def _collection_entries(self, node: Node, meta: TMeta) -> list[tuple[str, Attr]]:
         files = await self.listing(meta.db, meta.coll)
         out = {SCHEMA_FILE: self.attr(await self._document(node, meta, SCHEMA_FILE))}
-        now = time.monotonic()
+        now, children, get = time.monotonic(), node.children, self.inodes.get
         for name, (size, mtime) in files.items():
-            known = self.inodes.child(node.ino, name)
-            km = self.meta.get(known.ino) if known is not None else None
+            cino = children.get(name)
+            known = get(cino) if cino is not None else None
+            km = self.meta.get(cino) if cino is not None else None
             if known is not None and km is not None and km.role is Role.INSTANCE:
                 if km.file is not None:
                     out[name] = self.attr(known)

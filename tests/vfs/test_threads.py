@@ -97,10 +97,14 @@ class Mount:
         return found[0]
 
 
-def run(config: HubConfig, tmp: Path, body: Callable[[Mount], Awaitable[T]]) -> T:
+def run(
+    config: HubConfig, tmp: Path, body: Callable[[Mount], Awaitable[T]], read_only: bool = False
+) -> T:
     async def main() -> T:
         async with await HubSession.connect(config) as session:
-            vfs = Vfs(session, cache_dir=tmp / "cache", cache_max_bytes=1 << 26)
+            vfs = Vfs(
+                session, cache_dir=tmp / "cache", cache_max_bytes=1 << 26, read_only=read_only
+            )
             await vfs.start()
             try:
                 return await body(Mount(vfs, session))
@@ -267,6 +271,30 @@ def test_buckets_collection_is_read_only(config: HubConfig, tmp_path: Path) -> N
             await m.vfs.rmdir((await m.resolve("buckets")).ino, "buckets")
 
     run(config, tmp_path, body)
+
+
+def test_read_only_mount(config: HubConfig, tmp_path: Path) -> None:
+    async def setup(m: Mount) -> None:
+        await m.mkdir("ro")
+        await m.mkdir("ro/c")
+        await m.write("ro/c/a.json", b'{"v": 1}')
+
+    async def body(m: Mount) -> None:
+        assert json.loads(await m.read("ro/c/a.json"))["v"] == 1
+        c = (await m.resolve("ro/c")).ino
+        with pytest.raises(errors.ReadOnly):  # EROFS
+            await m.vfs.mkdir(THREADS_INO, "other", 0o755)
+        with pytest.raises(errors.ReadOnly):
+            await m.write("ro/c/b.json", b"{}")
+        with pytest.raises(errors.ReadOnly):
+            await m.vfs.open((await m.resolve("ro/c/a.json")).ino, os.O_RDWR)
+        with pytest.raises(errors.ReadOnly):
+            await m.vfs.unlink(c, "a.json")
+        with pytest.raises(errors.ReadOnly):
+            await m.vfs.rmdir(THREADS_INO, "ro")
+
+    run(config, tmp_path, setup)
+    run(config, tmp_path, body, read_only=True)
 
 
 def test_listing_pages_and_lookup_is_one_find(config: HubConfig, tmp_path: Path) -> None:
