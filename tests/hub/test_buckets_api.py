@@ -420,8 +420,15 @@ def test_roles_owner_writer_reader_stranger(clients: HubClients, alice: Client) 
 
     writer, reader, stranger = as_user["writer"], as_user["reader"], as_user["stranger"]
     writer.push(key, "doc.txt", b"v2")
+    writer.push_paths(key, [("new.txt", b"by writer"), ("new.txt", b"")])
+    attrs = ext_pb.SetPathAttrsRequest(key=key, path="new.txt", set_mode=True, mode=0o600)
+    writer.ext.SetPathAttrs(attrs, metadata=writer.md())
+    assert reader.ls(key, "new.txt").item.mode == 0o100600
+    assert rpc_error(reader.ext.SetPathAttrs, attrs, metadata=reader.md()).code() == (
+        grpc.StatusCode.PERMISSION_DENIED
+    )
     assert reader.pull(key, "doc.txt") == b"v2"
-    assert reader.names(key) == [".textileseed", "doc.txt"]
+    assert reader.names(key) == [".textileseed", "doc.txt", "new.txt"]
     denied = grpc.StatusCode.PERMISSION_DENIED
     assert failing(lambda: reader.push(key, "doc.txt", b"v3")).code() == denied
     assert failing(lambda: stranger.pull(key, "doc.txt")).code() == denied
