@@ -22,6 +22,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from bucketfs.testing.hubproc import HubProcess
 from bucketfs.testing.mountproc import MountProcess
 
 NAMES = ["a", "b", "c"]
@@ -133,3 +134,25 @@ def test_mount_behaves_like_a_local_directory(bucket: Path, mount: MountProcess)
             suppress_health_check=list(HealthCheck),
         ),
     )
+
+
+@pytest.mark.timeout(600)
+def test_mount_over_a_real_hub_behaves_like_a_local_directory(tmp_path: Path) -> None:
+    """The same machine over a hub subprocess (fewer examples: each step costs round trips)."""
+    with HubProcess() as hub:
+        key, secret = hub.create_key(type="account")
+        with MountProcess(
+            tmp_path / "mnt", tmp_path / "cache", hub=(hub.address, key, secret)
+        ) as m:
+            bucket = m.mountpoint / "buckets" / "diff"
+            bucket.mkdir()
+            MountVersusLocal.bucket = bucket
+            run_state_machine_as_test(
+                MountVersusLocal,
+                settings=settings(
+                    max_examples=25,
+                    stateful_step_count=20,
+                    deadline=None,
+                    suppress_health_check=list(HealthCheck),
+                ),
+            )
