@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 
 import grpc
 import trio
+from grpc_health.v1 import health_pb2
 
 Msg = TypeVar("Msg")
 Metadata = tuple[tuple[str, str], ...]
@@ -42,6 +43,7 @@ CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
 )
 
 REQUEST_QUEUE_SIZE = 4
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
 
 def open_channel(address: str) -> grpc.Channel:
@@ -179,6 +181,27 @@ class Bridge:
         #: idle listeners cannot starve transfers
         self.listen_limiter = trio.CapacityLimiter(max_threads)
 
+    async def wait_ready(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until the hub answers again: a health check that waits for
+        the channel to connect (``wait_for_ready``). Any answer counts, even UNIMPLEMENTED."""
+        if timeout <= 0:
+            return False
+        try:
+            await self.unary(
+                HEALTH_CHECK,
+                health_pb2.HealthCheckRequest(),
+                health_pb2.HealthCheckResponse,
+                metadata=(),
+                timeout=timeout,
+                wait_for_ready=True,
+            )
+        except grpc.RpcError as err:
+            return err.code() not in (
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+            )
+        return True
+
     async def unary(
         self,
         method: str,
@@ -187,13 +210,16 @@ class Bridge:
         *,
         metadata: Metadata,
         timeout: float | None,
+        wait_for_ready: bool | None = None,
     ) -> Any:
         multicallable = self.channel.unary_unary(
             method,
             request_serializer=type(request).SerializeToString,
             response_deserializer=reply_cls.FromString,
         )
-        future = multicallable.future(request, metadata=metadata, timeout=timeout)
+        future = multicallable.future(
+            request, metadata=metadata, timeout=timeout, wait_for_ready=wait_for_ready
+        )
         done = trio.Event()
         token = trio.lowlevel.current_trio_token()
 

@@ -360,7 +360,10 @@ class PullStream:
                     raise
                 await self._stream.aclose()
                 self._stream = None
-                await trio.sleep(self._client._rpc.retry.delay(self._resumes - 1))
+                rpc = self._client._rpc
+                await rpc.pause(
+                    rpc.retry.delay(self._resumes - 1), rpc.retry.budget / rpc.retry.attempts
+                )
                 continue
             self._delivered += len(chunk)
             return chunk

@@ -58,15 +58,28 @@ def is_retryable(err: BaseException, *, idempotent: bool) -> bool:
     return idempotent or never_sent(err)
 
 
+async def _sleep(delay: float, patience: float) -> None:
+    await trio.sleep(delay)
+
+
+#: how a retry waits: ``pause(delay, patience)`` sleeps the jittered ``delay`` and may then wait
+#: up to ``patience`` seconds more for the hub (e.g. until the channel reconnects)
+Pause = Callable[[float, float], Awaitable[None]]
+
+
 async def with_retries(
     attempt: Callable[[], Awaitable[T]],
     policy: RetryPolicy,
     *,
     idempotent: bool,
+    pause: Pause = _sleep,
 ) -> T:
     """Run ``attempt`` until it succeeds, fails for good, or the policy's bounds are reached.
 
     ``attempt`` raises ``bucketfs.errors`` (already translated); the last error is re-raised.
+    Between attempts the remaining budget is shared out: each pause may last up to the budget
+    left divided by the attempts left, so a hub that comes back within the budget is used as
+    soon as it is back, and one that does not costs at most about ``policy.budget``.
     """
     start = trio.current_time()
     retry = 0
@@ -76,8 +89,10 @@ async def with_retries(
         except errors.BucketfsError as err:
             if retry + 1 >= policy.attempts or not is_retryable(err, idempotent=idempotent):
                 raise
-            pause = policy.delay(retry)
-            if trio.current_time() + pause - start > policy.budget:
+            delay = policy.delay(retry)
+            left = policy.budget - (trio.current_time() - start)
+            if delay > left:
                 raise
+            patience = max(0.0, left / (policy.attempts - retry - 1) - delay)
             retry += 1
-            await trio.sleep(pause)
+            await pause(delay, patience)

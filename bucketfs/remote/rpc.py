@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 import grpc
+import trio
 
 from bucketfs import errors
 from bucketfs.auth.apisig import api_key_metadata
@@ -130,7 +131,13 @@ class Rpc:
                         continue
                     raise self.translate(err, method) from None
 
-        return await with_retries(attempt, self.retry, idempotent=idempotent)
+        return await with_retries(attempt, self.retry, idempotent=idempotent, pause=self.pause)
+
+    async def pause(self, delay: float, patience: float) -> None:
+        """Between retries: the backoff delay, then up to ``patience`` s more while the
+        channel is not connected (a restarting hub is used again as soon as it listens)."""
+        await trio.sleep(delay)
+        await self.bridge.wait_ready(patience)
 
     def stream(
         self,
@@ -257,7 +264,9 @@ class RemoteStream(Generic[T]):
                     raise self._rpc.translate(err, self._method) from None
 
         policy = self._rpc.retry if self._idempotent else NO_RETRY
-        return await with_retries(attempt, policy, idempotent=self._idempotent)
+        return await with_retries(
+            attempt, policy, idempotent=self._idempotent, pause=self._rpc.pause
+        )
 
     async def __anext__(self) -> T:
         while True:

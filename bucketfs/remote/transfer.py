@@ -144,7 +144,7 @@ async def _with_push_retries(rpc: Rpc, source_reopenable: bool, attempt: Callabl
             raise err.original from None
 
     policy = rpc.retry if source_reopenable else NO_RETRY
-    return await with_retries(guarded, policy, idempotent=source_reopenable)
+    return await with_retries(guarded, policy, idempotent=source_reopenable, pause=rpc.pause)
 
 
 async def push_path(
