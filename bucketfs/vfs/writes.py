@@ -91,7 +91,7 @@ class WriteOps(VfsCore):
         if existing is not None:
             if flags & os.O_EXCL:
                 raise AlreadyExists(name)
-            fh = await self.open(existing.ino, flags | os.O_TRUNC)
+            fh = await self.open(existing.ino, flags)  # O_TRUNC only if asked for
             existing.lookups += 1
             return fh, self.attr(existing)
         node = self.inodes.upsert(parent_ino, name, Kind.FILE, parent.bucket)

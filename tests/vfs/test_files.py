@@ -196,3 +196,17 @@ def test_staging_area_full_is_enospc(env: Env, monkeypatch: pytest.MonkeyPatch) 
         assert env.api_file("b", "f") == b"data"
 
     env.run(body)
+
+
+def test_create_of_a_name_that_appeared_meanwhile_opens_it(env: Env) -> None:
+    seed_bucket(env.hub, "b", [("f", b"theirs")])
+
+    async def body() -> None:
+        parent, _ = await env.parent("b/f")
+        fh, attr = await env.vfs.create(parent, "f", 0o644, os.O_WRONLY | os.O_CREAT)
+        assert attr.size == 6  # no O_TRUNC: the content stays
+        await env.vfs.write(fh, 0, b"T")
+        await env.vfs.release(fh)
+        assert env.api_file("b", "f") == b"Theirs"
+
+    env.run(body)
