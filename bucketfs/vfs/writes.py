@@ -152,13 +152,13 @@ class WriteOps(VfsCore):
         if of.refs <= 0 and self.open_files.get(of.ino) is of:
             await self._close_file(of)
 
-    async def _close_file(self, of: OpenFile) -> None:
+    async def _close_file(self, of: OpenFile, *, admit: bool = True) -> None:
         self.open_files.pop(of.ino, None)
         if of.dirty and not of.unlinked:
             msg = f"changes to {self.inodes.get(of.ino).name!r} (inode {of.ino}) were not saved"
             self.errors.append(msg)
             log.error("hub %s: %s", self.hub_address, msg)
-        if of.pushed_cid and not of.dirty and of.loaded:
+        if admit and of.pushed_cid and not of.dirty and of.loaded:
             await self.cache.admit(of.pushed_cid, of.path)
         of.close()
 
