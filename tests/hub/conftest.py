@@ -7,40 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from bucketfs.auth.identity import Identity
-from bucketfs.testing.hubproc import SCHEMA, HubClient, HubProcess
+from bucketfs.testing.hubproc import SCHEMA, HubClient, HubClients, HubProcess
 
 Client = HubClient  # the name the tests use
-
-
-class HubClients:
-    """Make clients for one hub; closes them at teardown."""
-
-    def __init__(self, hub: HubProcess) -> None:
-        self.hub = hub
-        self._clients: list[HubClient] = []
-
-    def account(self, secure: bool = True, account: str | None = None) -> HubClient:
-        key, secret = self.hub.create_key(type="account", secure=secure, account=account)
-        return self._add(HubClient(self.hub.address, key, secret if secure else None))
-
-    def user(self, identity: Identity | None = None, secure: bool = True) -> HubClient:
-        """A user-key client that already holds a token for ``identity`` (fresh if None)."""
-        key, secret = self.hub.create_key(type="user", secure=secure)
-        client = self._add(HubClient(self.hub.address, key, secret if secure else None))
-        client.get_token(identity or Identity.generate())
-        return client
-
-    def raw(self, key: str, secret: str | None) -> HubClient:
-        return self._add(HubClient(self.hub.address, key, secret))
-
-    def _add(self, client: HubClient) -> HubClient:
-        self._clients.append(client)
-        return client
-
-    def close(self) -> None:
-        for client in self._clients:
-            client.close()
+__all__ = ["Client", "HubClients"]  # import them from bucketfs.testing.hubproc in new tests
 
 
 @pytest.fixture(scope="module")
