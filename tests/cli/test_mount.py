@@ -82,27 +82,6 @@ def test_mount_status_write_umount_remount(
         assert user_key[1] not in text  # the secret is never printed or logged
 
 
-def test_read_only_mount(user: UserEnv, hub: HubProcess, user_key: tuple[str, str]) -> None:
-    mnt = user.mountpoint()
-    out = user.run(
-        "mount",
-        str(mnt),
-        *hub_flags(hub, user_key),
-        "--read-only",
-        "--cache-max-size",
-        "64M",
-        "--debug",
-    )
-    assert out.returncode == 0 and "log file" in out.stderr, out.stderr
-    assert "options:     read_only, debug" in user.ok("status", str(mnt))
-    options = user.status(mnt)["options"]
-    assert isinstance(options, dict)
-    assert options["read_only"] is True and options["cache_max_size"] == 64 * 1024**2
-    with pytest.raises(OSError):
-        (mnt / "buckets" / "nope").mkdir()
-    user.ok("umount", str(mnt))
-
-
 def test_wrong_secret_and_unreachable_hub(
     user: UserEnv, hub: HubProcess, user_key: tuple[str, str]
 ) -> None:
@@ -199,10 +178,22 @@ def test_embedded_default_provisions_and_reuses(user: UserEnv) -> None:
     user.ok("umount", str(mnt))
 
 
-def test_sigterm_unmounts(user: UserEnv, hub: HubProcess, user_key: tuple[str, str]) -> None:
+def test_read_only_mount_ends_on_sigterm(
+    user: UserEnv, hub: HubProcess, user_key: tuple[str, str]
+) -> None:
     mnt = user.mountpoint()
-    user.ok("mount", str(mnt), *hub_flags(hub, user_key))
-    pid = int(str(user.status(mnt)["pid"]))
+    flags = ["--read-only", "--cache-max-size", "64M", "--debug"]
+    out = user.run("mount", str(mnt), *hub_flags(hub, user_key), *flags)
+    assert out.returncode == 0 and "log file" in out.stderr, out.stderr
+    assert "options:     read_only, debug" in user.ok("status", str(mnt))
+    info = user.status(mnt)
+    options = info["options"]
+    assert isinstance(options, dict)
+    assert options["read_only"] is True and options["cache_max_size"] == 64 * 1024**2
+    with pytest.raises(OSError):
+        (mnt / "buckets" / "nope").mkdir()
+
+    pid = int(str(info["pid"]))
     os.kill(pid, signal.SIGTERM)
     wait_for(lambda: not mounted(mnt), 30, "the daemon to unmount")
     wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10, "the daemon to exit")
