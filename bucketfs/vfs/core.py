@@ -1,7 +1,8 @@
 """The read side of the vfs: state, lifecycle, name resolution, attributes, listings, reads.
 
 ``VfsCore`` owns the inode table, the per-directory listing cache (TTL ``LIST_TTL``), the bucket
-index, the content cache and the open-file table. Mutating operations are in ``vfs.ops``.
+index, the content cache and the open-file table. Changes are in ``vfs.writes`` (file content
+and attributes) and ``vfs.tree`` (namespace).
 All of it runs in one trio thread; see docs/CONCURRENCY.md ("Mount") for what guards what.
 """
 
@@ -139,21 +140,21 @@ class VfsCore:
         if self.read_only:
             raise ReadOnly("the mount is read-only")
 
-    def thread_of(self, node: Node) -> str:
-        thread = self.index.thread
-        if thread is None:
+    def thread(self) -> str:
+        """The buckets thread DB (known once any bucket was seen or made)."""
+        if self.index.thread is None:
             raise NotFound("the buckets thread DB does not exist")
-        return thread
+        return self.index.thread
 
     def where(self, node: Node) -> tuple[str, str, str]:
         """(thread, bucket key, bucket path) of a node inside a bucket."""
-        return self.thread_of(node), node.bucket, self.inodes.bucket_path(node)
+        return self.thread(), node.bucket, self.inodes.bucket_path(node)
 
     async def root_of(self, key: str) -> str:
+        """The bucket's root as last seen here (fetched when unknown): the push root check."""
         root = self.roots.get(key)
         if root is None:
-            assert self.index.thread is not None
-            root = (await self.api.root(self.index.thread, key)).path
+            root = (await self.api.root(self.thread(), key)).path
             self.roots[key] = root
         return root
 
