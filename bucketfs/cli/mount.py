@@ -153,7 +153,10 @@ class Failure(click.ClickException):
 
 
 def _mountpoint_arg(text: str) -> Path:
-    return Path(text).expanduser().absolute()
+    """The mountpoint as the kernel will name it: absolute, the parent's symlinks resolved (the
+    mountpoint itself is not looked at; it may be a dead mount)."""
+    path = Path(text).expanduser().absolute()
+    return Path(os.path.realpath(path.parent)) / path.name
 
 
 def _stat_mountpoint(mountpoint: Path) -> os.stat_result | None:

@@ -75,8 +75,10 @@ def test_mount_status_write_umount_remount(
     assert gone.returncode == 6 and "nothing is mounted" in gone.stderr
     assert user.run("umount", str(mnt)).returncode == 6
 
-    user.ok("mount", str(mnt), *hub_flags(hub, user_key))
+    (user.root / "link").symlink_to(mnt.parent)  # the same mountpoint through a symlink
+    user.ok("mount", str(user.root / "link" / mnt.name), *hub_flags(hub, user_key))
     assert (mnt / "buckets" / "docs" / "note.txt").read_text() == "kept across mounts\n"
+    assert user.status(mnt)["mountpoint"] == str(mnt)
     user.ok("umount", str(mnt))
     for text in (user.logs(), human):
         assert user_key[1] not in text  # the secret is never printed or logged
