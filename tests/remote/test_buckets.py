@@ -243,3 +243,42 @@ def test_private_bucket_and_user_owner(hub, user_key, tmp_path) -> None:  # type
             assert b"".join(part) == DATA[7:70_007]
 
     trio.run(main)
+
+
+def test_many_concurrent_transfers_share_few_threads(hub, account_key) -> None:  # type: ignore[no-untyped-def]
+    """Twelve pushes and twelve pulls at once over one session limited to 3 stream threads
+    all complete with the right bytes (no deadlock between pumps, replies and the limiter)."""
+    config = HubConfig(hub.address, account_key[0], account_key[1], None, max_threads=3)
+    files = {
+        f"f{i}": hashlib.sha256(str(i).encode()).digest() * (1000 * (i + 1)) for i in range(12)
+    }
+
+    async def main() -> None:
+        async with await HubSession.connect(config) as s:
+            thread = await s.threads.new_db()
+            bucket = await s.buckets.create(thread, "busy")
+            got: dict[str, bytes] = {}
+
+            async def push(name: str) -> None:
+                await s.buckets.push_path(thread, bucket.key, name, chunks(files[name], 10_000))
+
+            async def pull(name: str) -> None:
+                got[name] = b"".join(
+                    [c async for c in s.buckets.pull_path(thread, bucket.key, name)]
+                )
+
+            with trio.fail_after(60):
+                async with trio.open_nursery() as nursery:
+                    for name in files:
+                        nursery.start_soon(push, name)
+                async with trio.open_nursery() as nursery:  # pulls mixed with more pushes
+                    for name in files:
+                        nursery.start_soon(pull, name)
+                        nursery.start_soon(
+                            s.buckets.push_path, thread, bucket.key, "g" + name, chunks(files[name])
+                        )
+            assert got == files
+            names = {c.name for c in (await s.buckets.list_path(thread, bucket.key, "")).children}
+            assert names >= {*files, *("g" + n for n in files)}
+
+    trio.run(main)
