@@ -17,7 +17,8 @@ derived from the mountpoint, so ``status`` and ``umount`` find them from the mou
 The daemonised process is a fresh interpreter (``daemon_main``) that reads its settings from a
 pipe, so its command line (``ps``) shows the mountpoint but never an API secret.
 
-SIGTERM or SIGINT make the daemon flush and unmount. Secrets never reach the log.
+SIGTERM or SIGINT make the daemon flush and unmount. A mount on the embedded hub restarts it
+when it stops answering. Secrets never reach the log.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ from bucketfs.remote.session import HubConfig, HubSession
 from bucketfs.vfs import Vfs
 
 log = logging.getLogger("bucketfs.daemon")
+
+#: seconds between two health checks of the embedded hub by a mount that uses it
+HUB_WATCH_INTERVAL = 5.0
 
 
 class MountFailed(Exception):
@@ -199,6 +203,8 @@ class Daemon:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self._serve_control)
                 nursery.start_soon(self._watch_signals)
+                if spec.settings.sources.get("hub") == "default":
+                    nursery.start_soon(self._watch_embedded_hub)
                 with self.cancel:
                     await run_mount(
                         spec.mountpoint,
@@ -229,6 +235,19 @@ class Daemon:
             async for signum in signals:
                 log.info("signal %d: flushing and unmounting", signum)
                 self.cancel.cancel()  # run_mount flushes, unmounts and closes the vfs
+
+    async def _watch_embedded_hub(self) -> None:
+        """Restart the embedded hub when it stops answering (crash, killed, stopped)."""
+        hub = EmbeddedHub()
+        while True:
+            await trio.sleep(HUB_WATCH_INTERVAL)
+            if await trio.to_thread.run_sync(hub.healthy):
+                continue
+            log.warning("the embedded hub on %s does not answer; restarting it", hub.address)
+            try:
+                await trio.to_thread.run_sync(hub.ensure)
+            except errors.BucketfsError as exc:
+                log.error("%s", exc.message)
 
     async def _serve_control(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -326,3 +326,18 @@ def test_concurrent_first_mounts_share_hub_and_key(user: UserEnv) -> None:
     wait_for(lambda: "shared" in os.listdir(second / "buckets"), 30, "the bucket in mount two")
     user.ok("umount", str(first))
     user.ok("umount", str(second))
+
+
+def test_mount_restarts_a_crashed_embedded_hub(user: UserEnv) -> None:
+    mnt = user.mountpoint()
+    user.ok("mount", str(mnt))
+    (mnt / "buckets" / "before").mkdir()
+    crashed = user.hub.pid()
+    assert crashed is not None
+    os.kill(crashed, signal.SIGKILL)
+    wait_for(lambda: user.hub.pid() not in (None, crashed), 60, "the hub to be restarted")
+    wait_for(user.hub.healthy, 30, "the restarted hub to answer")
+    (mnt / "buckets" / "after").mkdir()
+    assert sorted(user.status(mnt)["buckets"]) == ["after", "before"]  # type: ignore[arg-type]
+    assert "restarting it" in user.logs()
+    user.ok("umount", str(mnt))
