@@ -37,6 +37,8 @@ log = logging.getLogger("bucketfs.embedded")
 CLI = (sys.executable, "-c", "from bucketfs.cli.main import cli; cli(prog_name='bucketfs')")
 HUB_CLI = (sys.executable, "-c", "from bucketfs.cli.hub import hub; hub(prog_name='bucketfs hub')")
 HEALTH_METHOD = "/grpc.health.v1.Health/Check"
+#: how long a running hub that missed a quick health check gets before it is deemed hung
+SLOW_HEALTH_TIMEOUT = 10.0
 _SERVING = b"\x08\x01"  # HealthCheckResponse{status: SERVING}
 #: starts argv[2:] in a new session with output appended to argv[1], prints its pid and exits,
 #: so that the hub is reparented to init and never becomes a zombie of a long-lived mount.
@@ -129,7 +131,9 @@ class EmbeddedHub:
 
     def _start(self, timeout: float) -> None:
         old = self.pid()
-        if old is not None:  # alive but not answering: a hung hub holds the data dir
+        if old is not None:  # alive but not answering: slow (busy machine), or hung
+            if self.healthy(timeout=SLOW_HEALTH_TIMEOUT):
+                return
             log.warning("embedded hub pid %d does not answer; stopping it", old)
             self._terminate(old, 10.0)
         cmd = [*HUB_CLI, "serve", "--data", str(self.data_dir), "--listen", self.address]

@@ -239,10 +239,16 @@ class Daemon:
     async def _watch_embedded_hub(self) -> None:
         """Restart the embedded hub when it stops answering (crash, killed, stopped)."""
         hub = EmbeddedHub()
+        misses = 0
         while True:
             await trio.sleep(HUB_WATCH_INTERVAL)
             if await trio.to_thread.run_sync(hub.healthy):
+                misses = 0
                 continue
+            misses += 1
+            if misses < 2 and hub.pid() is not None:
+                continue  # running but slow to answer: look again before acting
+            misses = 0
             log.warning("the embedded hub on %s does not answer; restarting it", hub.address)
             try:
                 await trio.to_thread.run_sync(hub.ensure)
