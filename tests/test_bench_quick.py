@@ -56,6 +56,7 @@ def test_table_lists_targets_and_ratios(tiny_run: tuple[Results, list[str], Path
     for meta in METRICS.values():
         assert meta.label in table
     assert "bfs/local" in table and "noisy" in table and "cores" in table
+    assert "sequential 4 MiB, tree 20 files max, fio 4 MiB for 1 s" in table
     untar_row = next(line for line in table.splitlines() if line.startswith("untar"))
     assert len(untar_row.split()) == 2 + len(targets) + len(targets) - 1  # label, unit, ...
 

@@ -116,13 +116,24 @@ def _num(value: float | None) -> str:
     return f"{value:.2f}" if value >= 1 else f"{value:.3f}"
 
 
+def _sizes(results: Results) -> str:
+    """The sizes of the phases that ran."""
+    sizes, ran = results.sizes, {metric for metric, _ in results.values}
+    parts = []
+    if ran & {"seq_write", "seq_read"}:
+        parts.append(f"sequential {sizes.seq_mib} MiB")
+    if "untar" in ran:
+        parts.append(f"tree {sizes.tree_files} files max")
+    if "randread" in ran:
+        parts.append(f"fio {sizes.fio_mib} MiB for {sizes.fio_seconds} s")
+    return ", ".join(parts) or "nothing ran"
+
+
 def format_table(results: Results, info: dict[str, str], targets: list[str]) -> str:
-    sizes = results.sizes
     lines = [
         f"bucketfs bench — {info['date']}, commit {info['commit']}, {info['cores']} cores "
         f"({info['cpu']}), kernel {info['kernel']}",
-        f"median of {results.runs} run(s) per figure; sizes: sequential {sizes.seq_mib} MiB, "
-        f"tree {sizes.tree_files} files max, fio {sizes.fio_mib} MiB for {sizes.fio_seconds} s. "
+        f"median of {results.runs} run(s) per figure; sizes: {_sizes(results)}. "
         "Figures are noisy (shared machine, one disk): compare within a run, not across runs.",
         "ratio = how many times as fast bucketfs is (≥ 1.00: at least as fast).",
         "",
