@@ -160,8 +160,10 @@ class Bidi(Generic[Msg]):
         return self._responses
 
     def cancel(self) -> None:
-        self._send.close()
+        """Abort the call. The call is cancelled *before* the request iterator ends: an ended
+        iterator is a half-close, which would tell the hub the upload is complete."""
         self._responses.cancel()
+        self._send.close()
 
     async def __aenter__(self) -> Bidi[Msg]:
         return self
