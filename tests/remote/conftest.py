@@ -29,6 +29,7 @@ class EchoServer:
         self.received: list[int] = []  # chunk sizes a client stream delivered
         self.calls = 0
         self.slow_calls = 0
+        self.uploads: list[str] = []
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         handlers = {
             "Echo": grpc.unary_unary_rpc_method_handler(
@@ -42,6 +43,9 @@ class EchoServer:
             ),
             "Sink": grpc.stream_stream_rpc_method_handler(
                 self._sink, B.FromString, B.SerializeToString
+            ),
+            "Upload": grpc.stream_unary_rpc_method_handler(
+                self._upload, B.FromString, B.SerializeToString
             ),
         }
         self._server.add_generic_rpc_handlers(
@@ -86,6 +90,20 @@ class EchoServer:
                 context.abort(grpc.StatusCode.FAILED_PRECONDITION, "update is non-fast-forward")
             yield B(value=str(total).encode())
         yield B(value=b"total:" + str(total).encode())
+
+    def _upload(self, requests: Iterator[B], context: grpc.ServicerContext) -> B:
+        """Records how each upload ended: "half-closed" (the client said it was complete) or
+        "reset" (the call was cancelled; grpc may end the iterator normally then too, but the
+        call is no longer active a moment later)."""
+        try:
+            for _ in requests:
+                pass
+        except grpc.RpcError:
+            self.uploads.append("reset")
+            raise
+        time.sleep(0.1)
+        self.uploads.append("half-closed" if context.is_active() else "reset")
+        return B()
 
     def stop(self) -> None:
         self._server.stop(grace=None).wait()

@@ -8,7 +8,7 @@ import pytest
 import trio
 from google.protobuf import wrappers_pb2
 
-from bucketfs.remote.bridge import Bridge, open_channel
+from bucketfs.remote.bridge import Bidi, Bridge, open_channel
 
 B = wrappers_pb2.BytesValue
 
@@ -132,3 +132,33 @@ def test_bidi_reads_source_lazily(echo_server) -> None:  # type: ignore[no-untyp
 
     assert run(main) is grpc.StatusCode.FAILED_PRECONDITION
     assert produced < 200
+
+
+def test_cancelled_upload_is_not_a_half_close(echo_server) -> None:  # type: ignore[no-untyped-def]
+    """Cancelling a request stream must never look like a completed upload to the server."""
+
+    async def main() -> None:
+        with open_channel(echo_server.address) as channel:
+            bridge = Bridge(channel)
+            mc = channel.stream_unary(
+                "/t.T/Upload",
+                request_serializer=B.SerializeToString,
+                response_deserializer=B.FromString,
+            )
+            for _ in range(8):
+                call = Bidi(lambda requests: mc.future(requests), bridge.limiter)
+                async with call:
+                    for _ in range(3):
+                        await call.send(B(value=b"z" * 100_000))
+                    await trio.sleep(0.05)
+                # leaving ``async with`` without done_writing cancels the call
+            async with Bidi(lambda requests: mc.future(requests), bridge.limiter) as call:
+                await call.send(B(value=b"done"))
+                await call.done_writing()
+                await trio.sleep(0.3)  # the future completes; cancelling it then is a no-op
+        with trio.fail_after(5):
+            while len(echo_server.uploads) < 9:
+                await trio.sleep(0.05)
+        assert echo_server.uploads == ["reset"] * 8 + ["half-closed"]
+
+    run(main)
