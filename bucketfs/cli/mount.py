@@ -404,11 +404,30 @@ def _human(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def running_mounts() -> list[dict[str, Any]]:
+    """The ``daemon.json`` of every running mount daemon of this user."""
+    found = []
+    for root in sorted((paths.cache_dir() / "mounts").glob("*")):
+        info = RuntimeDir(root).read_info() or {}
+        pid = info.get("pid")
+        if isinstance(pid, int) and pid > 0 and process_alive(pid) and "mountpoint" in info:
+            found.append(info)
+    return found
+
+
 @click.command()
-@click.argument("mountpoint", type=_mountpoint_arg)
+@click.argument("mountpoint", type=_mountpoint_arg, required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-def status(mountpoint: Path, as_json: bool) -> None:
-    """Show the hub, identity, buckets, cache use, open and dirty files, last errors."""
+def status(mountpoint: Path | None, as_json: bool) -> None:
+    """Show the hub, identity, buckets, cache use, open and dirty files, last errors of the
+    mount at MOUNTPOINT; without MOUNTPOINT, list the running mounts."""
+    if mountpoint is None:
+        mounts = running_mounts()
+        if as_json:
+            click.echo(json.dumps(mounts, indent=2, sort_keys=True))
+        for entry in [] if as_json else mounts:
+            click.echo(f"{entry['mountpoint']}  pid {entry['pid']}  hub {entry.get('hub')}")
+        return
     runtime, info = _daemon_info(mountpoint)
     if info is None:
         raise _not_mounted(mountpoint)

@@ -3,6 +3,7 @@ subprocess (or the embedded hub), the daemonised mount, the kernel's FUSE mount.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -137,6 +138,7 @@ def test_bad_mountpoints_and_arguments(user: UserEnv) -> None:
     assert code == 6 and "nothing is mounted by bucketfs" in out
     code, out = run("status", str(user.mountpoint()))
     assert code == 6 and "nothing is mounted by bucketfs" in out
+    assert run("status") == (0, "")  # no mounts: an empty list
     assert not user.hub.pid_file.exists()  # validation failures start nothing
 
 
@@ -322,6 +324,9 @@ def test_concurrent_first_mounts_share_hub_and_key(user: UserEnv) -> None:
     assert one["identity"] == two["identity"]
     assert user.logs().count("provisioned API key") == 1
     assert user.logs().count("started the embedded hub") == 1
+    listed = json.loads(user.ok("status", "--json"))
+    assert sorted(m["mountpoint"] for m in listed) == [str(first), str(second)]
+    assert str(second) in user.ok("status")
     (first / "buckets" / "shared").mkdir()
     wait_for(lambda: "shared" in os.listdir(second / "buckets"), 30, "the bucket in mount two")
     user.ok("umount", str(first))
