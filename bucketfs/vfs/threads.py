@@ -82,7 +82,8 @@ class ThreadsCore:
         self.notifier: KernelNotifier | None = None
         self.errors: MutableSequence[str] = []  # refused commits (the vfs's last_errors)
         self.on_db_seen: Any = None  # callback(db id, db node ino): start its watcher
-        self.watched: set[str] = set()  # DBs whose Listen stream is open
+        #: DB -> monotonic time from which its Listen stream is taken to be subscribed
+        self.watched: dict[str, float] = {}
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -188,14 +189,15 @@ class ThreadsCore:
 
     async def listing(self, db: str, coll: str) -> dict[str, tuple[int, int]]:
         cached = self.listings.get((db, coll))
-        if cached is not None and time.monotonic() - cached.fetched < self.ttl(db):
+        if cached is not None and self.fresh(db, cached.fetched):
             return cached.files
         files: dict[str, tuple[int, int]] = {}
+        fetched = time.monotonic()  # before asking: a change after it has an event
         async for instance in self.api.find_all(db, coll, page_size=PAGE):
             name = file_name(str(instance.get("_id", "")))
             if name is not None:
                 files[name] = (rendered_size(instance), mod_time(instance))
-        self.listings[(db, coll)] = _Listing(files)
+        self.listings[(db, coll)] = _Listing(files, fetched)
         return files
 
     # -- name resolution ----------------------------------------------------------------
@@ -234,22 +236,22 @@ class ThreadsCore:
         id_ = instance_id(name)
         if id_ is None:
             raise NotFound(f"{name!r} not found")
-        now, ttl = time.monotonic(), self.ttl(pm.db)
         known = self.inodes.child(parent.ino, name)
         km = self.meta.get(known.ino) if known is not None else None
-        fresh = known is not None and now - known.checked < ttl
+        fresh = known is not None and self.fresh(pm.db, known.checked)
         if fresh and known is not None and km is not None and km.role is Role.INSTANCE:
             return known  # kept current by the DB's Listen events
         cached = self.listings.get((pm.db, pm.coll))
-        if cached is not None and now - cached.fetched < ttl:
+        if cached is not None and self.fresh(pm.db, cached.fetched):
             if name not in cached.files:
                 raise NotFound(f"{name!r} not found")
-            size, mtime = cached.files[name]
+            (size, mtime), fetched = cached.files[name], cached.fetched
         else:
+            fetched = time.monotonic()  # before asking: a change after it has an event
             instance = await self.api.find_by_id(pm.db, pm.coll, id_)
             size, mtime = rendered_size(instance), mod_time(instance)
         node = self.node(parent.ino, name, Kind.FILE, TMeta(Role.INSTANCE, pm.db, pm.coll, id_))
-        node.size, node.mtime, node.checked = size, mtime, time.monotonic()
+        node.size, node.mtime, node.checked = size, mtime, fetched
         return node
 
     async def lookup(self, parent_ino: int, name: str) -> Node:
@@ -263,9 +265,12 @@ class ThreadsCore:
             return node.attr(size=meta.file.size())
         return node.attr()
 
-    def ttl(self, db: str) -> float:
-        """How long listings and attributes of ``db`` are trusted (longer while watched)."""
-        return WATCHED_TTL if db in self.watched else LIST_TTL
+    def fresh(self, db: str, fetched: float) -> bool:
+        """Whether something of ``db`` fetched at ``fetched`` (monotonic) can still be used:
+        for ``LIST_TTL``, or ``WATCHED_TTL`` if fetched while the DB's stream was subscribed."""
+        age = time.monotonic() - fetched
+        since = self.watched.get(db)
+        return age < (WATCHED_TTL if since is not None and fetched >= since else LIST_TTL)
 
     async def getattr(self, ino: int) -> Attr:
         node = self.inodes.get(ino)
@@ -275,7 +280,7 @@ class ThreadsCore:
             and meta.role in (Role.INSTANCE, Role.SCHEMA)
             and meta.file is None
             and not node.unlinked
-            and time.monotonic() - node.checked > self.ttl(meta.db)
+            and not self.fresh(meta.db, node.checked)
         ):
             fresh = await self.child(self.inodes.get(node.parent), node.name)
             if fresh is not node:
@@ -307,8 +312,9 @@ class ThreadsCore:
 
     async def _collection_entries(self, node: Node, meta: TMeta) -> list[tuple[str, Attr]]:
         files = await self.listing(meta.db, meta.coll)
+        now = self.listings[(meta.db, meta.coll)].fetched
         out = {SCHEMA_FILE: self.attr(await self._document(node, meta, SCHEMA_FILE))}
-        now, children, get = time.monotonic(), node.children, self.inodes.get
+        children, get = node.children, self.inodes.get
         for name, (size, mtime) in files.items():
             cino = children.get(name)
             known = get(cino) if cino is not None else None

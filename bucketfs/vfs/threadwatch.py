@@ -27,6 +27,9 @@ log = logging.getLogger("bucketfs.vfs.threads")
 
 BACKOFF_MIN = 0.2
 BACKOFF_MAX = 5.0
+#: the hub registers a listener within this long of the stream being opened (it sends nothing to
+#: say so): only what the mount fetched after that is kept current by the events
+SUBSCRIBE_TIME = 0.5
 
 
 class Watchers:
@@ -57,20 +60,20 @@ class Watchers:
             while True:
                 try:
                     async with self.ns.api.listen(db) as stream:
-                        self.ns.watched.add(db)
+                        self.ns.watched[db] = time.monotonic() + SUBSCRIBE_TIME
                         async for event in stream:
                             delay = BACKOFF_MIN
                             await self.apply(db, event)
                 except NotFound:
                     log.info("thread DB %s is gone; stopped listening", db)
-                    self.ns.watched.discard(db)
+                    self.ns.watched.pop(db, None)
                     self.scopes.pop(db, None)
                     return
                 except BucketfsError as exc:
                     log.info("listen on thread DB %s broke (%s); re-listing", db, exc)
                 except Exception as exc:  # a watcher must never take the mount down
                     log.warning("listen on thread DB %s failed: %r; re-listing", db, exc)
-                self.ns.watched.discard(db)
+                self.ns.watched.pop(db, None)
                 self.reconnects += 1
                 await self.relist(db)
                 await trio.sleep(delay)

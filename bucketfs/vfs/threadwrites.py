@@ -191,10 +191,12 @@ class ThreadsNamespace(ThreadsCore):
             if meta.dirty and not meta.failed:
                 await self.commit(node, meta)
         finally:
-            if meta.exists or meta.failed:
+            # a refused document is dropped (a refused new instance is gone); bytes the hub
+            # could not take for another reason stay staged for the next close or unmount
+            if meta.failed or (meta.exists and not meta.dirty):
                 meta.drop_file()
                 if not meta.exists:
-                    self.detach(node)  # never stored: a refused new instance is gone
+                    self.detach(node)
 
     async def commit(self, node: Node, meta: TMeta) -> None:
         """Store the staged bytes of ``node`` (see the module docstring)."""

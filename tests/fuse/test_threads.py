@@ -214,7 +214,7 @@ def test_other_clients_changes_show_within_a_second(hm: HubMount, coll: Path) ->
     db = hm.db(coll.parent.name)
     sh("echo '{\"v\": 0}' > x.json", coll)
     assert os.listdir(coll)  # the DB is looked up: its Listen stream runs
-    time.sleep(0.3)
+    time.sleep(1.0)  # and is subscribed by now
 
     def within_a_second(check: Callable[[], bool]) -> None:
         deadline = time.monotonic() + 1.0

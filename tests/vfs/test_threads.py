@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from bucketfs import errors
 from bucketfs.remote.session import HubConfig, HubSession
+from bucketfs.testing.faults import FaultySession
 from bucketfs.testing.hubproc import HubProcess
 from bucketfs.vfs import Attr, Vfs
 from bucketfs.vfs.nodes import THREADS_INO
@@ -340,6 +342,11 @@ async def wait_for(check: Callable[[], bool], seconds: float = 10.0) -> None:
             await trio.sleep(0.02)
 
 
+async def subscribed(vfs: Vfs, db: str) -> None:
+    """Wait until the vfs takes ``db``'s Listen stream to be subscribed."""
+    await wait_for(lambda: time.monotonic() >= vfs.threads.watched.get(db, float("inf")))
+
+
 def test_listen_invalidates_and_reconnects(
     config: HubConfig, hub: HubProcess, tmp_path: Path
 ) -> None:
@@ -349,6 +356,7 @@ def test_listen_invalidates_and_reconnects(
         await m.mkdir("watched")
         await m.mkdir("watched/c")
         db = await m.db("watched")
+        await subscribed(m.vfs, db)
         await m.write("watched/c/a.json", b'{"v": 1}')
         coll = (await m.resolve("watched/c")).ino
         a = (await m.resolve("watched/c/a.json")).ino
@@ -442,3 +450,38 @@ def test_file_names_map_back_to_ids(id_: str) -> None:
 
 def pretty_any(value: Any) -> bytes:
     return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def test_transient_failures_keep_staged_bytes_and_listen_recovers(
+    config: HubConfig, tmp_path: Path
+) -> None:
+    async def main() -> None:
+        async with await HubSession.connect(config) as session:
+            faulty = FaultySession(session)
+            vfs = Vfs(faulty, cache_dir=tmp_path / "cache", cache_max_bytes=1 << 26)
+            await vfs.start()
+            m = Mount(vfs, session)
+            try:
+                faulty.fail("threads.listen", errors.Unavailable, after_items=1)
+                await m.mkdir("faults")
+                await m.mkdir("faults/c")
+                db = await m.db("faults")
+                await subscribed(vfs, db)
+                await m.write("faults/c/a.json", b'{"v": 1}')
+                await wait_for(lambda: vfs.watchers.reconnects >= 1)  # broke after one event
+                faulty.fail("threads.save", errors.Unavailable, count=2)
+                with pytest.raises(errors.Unavailable):  # close() and the last release fail
+                    await m.write("faults/c/a.json", b'{"v": 2}')
+                assert (await session.threads.find_by_id(db, "c", "a"))["v"] == 1
+                assert json.loads(await m.read("faults/c/a.json"))["v"] == 2  # still staged
+                assert await vfs.flush_all(10)  # unmount pushes it
+                assert (await session.threads.find_by_id(db, "c", "a"))["v"] == 2
+                await subscribed(vfs, db)  # the stream was opened again
+                assert faulty.calls["threads.listen"] == 2
+                seen = vfs.watchers.events
+                await session.threads.save(db, "c", [{"_id": "a", "v": 3}])
+                await wait_for(lambda: vfs.watchers.events > seen)  # listening again
+            finally:
+                await vfs.close()
+
+    trio.run(main)
