@@ -8,7 +8,8 @@ holds the runtime-file layout and the control client; the daemon imports them fr
 this module imports the daemon only when mounting, so ``status`` and ``umount`` start fast).
 
 Exit status (README.md, "Mounting"): 0 success; 1 other failure; 2 bad usage; 3 mountpoint
-missing, not a directory, busy or already mounted; 4 hub unreachable; 5 credentials refused;
+missing, not a directory, busy or already mounted; 4 hub unreachable; 5 no API key, or the
+credentials were refused;
 6 nothing mounted there; 7 pending writes could not be uploaded (umount without ``--force``).
 Every failure is one line on stderr.
 """
