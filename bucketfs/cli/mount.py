@@ -9,8 +9,8 @@ this module imports the daemon only when mounting, so ``status`` and ``umount`` 
 
 Exit status (README.md, "Mounting"): 0 success; 1 other failure; 2 bad usage; 3 mountpoint
 missing, not a directory, busy or already mounted; 4 hub unreachable; 5 no API key, or the
-credentials were refused;
-6 nothing mounted there; 7 pending writes could not be uploaded (umount without ``--force``).
+credentials were refused; 6 nothing mounted there; 7 pending writes could not be uploaded
+(umount without ``--force``).
 Every failure is one line on stderr.
 """
 
