@@ -20,6 +20,7 @@ from bucketfs.errors import CorruptData, NotADirectory, NotFound, ReadOnly
 from bucketfs.vfs.backend import BucketsApi, CapabilitiesLike, EntryLike, SessionLike
 from bucketfs.vfs.cids import CHUNK_SIZE, is_single_block
 from bucketfs.vfs.content import ContentCache
+from bucketfs.vfs.dagsize import length_for_dag_size
 from bucketfs.vfs.files import OpenFile
 from bucketfs.vfs.namespace import BucketIndex
 from bucketfs.vfs.nodes import BUCKETS_INO, ROOT_INO, THREADS_INO, Attr, InodeTable, Kind, Node
@@ -198,9 +199,13 @@ class VfsCore:
             node.size, node.size_exact = e.file_size, True
         elif e.cid in self.lengths:
             node.size, node.size_exact = self.lengths[e.cid], True
+        elif is_single_block(e.cid) and e.dag_size <= CHUNK_SIZE:
+            node.size, node.size_exact = e.dag_size, True
         else:
-            single = is_single_block(e.cid) and e.dag_size <= CHUNK_SIZE
-            node.size, node.size_exact = e.dag_size, single
+            length = length_for_dag_size(e.dag_size)
+            if length is not None:
+                self.learn_length(e.cid, length)
+            node.size, node.size_exact = (e.dag_size, False) if length is None else (length, True)
         node.checked = time.monotonic()
 
     @staticmethod
