@@ -59,7 +59,7 @@ class LocalFile:
             self.path.unlink(missing_ok=True)
 
 
-@dataclass
+@dataclass(slots=True)
 class TMeta:
     """What one node below ``threads/`` stands for."""
 
@@ -80,7 +80,7 @@ class TMeta:
         self.dirty = self.failed = False
 
 
-@dataclass
+@dataclass(slots=True)
 class THandle:
     ino: int
     writable: bool
