@@ -122,14 +122,14 @@ class MountVersusLocal(RuleBasedStateMachine):
                 self.both(lambda r, d=d, n=n: _kind_and_size(r / d / n))  # type: ignore[misc]
 
 
-@pytest.mark.timeout(600)
-def test_mount_behaves_like_a_local_directory(bucket: Path, mount: MountProcess) -> None:
+def compare(bucket: Path, examples: int, steps: int) -> None:
+    """Run the state machine in ``bucket`` of a mount against a local directory."""
     MountVersusLocal.bucket = bucket
     run_state_machine_as_test(
         MountVersusLocal,
         settings=settings(
-            max_examples=150,
-            stateful_step_count=30,
+            max_examples=examples,
+            stateful_step_count=steps,
             deadline=None,
             suppress_health_check=list(HealthCheck),
         ),
@@ -137,22 +137,17 @@ def test_mount_behaves_like_a_local_directory(bucket: Path, mount: MountProcess)
 
 
 @pytest.mark.timeout(600)
+def test_mount_behaves_like_a_local_directory(bucket: Path, mount: MountProcess) -> None:
+    compare(bucket, examples=150, steps=30)
+
+
+@pytest.mark.timeout(600)
 def test_mount_over_a_real_hub_behaves_like_a_local_directory(tmp_path: Path) -> None:
     """The same machine over a hub subprocess (fewer examples: each step costs round trips)."""
     with HubProcess() as hub:
         key, secret = hub.create_key(type="account")
-        with MountProcess(
-            tmp_path / "mnt", tmp_path / "cache", hub=(hub.address, key, secret)
-        ) as m:
+        cred = (hub.address, key, secret)
+        with MountProcess(tmp_path / "mnt", tmp_path / "cache", hub=cred) as m:
             bucket = m.mountpoint / "buckets" / "diff"
             bucket.mkdir()
-            MountVersusLocal.bucket = bucket
-            run_state_machine_as_test(
-                MountVersusLocal,
-                settings=settings(
-                    max_examples=25,
-                    stateful_step_count=20,
-                    deadline=None,
-                    suppress_health_check=list(HealthCheck),
-                ),
-            )
+            compare(bucket, examples=25, steps=20)
