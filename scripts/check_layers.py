@@ -56,9 +56,9 @@ def check(package_dir: Path) -> list[str]:
             if top in BANNED.get(layer, set()):
                 problems.append(f"{where}: {layer}/ must not import {module}")
             parts = module.split(".")
-            if parts[0] == "bucketfs" and len(parts) > 1:
-                if parts[1] in FORBIDDEN.get(layer, set()):
-                    problems.append(f"{where}: {layer}/ must not import bucketfs.{parts[1]}")
+            inner = parts[1] if parts[0] == "bucketfs" and len(parts) > 1 else ""
+            if inner in FORBIDDEN.get(layer, set()):
+                problems.append(f"{where}: {layer}/ must not import bucketfs.{inner}")
     return problems
 
 
