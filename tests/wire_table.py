@@ -484,7 +484,7 @@ Metadata | mode 1000 uint32
 ListPathRequest | limit 1000 int32; after 1001 string
 ListPathResponse | truncated 1000 bool
 PullPathRequest | offset 1000 int64; length 1001 int64
-PushPathRequest.Header | mode 1000 uint32; mtime 1001 int64
+PushPathRequest.Header | mode 1000 uint32; mtime 1001 int64; size 1002 int64
 """
 
 EXTENSION_SERVICE = """

@@ -220,18 +220,20 @@ class ListIpfsPathResponse(_message.Message):
 class PushPathRequest(_message.Message):
     __slots__ = ("header", "chunk")
     class Header(_message.Message):
-        __slots__ = ("key", "path", "root", "mode", "mtime")
+        __slots__ = ("key", "path", "root", "mode", "mtime", "size")
         KEY_FIELD_NUMBER: _ClassVar[int]
         PATH_FIELD_NUMBER: _ClassVar[int]
         ROOT_FIELD_NUMBER: _ClassVar[int]
         MODE_FIELD_NUMBER: _ClassVar[int]
         MTIME_FIELD_NUMBER: _ClassVar[int]
+        SIZE_FIELD_NUMBER: _ClassVar[int]
         key: str
         path: str
         root: str
         mode: int
         mtime: int
-        def __init__(self, key: _Optional[str] = ..., path: _Optional[str] = ..., root: _Optional[str] = ..., mode: _Optional[int] = ..., mtime: _Optional[int] = ...) -> None: ...
+        size: int
+        def __init__(self, key: _Optional[str] = ..., path: _Optional[str] = ..., root: _Optional[str] = ..., mode: _Optional[int] = ..., mtime: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
     HEADER_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     header: PushPathRequest.Header

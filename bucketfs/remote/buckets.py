@@ -226,12 +226,15 @@ class BucketsClient:
         root: str = "",
         mode: int = 0,
         mtime: int = 0,
+        size: int = 0,
     ) -> PushResult:
         """Upload one file. ``chunks`` is an async iterable of bytes, or a zero-argument callable
         returning a fresh one (then the push is retried on temporary failures). ``root`` (a
-        ``BucketRoot.path``) makes the push fail with ``Conflict`` unless the bucket is there."""
+        ``BucketRoot.path``) makes the push fail with ``Conflict`` unless the bucket is there.
+        ``size`` (extension, 0 = unknown) is the exact byte count ``chunks`` yields: the hub then
+        refuses to save an upload that was cut off or differs (``InvalidArgument``)."""
         header = pb.PushPathRequest.Header(
-            key=key, path=clean_path(path), root=_root_path(root), mode=mode, mtime=mtime
+            key=key, path=clean_path(path), root=_root_path(root), mode=mode, mtime=mtime, size=size
         )
         event = await push_path(self._rpc, thread, header, chunks)
         cid = event.path[len(IPFS_PREFIX) :] if event.path.startswith(IPFS_PREFIX) else event.path

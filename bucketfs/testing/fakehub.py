@@ -298,6 +298,7 @@ class FakeBuckets:
         root: str = "",
         mode: int = 0,
         mtime: int = 0,
+        size: int = 0,
     ) -> PushResult:
         hub = self.hub
         hub._enter("push_path")
@@ -308,6 +309,11 @@ class FakeBuckets:
         async for chunk in chunks() if callable(chunks) else chunks:
             hub._enter("push_chunk")
             parts.append(bytes(chunk))
+        received = sum(map(len, parts))
+        if size > 0 and received != size:  # as the hub (size extension)
+            raise InvalidArgument(
+                f"upload ended after {received} of {size} bytes; nothing was saved"
+            )
         parent, name = hub._parent(b, path, create=True)
         if not hub.capabilities.path_attrs:
             mode = mtime = 0

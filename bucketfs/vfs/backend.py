@@ -100,6 +100,7 @@ class BucketsApi(Protocol):
         root: str = "",
         mode: int = 0,
         mtime: int = 0,
+        size: int = 0,
     ) -> PushResultLike: ...
     def pull_path(
         self, thread: str, key: str, path: str, *, offset: int = 0, length: int = 0

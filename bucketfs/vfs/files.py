@@ -80,11 +80,13 @@ class OpenFile:
             os.ftruncate(self.fd, size)
         self.touch()
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The staged bytes in pieces of at most 1 MiB (never the whole file in memory)."""
+    async def chunks(self, limit: int | None = None) -> AsyncIterator[bytes]:
+        """The staged bytes (the first ``limit`` of them) in pieces of at most 1 MiB (never the
+        whole file in memory)."""
         off = 0
         while True:
-            data = os.pread(self.fd, PUSH_CHUNK, off)
+            want = PUSH_CHUNK if limit is None else min(PUSH_CHUNK, limit - off)
+            data = os.pread(self.fd, want, off) if want > 0 else b""
             if not data:
                 return
             off += len(data)

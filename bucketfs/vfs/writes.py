@@ -11,6 +11,7 @@ times); otherwise someone else changed that file, so ours is written beside it a
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -176,20 +177,22 @@ class WriteOps(VfsCore):
             generation = of.generation
             thread, key, path = self.where(node)
             mode, mtime = of.pending_mode or 0, of.pending_mtime or 0
+            size = of.size()
             try:
                 res = await self.api.push_path(
                     thread,
                     key,
                     path,
-                    of.chunks,
+                    functools.partial(of.chunks, size),
                     root=await self.root_of(key),
                     mode=mode,
                     mtime=mtime,
+                    size=size,
                 )
             except Conflict:
-                res = await self._resolve_conflict(node, of)
+                res = await self._resolve_conflict(node, of, size)
             of.pushed_generation, of.pushed_cid, of.base_cid = generation, res.cid, res.cid
-            self.learn_length(res.cid, of.size())
+            self.learn_length(res.cid, size)
             self.roots[key] = res.root.path
             if self.inodes.bucket_path(node) == path:
                 node.cid, node.checked = res.cid, time.monotonic()
@@ -202,7 +205,7 @@ class WriteOps(VfsCore):
         await self._loaded(node, of)
         return node
 
-    async def _resolve_conflict(self, node: Node, of: OpenFile) -> PushResultLike:
+    async def _resolve_conflict(self, node: Node, of: OpenFile, size: int) -> PushResultLike:
         thread, key, path = self.where(node)
         for _ in range(CONFLICT_RETRIES):
             self.roots[key] = (await self.api.root(thread, key)).path
@@ -217,10 +220,11 @@ class WriteOps(VfsCore):
                     thread,
                     key,
                     path,
-                    of.chunks,
+                    functools.partial(of.chunks, size),
                     root=self.roots[key],
                     mode=of.pending_mode or 0,
                     mtime=of.pending_mtime or 0,
+                    size=size,
                 )
             except Conflict:
                 await trio.sleep(0.05)
@@ -229,7 +233,9 @@ class WriteOps(VfsCore):
         msg = f"{key}/{path} changed on the hub meanwhile; our version saved as {other}"
         log.warning("hub %s: %s", self.hub_address, msg)
         self.conflicts.append(msg)
-        result = await self.api.push_path(thread, key, other, of.chunks)
+        result = await self.api.push_path(
+            thread, key, other, functools.partial(of.chunks, size), size=size
+        )
         self.invalidate(self.inodes.get(node.parent))
         return result
 

@@ -9,6 +9,7 @@ HTTP gateway there. Filecoin/archive methods answer UNIMPLEMENTED.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -109,6 +110,34 @@ def _chunks(requests: Iterator[Any]) -> Iterator[bytes]:
         yield request.chunk
 
 
+#: how long PushPath waits after a size-less stream ended before trusting that end (see _counted)
+END_GRACE = 0.05
+
+
+def _counted(chunks: Iterator[bytes], size: int, context: grpc.ServicerContext) -> Iterator[bytes]:
+    """Pass ``chunks`` through, refusing a cut-off upload before the importer finishes it.
+
+    grpc may end the request iterator normally when the client cancelled, so the end of the
+    stream alone does not prove the upload is complete. With ``size`` (extension, > 0) the byte
+    count must match exactly; without it the call must still be active ``END_GRACE`` seconds
+    after the end. Raising here makes ``push_path`` fail before anything is linked into the tree.
+    """
+    received = 0
+    for chunk in chunks:
+        received += len(chunk)
+        if 0 < size < received:
+            raise InvalidArgument(
+                f"upload sent more than the declared {size} bytes; nothing was saved"
+            )
+        yield chunk
+    if size > 0 and received != size:
+        raise InvalidArgument(f"upload ended after {received} of {size} bytes; nothing was saved")
+    if size <= 0:
+        time.sleep(END_GRACE)
+        if not context.is_active():
+            raise InvalidArgument(f"upload was cancelled after {received} bytes; nothing was saved")
+
+
 def _path_chunks(requests: Iterator[Any]) -> Iterator[tuple[str, bytes]]:
     for request in requests:
         if request.WhichOneof("payload") != "chunk":
@@ -169,7 +198,7 @@ class BucketsServicer(pb_grpc.APIServiceServicer):
             ctx(),
             header.key,
             header.path,
-            _chunks(request_iterator),
+            _counted(_chunks(request_iterator), header.size, context),
             root=header.root,
             mode=header.mode,
             mtime=header.mtime,
