@@ -19,8 +19,8 @@ log = logging.getLogger("bucketfs.fuse")
 def _inval_inode(ino: int) -> None:
     try:
         pyfuse3.invalidate_inode(ino)
-    except OSError as exc:  # ENOENT: the kernel forgot it already
-        log.debug("invalidate_inode(%d): %s", ino, exc)
+    except Exception as exc:  # ENOENT: forgotten already; or the mount is going away
+        log.debug("invalidate_inode(%d): %r", ino, exc)
 
 
 class PyfuseNotifier:
@@ -28,4 +28,7 @@ class PyfuseNotifier:
         await trio.to_thread.run_sync(_inval_inode, ino)
 
     def invalidate_entry(self, parent: int, name: str) -> None:
-        pyfuse3.invalidate_entry_async(parent, name.encode(), ignore_enoent=True)
+        try:
+            pyfuse3.invalidate_entry_async(parent, name.encode(), ignore_enoent=True)
+        except Exception as exc:
+            log.debug("invalidate_entry(%d, %r): %r", parent, name, exc)

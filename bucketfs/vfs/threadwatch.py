@@ -88,35 +88,36 @@ class Watchers:
         return None
 
     async def relist(self, db: str) -> None:
-        """Forget everything cached about ``db`` (events may have been missed)."""
+        """Forget everything cached about ``db`` (events may have been missed). The kernel's
+        own caches of it expire within a second (entry and attribute timeouts)."""
         self.ns.invalidate_db(db)
         for ino, meta in list(self.ns.meta.items()):
             node = self.ns.live(ino)
             if node is not None and meta.db == db and meta.role is Role.INSTANCE:
                 node.checked = 0.0
-                if node.lookups > 0:
-                    await self._inval_inode(ino)
+        await trio.lowlevel.checkpoint()
 
     async def apply(self, db: str, event: Any) -> None:
-        """One change event: drop caches, refresh the node, tell the kernel."""
+        """One change event: drop the listing, refresh or forget the node, tell the kernel
+        about names it may have cached (those it looked up: the others it cannot have)."""
         self.events += 1
         self.ns.listings.pop((db, event.collection), None)
         coll = self._collection_node(db, event.collection)
         name = file_name(str(event.instance_id))
-        if coll is None or name is None:
-            return
-        node = self.ns.inodes.child(coll.ino, name)
+        node = self.ns.inodes.child(coll.ino, name) if coll and name else None
         meta = self.ns.meta.get(node.ino) if node is not None else None
-        if node is not None and meta is not None and meta.file is None:
-            if event.instance is None:
-                self.ns.detach(node)
-            else:
-                node.size, node.mtime = rendered_size(event.instance), mod_time(event.instance)
-                node.checked = time.monotonic()
-                await self._inval_inode(node.ino)
-        notifier = self.ns.notifier
-        if notifier is not None:
-            notifier.invalidate_entry(coll.ino, name)
+        if coll is None or name is None or node is None or meta is None or meta.file is not None:
+            return  # unknown here, or being written here (the writer's close decides)
+        known = node.lookups > 0
+        if event.instance is None:
+            self.ns.detach(node)
+            if known and self.ns.notifier is not None:
+                self.ns.notifier.invalidate_entry(coll.ino, name)
+            return
+        node.size, node.mtime = rendered_size(event.instance), mod_time(event.instance)
+        node.checked = time.monotonic()
+        if known:
+            await self._inval_inode(node.ino)
 
     async def _inval_inode(self, ino: int) -> None:
         notifier = self.ns.notifier

@@ -362,12 +362,18 @@ def test_listen_invalidates_and_reconnects(
         a = (await m.resolve("watched/c/a.json")).ino
         await wait_for(lambda: m.vfs.watchers.events >= 1)  # our own Create
         assert await m.ls("watched/c") == [".schema.json", "a.json"]  # listing now cached
+        seen = m.vfs.watchers.events
         await m.s.threads.create(db, "c", [{"_id": "b", "v": 2}])
-        await wait_for(lambda: (coll, "b.json") in kernel.entries)
+        await wait_for(lambda: m.vfs.watchers.events > seen)
         assert await m.ls("watched/c") == [".schema.json", "a.json", "b.json"]  # within the TTL
+        assert kernel.entries == []  # the kernel had no entry for b.json to drop
         await m.s.threads.save(db, "c", [{"_id": "a", "v": 10}])
-        await wait_for(lambda: a in kernel.inodes)
+        await wait_for(lambda: a in kernel.inodes)  # the kernel knows a.json: drop its data
         assert json.loads(await m.read("watched/c/a.json"))["v"] == 10
+        await m.s.threads.delete(db, "c", ["a"])
+        await wait_for(lambda: (coll, "a.json") in kernel.entries)
+        with pytest.raises(errors.NotFound):
+            await m.resolve("watched/c/a.json")
         # the hub goes away and comes back: the stream is reopened, changes show again
         await trio.to_thread.run_sync(hub.restart)
         await wait_for(lambda: m.vfs.watchers.reconnects >= 1)
