@@ -307,6 +307,8 @@ class Daemon:
             timeout = float(req.get("timeout", 60.0))
             flushed = await self.vfs.flush_all(timeout)
             result: dict[str, Any] = {"flushed": flushed, "pending": pending_paths(self.vfs)}
+            if not flushed and req.get("force"):
+                await self.vfs.give_up_pending()  # closed files only; open ones stay
             if op == "unmount":
                 if not flushed and not req.get("force"):
                     raise MountFailed("pending writes: " + ", ".join(result["pending"]))

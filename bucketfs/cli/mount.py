@@ -348,7 +348,7 @@ def _flush(runtime: RuntimeDir, force: bool, timeout: float) -> None:
         click.echo(
             f"bucketfs: uploading {len(pending)} pending file(s): {', '.join(pending)}", err=True
         )
-    result = _ask(runtime, {"op": "flush", "timeout": timeout}, timeout + 30)
+    result = _ask(runtime, {"op": "flush", "timeout": timeout, "force": force}, timeout + 30)
     if not result.get("flushed"):
         names = ", ".join(result.get("pending") or [])
         if not force:

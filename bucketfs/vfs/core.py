@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import trio
+
 from bucketfs.errors import CorruptData, NotADirectory, NotFound, ReadOnly
 from bucketfs.vfs.backend import BucketsApi, CapabilitiesLike, EntryLike, SessionLike
 from bucketfs.vfs.cids import CHUNK_SIZE, is_single_block
@@ -97,6 +99,9 @@ class VfsCore:
         self._next_fh = 1
         self.errors: deque[str] = deque(maxlen=20)
         self.conflicts: deque[str] = deque(maxlen=20)
+        self.retrying: set[int] = set()  # closed files whose push failed (writes.py retries)
+        self.retry_scope: trio.CancelScope | None = None
+        self.giving_up = False  # umount --force: failed pushes of closed files are dropped
         self.uid = os.getuid()
         self.gid = os.getgid()
 
@@ -115,6 +120,8 @@ class VfsCore:
         self.lengths[cid] = length
 
     def record_error(self, op: str, exc: BaseException) -> None:
+        if op == "lookup" and isinstance(exc, NotFound):
+            return  # an ordinary miss (ENOENT), not a failure
         self.errors.append(f"{time.strftime('%H:%M:%S')} {op}: {type(exc).__name__}: {exc}")
 
     def status(self) -> dict[str, object]:
@@ -130,6 +137,7 @@ class VfsCore:
             "cache": self.cache.stats() | {"downloads_in_progress": self.fetcher.in_progress()},
             "open_files": len(self.open_files),
             "dirty_files": sum(1 for f in self.open_files.values() if f.dirty and not f.unlinked),
+            "retrying_pushes": len(self.retrying),
             "inodes": len(self.inodes),
             "last_errors": list(self.errors),
             "conflicts": list(self.conflicts),

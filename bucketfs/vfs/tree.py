@@ -262,7 +262,8 @@ class Vfs(WriteOps):
     # -- lifecycle ----------------------------------------------------------------------
 
     async def flush_all(self, timeout: float) -> bool:
-        """Push every dirty file; True if all were pushed within ``timeout`` seconds."""
+        """Push every dirty file, including closed ones whose push is being retried (waiting for
+        a retry in progress); True if all were pushed within ``timeout`` seconds."""
         with trio.move_on_after(timeout):
             for ino, of in list(self.open_files.items()):
                 if of.dirty and not of.unlinked:
@@ -273,10 +274,28 @@ class Vfs(WriteOps):
                         log.error(
                             "hub %s: flushing inode %d failed: %s", self.hub_address, ino, exc
                         )
+                        continue
+                await self.settle(of)
         return not any(of.dirty and not of.unlinked for of in self.open_files.values())
 
+    async def give_up_pending(self) -> None:
+        """Drop the closed files whose push keeps failing (``umount --force``), each logged and
+        recorded by name; files some handle still holds are kept, but from now on a failed push
+        on their last close drops them too (the mount is going away)."""
+        self.giving_up = True
+        for ino in sorted(self.retrying):
+            of = self.open_files.get(ino)
+            self.retrying.discard(ino)
+            if of is not None and of.refs <= 0:
+                await self._close_file(of, admit=False)
+
     async def close(self) -> None:
-        """Drop every open file (after ``flush_all``) and the staging area."""
+        """Drop every open file (after ``flush_all``) and the staging area; changes still not in
+        the hub are given up, each logged and recorded by name."""
+        if self.retry_scope is not None:
+            self.retry_scope.cancel()
+            self.retry_scope = None
+        self.retrying.clear()
         for of in list(self.open_files.values()):
             await self._close_file(of, admit=False)  # no hashing on the way out
         self.handles.clear()

@@ -36,6 +36,9 @@ from bucketfs.vfs.nodes import Attr, Kind, Node
 log = logging.getLogger("bucketfs.vfs")
 
 CONFLICT_RETRIES = 5
+#: background pushes of closed files the hub did not take: first pause, doubled up to the last
+RETRY_FIRST = 0.5
+RETRY_MAX = 30.0
 
 
 class WriteOps(VfsCore):
@@ -151,12 +154,70 @@ class WriteOps(VfsCore):
         async with of.lock:
             pass
         if of.refs <= 0 and self.open_files.get(of.ino) is of:
+            if of.dirty and not of.unlinked and not self.giving_up:
+                self._keep_for_retry(of)
+            else:
+                await self._close_file(of)
+
+    def _keep_for_retry(self, of: OpenFile) -> None:
+        """The last handle closed but the hub does not have the data: keep the staged file
+        (listed as dirty/pending) and push it again in the background until it is taken."""
+        if of.ino not in self.retrying:
+            name = self._describe(of)
+            log.warning("hub %s: %s is not in the hub yet; retrying", self.hub_address, name)
+        self.retrying.add(of.ino)
+        if self.retry_scope is None:
+            self.retry_scope = trio.CancelScope()
+            trio.lowlevel.spawn_system_task(
+                self._retry_pushes, self.retry_scope, name="bucketfs push retries"
+            )
+
+    def _describe(self, of: OpenFile) -> str:
+        try:
+            return f"{self.inodes.get(of.ino).name!r} (inode {of.ino})"
+        except NotFound:
+            return f"inode {of.ino}"
+
+    async def _retry_pushes(self, scope: trio.CancelScope) -> None:
+        """Push the files in ``retrying`` with exponential backoff until none is left."""
+        delay = RETRY_FIRST
+        try:
+            with scope:
+                while self.retrying:
+                    await trio.sleep(delay)
+                    failed = False
+                    for ino in sorted(self.retrying):
+                        failed |= not await self._retry_one(ino)
+                    delay = min(delay * 2, RETRY_MAX) if failed else RETRY_FIRST
+        finally:
+            if self.retry_scope is scope:
+                self.retry_scope = None
+
+    async def _retry_one(self, ino: int) -> bool:
+        """One background attempt for ``ino``; False if the hub still did not take it."""
+        of = self.open_files.get(ino)
+        if of is None or of.refs > 0:  # gone, or open again: its handles push it on close
+            self.retrying.discard(ino)
+            return True
+        try:
+            await self.push(ino)
+        except Exception as exc:  # whatever happened, the data stays staged
+            self.record_error("push retry", exc)
+            log.warning("hub %s: pushing %s failed: %s", self.hub_address, self._describe(of), exc)
+            return False
+        await self.settle(of)
+        return True
+
+    async def settle(self, of: OpenFile) -> None:
+        """Close a file no handle holds any more once its data is in the hub (or it was removed)."""
+        if of.refs <= 0 and self.open_files.get(of.ino) is of and (of.unlinked or not of.dirty):
+            self.retrying.discard(of.ino)
             await self._close_file(of)
 
     async def _close_file(self, of: OpenFile, *, admit: bool = True) -> None:
         self.open_files.pop(of.ino, None)
         if of.dirty and not of.unlinked:
-            msg = f"changes to {self.inodes.get(of.ino).name!r} (inode {of.ino}) were not saved"
+            msg = f"changes to {self._describe(of)} were not saved"
             self.errors.append(msg)
             log.error("hub %s: %s", self.hub_address, msg)
         if admit and of.pushed_cid and not of.dirty and of.loaded:
