@@ -358,10 +358,7 @@ class Buckets(BucketService):
                 raise InvalidArgument(f"invalid role {role}")
         with self.locked(ctx.thread, key):
             bucket = self.load(ctx, key, path, Access.ADMIN)
-            try:
-                entry = self.resolve(bucket, path)
-            except NotFound:
-                raise NotFound(f"could not resolve path: {path}", wire_code="UNKNOWN") from None
+            entry = self.resolve_or_missing(bucket, path)
             meta = bucket.metadata.setdefault(path, {"roles": {}, "updated_at": now_ns()})
             current = dict(meta.get("roles") or {})
             for who, role in roles.items():

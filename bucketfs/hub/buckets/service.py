@@ -173,6 +173,13 @@ class BucketService:
             return Entry("", root, content.dag_size(self.blocks, root))
         return tree.resolve(root, path)
 
+    def resolve_or_missing(self, bucket: Bucket, path: str) -> Entry:
+        """``resolve``, with upstream's ``could not resolve path`` text (Links, roles)."""
+        try:
+            return self.resolve(bucket, path)
+        except NotFound:
+            raise NotFound(f"could not resolve path: {path}", wire_code="UNKNOWN") from None
+
     # -- reads ------------------------------------------------------------------------------
 
     @staticmethod
@@ -202,10 +209,7 @@ class BucketService:
         path = bpaths.clean(path)
         bucket = self.load(ctx, key, path, Access.READ)
         if path:
-            try:
-                self.resolve(bucket, path)
-            except NotFound:
-                raise NotFound(f"could not resolve path: {path}", wire_code="UNKNOWN") from None
+            self.resolve_or_missing(bucket, path)
         return self.make_links(bucket, path, ctx.token)
 
     def make_links(self, bucket: Bucket, path: str, token: str) -> Links:
@@ -373,10 +377,7 @@ class BucketService:
         path = bpaths.clean(path)
         bucket = self.load(ctx, key, path, Access.READ)
         if path:
-            try:
-                self.resolve(bucket, path)
-            except NotFound:
-                raise NotFound(f"could not resolve path: {path}", wire_code="UNKNOWN") from None
+            self.resolve_or_missing(bucket, path)
         return effective_map(bucket.metadata, path)
 
     # -- commit -----------------------------------------------------------------------------
