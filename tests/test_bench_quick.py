@@ -17,6 +17,7 @@ import pytest
 from bucketfs.testing.bench_probe import summarize_profile, top_inclusive
 from bucketfs.testing.bench_report import Results, format_table, machine, speed_ratio
 from bucketfs.testing.bench_run import run_bench
+from bucketfs.testing.bench_targets import write_back_supported
 from bucketfs.testing.bench_workloads import METRICS, PHASES, Sizes
 
 TINY = Sizes(seq_mib=4, tree_files=20, fio_mib=4, fio_seconds=1)
@@ -26,6 +27,7 @@ PY_SPY = Path(sys.executable).parent / "py-spy"
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, list[str], Path]:
     targets = ["local", "bucketfs"] + (["rclone"] if shutil.which("rclone") else [])
+    targets += ["bucketfs-wb"] if write_back_supported() else []
     profiles = tmp_path_factory.mktemp("profiles")
     results = run_bench(
         targets,
@@ -58,14 +60,17 @@ def test_table_lists_targets_and_ratios(tiny_run: tuple[Results, list[str], Path
     assert "bfs/local" in table and "noisy" in table and "cores" in table
     assert "sequential 4 MiB, tree 20 files max, fio 4 MiB for 1 s" in table
     untar_row = next(line for line in table.splitlines() if line.startswith("untar"))
-    assert len(untar_row.split()) == 2 + len(targets) + len(targets) - 1  # label, unit, ...
+    ours = [t for t in targets if t.startswith("bucketfs")]
+    ratios = len(ours) * (len(targets) - len(ours))
+    assert len(untar_row.split()) == 2 + len(targets) + ratios  # label, unit, values, ratios
 
 
 def test_bucketfs_memory_sampled(tiny_run: tuple[Results, list[str], Path]) -> None:
-    results, _, _ = tiny_run
-    for step in ("seq_write", "seq_read"):
-        assert results.rss[step]["mount"] > 10, results.rss
-        assert results.rss[step]["hub"] > 10, results.rss
+    results, targets, _ = tiny_run
+    for target in (t for t in targets if t.startswith("bucketfs")):
+        for step in ("seq_write", "seq_read"):
+            assert results.rss[f"{step} ({target})"]["mount"] > 10, results.rss
+            assert results.rss[f"{step} ({target})"]["hub"] > 10, results.rss
 
 
 def test_profile_recorded(tiny_run: tuple[Results, list[str], Path]) -> None:

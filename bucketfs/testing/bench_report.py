@@ -20,7 +20,9 @@ from typing import Any
 
 from bucketfs.testing.bench_workloads import METRICS, Sizes
 
-TARGET_ORDER = ("local", "rclone", "bucketfs")
+TARGET_ORDER = ("local", "rclone", "bucketfs", "bucketfs-wb")
+#: the measured targets and the short names of their ratio columns
+OURS = {"bucketfs": "bfs", "bucketfs-wb": "wb"}
 
 
 def machine() -> dict[str, str]:
@@ -102,7 +104,7 @@ class Results:
 
 
 def speed_ratio(metric: str, ours: float | None, theirs: float | None) -> float | None:
-    """How many times as fast bucketfs is (≥ 1: at least as fast); None when unknown."""
+    """How many times as fast bucketfs (in either mode) is (≥ 1: at least as fast); None when unknown."""
     if ours is None or theirs is None or ours <= 0 or theirs <= 0:
         return None
     return ours / theirs if METRICS[metric].higher_is_better else theirs / ours
@@ -135,23 +137,30 @@ def format_table(results: Results, info: dict[str, str], targets: list[str]) -> 
         f"({info['cpu']}), kernel {info['kernel']}",
         f"median of {results.runs} run(s) per figure; sizes: {_sizes(results)}. "
         "Figures are noisy (shared machine, one disk): compare within a run, not across runs.",
-        "ratio = how many times as fast bucketfs is (≥ 1.00: at least as fast).",
+        "ratio = how many times as fast bucketfs is (≥ 1.00: at least as fast); "
+        "bfs = synchronous mode (close/fsync durable in the hub), "
+        "wb = --write-back (close in the journal, fsync durable in it, uploads in the background).",
         "",
     ]
     shown = [t for t in TARGET_ORDER if t in targets]
     head = f"{'workload':<34} {'unit':<8}" + "".join(f"{t:>11}" for t in shown)
-    ratios = [other for other in ("local", "rclone") if other in shown and "bucketfs" in shown]
-    head += "".join(f"{'bfs/' + o:>11}" for o in ratios)
+    ratios = [
+        (ours, other)
+        for ours in OURS
+        if ours in shown
+        for other in ("local", "rclone")
+        if other in shown
+    ]
+    head += "".join(f"{OURS[ours] + '/' + o:>11}" for ours, o in ratios)
     lines += [head, "-" * len(head)]
     for metric, meta in METRICS.items():
         if not any((metric, t) in results.values for t in shown):
             continue
         row = f"{meta.label:<34} {meta.unit:<8}"
         row += "".join(f"{_num(results.median(metric, t)):>11}" for t in shown)
-        ours = results.median(metric, "bucketfs")
-        for other in ratios:
-            ratio = speed_ratio(metric, ours, results.median(metric, other))
-            row += f"{_num(ratio):>11}"
+        for ours, other in ratios:
+            mine = results.median(metric, ours)
+            row += f"{_num(speed_ratio(metric, mine, results.median(metric, other))):>11}"
         lines.append(row)
     for label, peaks in sorted(results.rss.items()):
         shown_peaks = ", ".join(f"{name} {mib:.0f} MiB" for name, mib in sorted(peaks.items()))

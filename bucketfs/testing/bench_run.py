@@ -16,7 +16,13 @@ from pathlib import Path
 
 from bucketfs.testing.bench_probe import BenchError, Probe
 from bucketfs.testing.bench_report import Results
-from bucketfs.testing.bench_targets import TARGETS, Target, drop_page_cache
+from bucketfs.testing.bench_targets import (
+    BUCKETFS_TARGETS,
+    TARGETS,
+    Target,
+    drop_page_cache,
+    write_back_supported,
+)
 from bucketfs.testing.bench_workloads import PHASES, Inputs, Sizes, clean_workdir
 
 #: steps whose peak memory the table reports
@@ -52,6 +58,9 @@ def run_bench(
     (in the first run only) into ``profile_dir``. ``drop_caches=False`` leaves the kernel's page
     cache alone (cold steps then only remount)."""
     results = Results(sizes, runs)
+    if "bucketfs-wb" in targets and not write_back_supported():
+        results.notes.append("bucketfs-wb skipped: this bucketfs has no --write-back")
+        targets = [t for t in targets if t != "bucketfs-wb"]
     if not drop_caches:
         results.notes.append("the page cache was not dropped (cold steps only remount)")
     elif not drop_page_cache():
@@ -64,9 +73,13 @@ def run_bench(
             results.notes.append(f"tree: {inputs.files} files in {len(inputs.paths)} entries")
         for number in range(runs):
             for name in targets:
-                wanted = profile if number == 0 and name == "bucketfs" else frozenset()
+                wanted = profile if number == 0 and name in BUCKETFS_TARGETS else frozenset()
                 target = TARGETS[name](base / f"run{number}", drop_caches=drop_caches)
-                probe = Probe(target.processes, profile=wanted, profile_dir=profile_dir)
+                pdir = profile_dir
+                if pdir is not None and name != "bucketfs":
+                    pdir = pdir / name  # one file per step and process: keep targets apart
+                    pdir.mkdir(parents=True, exist_ok=True)
+                probe = Probe(target.processes, profile=wanted, profile_dir=pdir)
                 _run_target(target, phases, inputs, results, probe, progress)
     return results
 
@@ -93,8 +106,9 @@ def _run_target(
                 if progress:
                     shown = ", ".join(f"{k} {v:,.2f}" for k, v in metrics.items())
                     print(f"bench: {name} {phase}: {shown}", file=sys.stderr, flush=True)
-            if name == "bucketfs":
-                results.add_rss({k: v for k, v in probe.rss.items() if k in RSS_STEPS})
+            if name in BUCKETFS_TARGETS:
+                rss = {k: v for k, v in probe.rss.items() if k in RSS_STEPS}
+                results.add_rss({f"{k} ({name})": v for k, v in rss.items()})
     except (BenchError, OSError, RuntimeError) as exc:
         results.failures.append(f"{name}: {exc}")
     finally:

@@ -254,6 +254,30 @@ class BucketfsTarget(_FuseTarget):
             self.hub.close()
 
 
+class BucketfsWritebackTarget(BucketfsTarget):
+    """The same as :class:`BucketfsTarget` with ``--write-back``: ``close()`` returns once the
+    file is in the mount's journal, uploads run in the background, ``fsync()`` makes the journal
+    durable, and ``umount`` (so every ``cold()``) waits until the hub has everything."""
+
+    name = "bucketfs-wb"
+
+    def command(self) -> list[str]:
+        return [*super().command(), "--write-back"]
+
+
+def write_back_supported() -> bool:
+    """Whether this bucketfs has a write-back mode (``bucketfs mount --write-back``)."""
+    try:
+        out = subprocess.run(
+            [BUCKETFS_CLI, "mount", "--help"], capture_output=True, text=True, timeout=60
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--write-back" in out
+
+
+#: the bucketfs targets, in the order of the table
+BUCKETFS_TARGETS = ("bucketfs", "bucketfs-wb")
 TARGETS: dict[str, type[Target]] = {
-    cls.name: cls for cls in (LocalTarget, RcloneTarget, BucketfsTarget)
+    cls.name: cls for cls in (LocalTarget, RcloneTarget, BucketfsTarget, BucketfsWritebackTarget)
 }
