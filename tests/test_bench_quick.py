@@ -1,7 +1,8 @@
 """The machinery of scripts/bench on tiny sizes, so that it cannot rot (not a timed test).
 
-Runs every phase against a local directory and a real bucketfs mount over a hub subprocess (and
-an rclone mount when rclone is installed, as scripts/bench installs it), then checks that every
+Runs every phase against a local directory, the in-memory pyfuse3 ceiling and a real bucketfs
+mount over a hub subprocess (synchronous, and with --write-back when the mount has it; and an
+rclone mount when rclone is installed, as scripts/bench installs it), then checks that every
 figure was measured, that the table shows it with its ratios, that the bucketfs processes' memory
 was sampled and that a py-spy profile of a step was recorded and can be summarised.
 """
@@ -26,7 +27,7 @@ PY_SPY = Path(sys.executable).parent / "py-spy"
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, list[str], Path]:
-    targets = ["local", "bucketfs"] + (["rclone"] if shutil.which("rclone") else [])
+    targets = ["local", "pyfuse3", "bucketfs"] + (["rclone"] if shutil.which("rclone") else [])
     targets += ["bucketfs-wb"] if write_back_supported() else []
     profiles = tmp_path_factory.mktemp("profiles")
     results = run_bench(
@@ -61,7 +62,7 @@ def test_table_lists_targets_and_ratios(tiny_run: tuple[Results, list[str], Path
     assert "sequential 4 MiB, tree 20 files max, fio 4 MiB for 1 s" in table
     untar_row = next(line for line in table.splitlines() if line.startswith("untar"))
     ours = [t for t in targets if t.startswith("bucketfs")]
-    ratios = len(ours) * (len(targets) - len(ours))
+    ratios = len(ours) * len({"local", "rclone"} & set(targets))  # pyfuse3: a value, no ratio
     assert len(untar_row.split()) == 2 + len(targets) + ratios  # label, unit, values, ratios
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from bucketfs.testing.bench_workloads import METRICS, Sizes
 
-TARGET_ORDER = ("local", "rclone", "bucketfs", "bucketfs-wb")
+TARGET_ORDER = ("local", "rclone", "pyfuse3", "bucketfs", "bucketfs-wb")
 #: the measured targets and the short names of their ratio columns
 OURS = {"bucketfs": "bfs", "bucketfs-wb": "wb"}
 

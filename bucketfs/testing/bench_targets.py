@@ -2,8 +2,11 @@
 
 * :class:`LocalTarget` — a plain directory (the limit);
 * :class:`RcloneTarget` — ``rclone mount --vfs-cache-mode writes`` of an rclone local remote;
+* :class:`NullfsTarget` — ``bucketfs.fuse.nullfs``, an in-memory pyfuse3 filesystem whose
+  handlers do nothing: the ceiling of a Python FUSE daemon on the machine;
 * :class:`BucketfsTarget` — ``bucketfs mount -f`` (the real CLI, in a subprocess with its config,
-  cache and data directories below the base) over a hub of its own (:class:`HubProcess`).
+  cache and data directories below the base) over a hub of its own (:class:`HubProcess`);
+* :class:`BucketfsWritebackTarget` — the same with ``--write-back``.
 
 Each target has ``workdir`` (where workloads create files), ``cold()`` (forget every cache before
 a cold measurement: a fresh mount for the FUSE targets, then the kernel's page cache is dropped)
@@ -185,6 +188,20 @@ class RcloneTarget(_FuseTarget):
         shutil.rmtree(self.base / "cache", ignore_errors=True)
 
 
+class NullfsTarget(_FuseTarget):
+    """``bucketfs.fuse.nullfs``: pyfuse3 + trio answering from memory with no work at all, the
+    ceiling of any Python FUSE daemon on this machine. Its files live in the daemon's memory, so
+    ``cold()`` only drops the page cache (a remount would lose them)."""
+
+    name = "pyfuse3"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bucketfs.fuse.nullfs", str(self.mountpoint)]
+
+    def cold(self) -> bool:
+        return self.drop_caches and drop_page_cache()
+
+
 class BucketfsTarget(_FuseTarget):
     """``bucketfs mount -f`` over a hub subprocess; files go to the bucket ``bench``."""
 
@@ -279,5 +296,6 @@ def write_back_supported() -> bool:
 #: the bucketfs targets, in the order of the table
 BUCKETFS_TARGETS = ("bucketfs", "bucketfs-wb")
 TARGETS: dict[str, type[Target]] = {
-    cls.name: cls for cls in (LocalTarget, RcloneTarget, BucketfsTarget, BucketfsWritebackTarget)
+    cls.name: cls
+    for cls in (LocalTarget, RcloneTarget, NullfsTarget, BucketfsTarget, BucketfsWritebackTarget)
 }
