@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import trio
@@ -326,6 +326,34 @@ class FakeBuckets:
         parent.children[name] = node
         new_root = hub._touch(b)
         return PushResult(node.cid, len(node.data), new_root)
+
+    async def push_paths(
+        self,
+        thread: str,
+        key: str,
+        files: Sequence[tuple[str, AsyncIterable[bytes]]],
+        *,
+        root: str = "",
+    ) -> BucketRoot:
+        """Several files in one call; the bucket changes once, at the end (as the hub)."""
+        hub = self.hub
+        hub._enter("push_paths")
+        b = hub.bucket(thread, key)
+        if root and root != b.root.path:
+            raise Conflict("update is non-fast-forward", wire_code="FAILED_PRECONDITION")
+        received = []
+        for path, chunks in files:
+            parts = []
+            async for chunk in chunks:
+                hub._enter("push_chunk")
+                parts.append(bytes(chunk))
+            received.append((path, b"".join(parts)))
+        for path, data in received:
+            parent, name = hub._parent(b, path, create=True)
+            old = parent.children.get(name)
+            mode = old.mode if isinstance(old, _File) and not old.target else 0o100644
+            parent.children[name] = _File(data, mode, time.time_ns())
+        return hub._touch(b)
 
     async def pull_path(
         self, thread: str, key: str, path: str, *, offset: int = 0, length: int = 0

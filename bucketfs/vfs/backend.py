@@ -105,6 +105,14 @@ class BucketsApi(Protocol):
     def pull_path(
         self, thread: str, key: str, path: str, *, offset: int = 0, length: int = 0
     ) -> AsyncIterator[bytes]: ...
+    async def push_paths(
+        self,
+        thread: str,
+        key: str,
+        files: Sequence[tuple[str, AsyncIterable[bytes]]],
+        *,
+        root: str = "",
+    ) -> RootLike: ...
     async def set_path(self, thread: str, key: str, path: str, cid: str) -> None: ...
     async def move_path(self, thread: str, key: str, from_path: str, to_path: str) -> None: ...
     async def remove_path(

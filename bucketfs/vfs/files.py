@@ -5,6 +5,10 @@ handles, so a read through one descriptor sees a write through another). Its byt
 ``staging/`` of the cache directory; existing content is copied in on the first write or
 truncate unless the file was opened with ``O_TRUNC`` or created. ``generation`` counts writes so
 that a push racing with a write leaves the file dirty.
+
+In write-back mode the staging file lives in the journal's ``data/`` directory and is recorded
+there on close (``journaled``): it is then never changed again (the next write first copies it,
+``detach``) and not deleted when the file is closed (the journal owns it).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class OpenFile:
     unlinked: bool = False
     pending_mode: int | None = None
     pending_mtime: int | None = None
+    journaled: bool = False  # the staging file belongs to the write-back journal
     lock: trio.Lock = field(default_factory=trio.Lock)
     load_lock: trio.Lock = field(default_factory=trio.Lock)
 
@@ -69,6 +74,26 @@ class OpenFile:
     def read(self, off: int, size: int) -> bytes:
         return os.pread(self.fd, size, off)
 
+    def detach(self, staging_dir: Path) -> None:
+        """Continue in a private copy of the staging file (the journal keeps the original)."""
+        path = staging_dir / f"{os.getpid()}-{self.ino}-{next(_names)}"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with _local_space():
+                size = os.fstat(self.fd).st_size
+                off = 0
+                while off < size:
+                    n = os.copy_file_range(self.fd, fd, size - off, off, off)
+                    if n <= 0:
+                        break
+                    off += n
+        except BaseException:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        os.close(self.fd)
+        self.fd, self.path, self.journaled = fd, path, False
+
     def write(self, off: int, data: bytes) -> int:
         with _local_space():
             n = os.pwrite(self.fd, data, off)
@@ -95,7 +120,8 @@ class OpenFile:
 
     def close(self) -> None:
         os.close(self.fd)
-        self.path.unlink(missing_ok=True)
+        if not self.journaled:
+            self.path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,8 @@
 mkdir/rmdir (buckets under ``buckets/``, empty directories inside a bucket as links to the empty
 UnixFS directory), unlink, rename (MovePath within a bucket; EXDEV across buckets so that ``mv``
 copies), symlinks (extension), hard links (refused), read-only extended attributes, statfs, and
-the lifecycle calls ``flush_all`` and ``close``.
+the lifecycle calls ``flush_all`` and ``close``. In write-back mode (``vfs.writeback``) mkdir,
+rmdir and unlink go to the journal, and a rename first waits for the bucket's pending uploads.
 """
 
 from __future__ import annotations
@@ -24,18 +25,21 @@ from bucketfs.errors import (
     NotEmpty,
     NotFound,
     PermissionDenied,
+    TimedOut,
     Unsupported,
 )
 from bucketfs.vfs.cids import EMPTY_DIR_CID
 from bucketfs.vfs.core import CachedListing
 from bucketfs.vfs.namespace import check_bucket_name
 from bucketfs.vfs.nodes import BUCKETS_INO, Attr, Kind, Node
-from bucketfs.vfs.writes import WriteOps
+from bucketfs.vfs.writeback import WriteBackOps
 
 log = logging.getLogger("bucketfs.vfs")
 
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
+#: write-back mode: seconds a rename waits for the bucket's pending uploads
+RENAME_WAIT = 120.0
 XATTRS = (
     "user.ipfs.cid",
     "user.bucketfs.key",
@@ -60,7 +64,7 @@ class StatFs:
     name_max: int = 255
 
 
-class Vfs(WriteOps):
+class Vfs(WriteBackOps):
     """The filesystem meaning of a bucketfs mount over a hub session.
 
     ``Vfs(session_like, cache_dir=..., cache_max_bytes=..., thread_name="buckets",
@@ -95,11 +99,15 @@ class Vfs(WriteOps):
             await self._absent(parent, name)
             thread, key, path = self.where(parent)
             full = f"{path}/{name}".lstrip("/")
-            await self.api.set_path(thread, key, full, EMPTY_DIR_CID)
-            self.roots.pop(key, None)
             perm = mode & 0o7777
-            if self.caps.path_attrs and perm not in (0, 0o755):  # mkdir -m, a umask of 077
-                self.roots[key] = (await self.api.set_path_attrs(thread, key, full, mode=perm)).path
+            if self.wb is not None:
+                self.queue_mkdir(parent, name, perm)
+            else:
+                await self.api.set_path(thread, key, full, EMPTY_DIR_CID)
+                self.roots.pop(key, None)
+                if self.caps.path_attrs and perm not in (0, 0o755):  # mkdir -m, a umask of 077
+                    root = await self.api.set_path_attrs(thread, key, full, mode=perm)
+                    self.roots[key] = root.path
             node = self.inodes.upsert(parent_ino, name, Kind.DIR, parent.bucket)
             node.cid, node.size, node.mtime = EMPTY_DIR_CID, 0, time.time_ns()
             node.perm, node.checked, node.unlinked = perm, time.monotonic(), False
@@ -129,9 +137,13 @@ class Vfs(WriteOps):
             raise NotEmpty(f"{name!r} is not empty")
         thread, key, path = self.where(node)
         if node.kind is Kind.BUCKET:
+            await self._uploaded(key)
             await self.api.remove(thread, key)
             self.roots.pop(key, None)
             self.index.invalidate()
+        elif self.wb is not None:
+            self.queue_remove(node)
+            self.drop_entry(parent, name)
         else:
             self.roots[key] = (await self.api.remove_path(thread, key, path)).path
             self.drop_entry(parent, name)
@@ -148,7 +160,9 @@ class Vfs(WriteOps):
         if of is not None:
             await self._loaded(node, of)  # open descriptors keep their content
             of.unlinked = True
-        if of is None or node.cid:  # a file created here has no CID until it is pushed
+        if self.wb is not None:
+            self.queue_remove(node)
+        elif of is None or node.cid:  # a file created here has no CID until it is pushed
             thread, key, path = self.where(node)
             try:
                 self.roots[key] = (await self.api.remove_path(thread, key, path)).path
@@ -185,6 +199,10 @@ class Vfs(WriteOps):
             await self._clear_target(node, target, dst_dir)
         if node.ino in self.open_files:
             await self.push(node.ino)
+        await self._uploaded(key)  # write-back: the hub must have both paths as we see them
+        if self.wb is not None:
+            self.wb.pending.forget_recent(key, path)
+            self.wb.pending.forget_recent(key, dst_path)
         await self.api.move_path(thread, key, path, dst_path)
         self.roots.pop(key, None)
         if node.kind is Kind.DIR:
@@ -192,6 +210,11 @@ class Vfs(WriteOps):
         self.drop_entry(src_dir, old_name)
         self.inodes.move(node, new_parent, new_name)
         self.note(node)
+
+    async def _uploaded(self, key: str) -> None:
+        """Write-back mode: wait until the bucket's pending changes are in the hub."""
+        if not await self.wait_uploaded(RENAME_WAIT, key):
+            raise TimedOut(f"hub {self.hub_address}: pending uploads of this bucket did not finish")
 
     async def _clear_target(self, node: Node, target: Node, dst_dir: Node) -> None:
         """POSIX rename replaces the target; MovePath would move *into* a directory."""
@@ -264,6 +287,7 @@ class Vfs(WriteOps):
     async def flush_all(self, timeout: float) -> bool:
         """Push every dirty file, including closed ones whose push is being retried (waiting for
         a retry in progress); True if all were pushed within ``timeout`` seconds."""
+        deadline = trio.current_time() + timeout
         with trio.move_on_after(timeout):
             for ino, of in list(self.open_files.items()):
                 if of.dirty and not of.unlinked:
@@ -276,12 +300,18 @@ class Vfs(WriteOps):
                         )
                         continue
                 await self.settle(of)
+        if self.wb is not None:  # write-back: and the journal's changes are in the hub
+            left = max(0.0, deadline - trio.current_time())
+            if not await self.wait_uploaded(left):
+                return False
         return not any(of.dirty and not of.unlinked for of in self.open_files.values())
 
     async def give_up_pending(self) -> None:
         """Drop the closed files whose push keeps failing (``umount --force``), each logged and
         recorded by name; files some handle still holds are kept, but from now on a failed push
         on their last close drops them too (the mount is going away)."""
+        if self.wb_give_up():
+            return
         self.giving_up = True
         for ino in sorted(self.retrying):
             of = self.open_files.get(ino)
@@ -291,7 +321,9 @@ class Vfs(WriteOps):
 
     async def close(self) -> None:
         """Drop every open file (after ``flush_all``) and the staging area; changes still not in
-        the hub are given up, each logged and recorded by name."""
+        the hub are given up, each logged and recorded by name (write-back mode: recorded in
+        the journal for the next mount)."""
+        await self.wb_before_close()
         if self.retry_scope is not None:
             self.retry_scope.cancel()
             self.retry_scope = None
@@ -299,4 +331,6 @@ class Vfs(WriteOps):
         for of in list(self.open_files.values()):
             await self._close_file(of, admit=False)  # no hashing on the way out
         self.handles.clear()
+        if self.wb is not None:
+            self.wb.close()
         await trio.lowlevel.checkpoint()

@@ -15,6 +15,7 @@ import functools
 import logging
 import os
 import time
+from pathlib import Path
 
 import trio
 
@@ -58,12 +59,29 @@ class WriteOps(VfsCore):
         if SEED in name:
             raise InvalidArgument("paths containing .textileseed are not allowed")
 
+    def staging_dir(self) -> Path:
+        """Where staging files of files open for writing are made."""
+        return self.cache.staging
+
+    def local_content(self, node: Node) -> tuple[Path, str] | None:
+        """(file, base CID) of content this mount holds for ``node`` but the hub may not
+        (write-back mode); None when the hub's content (``node.cid``) is current."""
+        return None
+
     def _open_file(self, node: Node, truncate: bool) -> OpenFile:
         of = self.open_files.get(node.ino)
         if of is None:
-            of = OpenFile.new(self.cache.staging, node.ino, node.cid, loaded=not node.cid)
+            local = self.local_content(node)
+            if local is not None:
+                of = OpenFile.new(self.staging_dir(), node.ino, local[1], loaded=True)
+                if not truncate:
+                    of.load_from(local[0])
+            else:
+                of = OpenFile.new(self.staging_dir(), node.ino, node.cid, loaded=not node.cid)
             self.open_files[node.ino] = of
         if truncate and (of.size() or not of.loaded):
+            if of.journaled:
+                of.detach(self.staging_dir())
             of.truncate(0)
             of.loaded = True
         of.refs += 1
@@ -114,12 +132,23 @@ class WriteOps(VfsCore):
                 of.load_from(await self.whole_file(node, of.base_cid))
         return of
 
+    async def _changeable(self, node: Node, of: OpenFile) -> OpenFile:
+        await self._loaded(node, of)
+        if of.journaled:
+            of.detach(self.staging_dir())
+        return of
+
     async def write(self, fh: int, off: int, data: bytes) -> int:
-        h = self.handles[fh]
-        of = await self._loaded(self.inodes.get(h.ino), self.open_files[h.ino])
+        ino = self.handles[fh].ino
+        of = self.open_files[ino]
+        node = self.inodes.get(ino)
+        if not of.loaded:
+            await self._loaded(node, of)
+        if of.journaled:  # recorded by the write-back journal: continue in a copy
+            of.detach(self.staging_dir())
         n = of.write(off, data)
         of.pending_mtime = None
-        self.inodes.get(h.ino).mtime = time.time_ns()
+        node.mtime = time.time_ns()
         return n
 
     async def flush(self, fh: int) -> None:
@@ -221,7 +250,7 @@ class WriteOps(VfsCore):
             self.errors.append(msg)
             log.error("hub %s: %s", self.hub_address, msg)
         if admit and of.pushed_cid and not of.dirty and of.loaded:
-            await self.cache.admit(of.pushed_cid, of.path)
+            self.cache.store(of.pushed_cid, of.path)  # the bytes the hub imported: no re-hash
         of.close()
 
     # -- pushing ------------------------------------------------------------------------
@@ -330,11 +359,11 @@ class WriteOps(VfsCore):
             raise IsADirectory(node.name)
         of = self.open_files.get(node.ino)
         if of is not None and fh is not None:
-            (await self._loaded(node, of)).truncate(size)
+            (await self._changeable(node, of)).truncate(size)
             return
         of = self._open_file(node, truncate=size == 0)
         try:
-            (await self._loaded(node, of)).truncate(size)
+            (await self._changeable(node, of)).truncate(size)
             await self.push(node.ino)
         finally:
             await self._unref(of)

@@ -1,0 +1,337 @@
+"""The write-back uploader: one background trio task that sends the journal's changes to the hub.
+
+It waits until the queue has been idle for ``IDLE`` seconds (or holds ``BATCH_FILES`` files /
+``BATCH_BYTES`` bytes, or someone waits for it), then sends one round: the directory creations
+and removals that may go first (no pending change before them touches their path), then up to
+``BATCH_FILES`` files of one bucket in one PushPaths stream with the root (fast-forward) check,
+then SetPathAttrs for the files whose mode or mtime the program set (PushPaths carries neither).
+A round of one file uses PushPath, which carries them. Records are marked done only when the hub
+answered; on any failure the data stays in the journal and the round is retried with backoff
+(one file at a time after a failed batch, so one bad path cannot hold the others back).
+
+Conflicts follow the synchronous rule (``vfs.writes``): on ``update is non-fast-forward`` each
+file's current CID on the hub is compared with the CID the change started from; a file someone
+else changed is written beside it as ``<name>.conflict-<stamp>``; a file that already has our
+content (a batch sent before a crash, not yet marked done) is not sent again. Changes replayed
+from a previous mount are checked the same way before their first send.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import trio
+
+from bucketfs.errors import BucketfsError, Conflict, NotFound
+from bucketfs.vfs.cids import EMPTY_DIR_CID, file_cid
+from bucketfs.vfs.writeback_journal import Journal, Op, parent_of, related
+from bucketfs.vfs.writes import CONFLICT_RETRIES, RETRY_FIRST, RETRY_MAX, WriteOps
+
+log = logging.getLogger("bucketfs.vfs.writeback")
+
+BATCH_FILES = 500
+BATCH_BYTES = 64 << 20
+IDLE = 0.1
+#: directory creations/removals sent per round before the files
+OTHERS_PER_ROUND = 64
+CHUNK = 1 << 20
+
+
+async def file_chunks(path: Path, size: int) -> AsyncIterator[bytes]:
+    """The first ``size`` bytes of ``path`` in pieces of at most 1 MiB."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        off = 0
+        while off < size:
+            data = os.pread(fd, min(CHUNK, size - off), off)
+            if not data:
+                return
+            off += len(data)
+            yield data
+            await trio.lowlevel.checkpoint()
+    finally:
+        os.close(fd)
+
+
+def needs_attrs(op: Op) -> bool:
+    """Whether the hub must be told the op's mode or mtime (PushPaths carries neither)."""
+    return bool(op.mtime) or bool(op.mode and not (op.base == "" and op.mode == 0o644))
+
+
+class Uploads(WriteOps):
+    """The uploader half of write-back mode (see module docstring)."""
+
+    wb: Journal | None = None
+    wb_scope: trio.CancelScope | None = None
+    wb_solo = False  # one file per round (after a failed batch)
+    wb_waiters = 0  # tasks waiting for the queue: send without the idle pause
+    wb_sent = 0  # changes the hub confirmed
+
+    def _wb_init(self, journal: Journal) -> None:
+        self.wb = journal
+        self.wb_wake = trio.Event()
+        self.wb_progress = trio.Event()
+        self.wb_last = time.monotonic()
+
+    def wb_kick(self) -> None:
+        """A change was queued (or someone waits): wake the uploader."""
+        self.wb_last = time.monotonic()
+        self.wb_wake.set()
+        if self.wb_scope is None and self.wb is not None:
+            self.wb_scope = trio.CancelScope()
+            trio.lowlevel.spawn_system_task(
+                self._upload_loop, self.wb_scope, name="bucketfs write-back uploader"
+            )
+
+    def _journal(self) -> Journal:
+        assert self.wb is not None
+        return self.wb
+
+    async def _upload_loop(self, scope: trio.CancelScope) -> None:
+        delay = RETRY_FIRST
+        try:
+            with scope:
+                while True:
+                    await self._wait_for_work()
+                    try:
+                        await self._upload_round()
+                    except Exception as exc:  # the data stays in the journal
+                        self.record_error("write-back upload", exc)
+                        log.warning(
+                            "hub %s: write-back upload failed (retrying in %.1f s): %s",
+                            self.hub_address,
+                            delay,
+                            exc,
+                        )
+                        self.wb_solo = True
+                        await self._notify()
+                        await trio.sleep(delay)
+                        delay = min(delay * 2, RETRY_MAX)
+                    else:
+                        delay = RETRY_FIRST
+        finally:
+            if self.wb_scope is scope:
+                self.wb_scope = None
+
+    async def _wait_for_work(self) -> None:
+        pending = self._journal().pending
+        while True:
+            self._expire()
+            if any(not op.sending for op in pending.ops.values()):
+                break
+            self.wb_wake = trio.Event()
+            with trio.move_on_after(0.5 if pending.recent else 3600):
+                await self.wb_wake.wait()
+        while not self.wb_waiters:  # idle pause: let a burst of closes accumulate
+            if pending.files() >= BATCH_FILES or pending.bytes >= BATCH_BYTES:
+                break
+            wait = self.wb_last + IDLE - time.monotonic()
+            if wait <= 0:
+                break
+            self.wb_wake = trio.Event()
+            with trio.move_on_after(wait):
+                await self.wb_wake.wait()
+
+    def _expire(self) -> None:
+        """Finished changes leave the overlay; the listings they covered are fetched again."""
+        for key, path in self._journal().pending.expire(time.monotonic()):
+            self.listings.pop((key, path), None)
+
+    async def _notify(self) -> None:
+        self.wb_progress.set()
+        self.wb_progress = trio.Event()
+        await trio.lowlevel.checkpoint()
+
+    def _plan(self) -> tuple[list[Op], list[Op]]:
+        """(directory ops to send first, files for one stream), all of one bucket."""
+        ops = [op for op in self._journal().pending.ops.values() if not op.sending]
+        key = ops[0].key
+        others: list[Op] = []
+        files: list[Op] = []
+        blocked: list[str] = []
+        size = 0
+        limit = 1 if self.wb_solo else BATCH_FILES
+        for op in ops:
+            if op.key != key:
+                continue
+            if any(related(op.path, b) for b in blocked):
+                blocked.append(op.path)
+            elif op.kind == "put":
+                if len(files) >= limit or (files and size + op.size > BATCH_BYTES):
+                    break
+                files.append(op)
+                size += op.size
+            elif len(others) < OTHERS_PER_ROUND and not any(
+                related(op.path, f.path) for f in files
+            ):
+                others.append(op)
+            else:
+                blocked.append(op.path)
+            if self.wb_solo and (others or files):
+                break
+        return others, files
+
+    async def _upload_round(self) -> None:
+        others, files = self._plan()
+        for op in others + files:
+            op.sending = True
+        try:
+            for op in others:
+                await self._send_other(op)
+                self._finish([op])
+            if files:
+                await self._send_files(files)
+        finally:
+            for op in others + files:
+                op.sending = False
+        if others or files:
+            self.wb_solo = False
+        await self._notify()
+
+    def _finish(self, ops: list[Op]) -> None:
+        done = [op.seq for op in ops if op.seq in self._journal().pending.ops]
+        if done:
+            self._journal().append({"op": "done", "seqs": done})
+            self.wb_sent += len(done)
+
+    # -- directories and removals -------------------------------------------------------
+
+    async def _send_other(self, op: Op) -> None:
+        if op.kind == "rm":
+            with contextlib.suppress(NotFound):  # already gone (or never arrived)
+                self.roots[op.key] = (await self.api.remove_path(op.thread, op.key, op.path)).path
+            return
+        if not (op.replayed and await self._exists(op)):
+            await self.api.set_path(op.thread, op.key, op.path, EMPTY_DIR_CID)
+            self.roots.pop(op.key, None)
+        mode = op.mode if op.mode not in (0, 0o755) else None
+        if self.caps.path_attrs and (mode is not None or op.mtime):
+            root = await self.api.set_path_attrs(
+                op.thread, op.key, op.path, mode=mode, mtime=op.mtime or None
+            )
+            self.roots[op.key] = root.path
+
+    async def _exists(self, op: Op) -> bool:
+        try:
+            await self.api.list_path(op.thread, op.key, op.path, limit=1)
+        except NotFound:
+            return False
+        return True
+
+    # -- files --------------------------------------------------------------------------
+
+    async def _send_files(self, files: list[Op]) -> None:
+        thread, key = files[0].thread, files[0].key
+        targets = [(op, op.path) for op in files]
+        if any(op.replayed for op in files):
+            self.roots[key] = (await self.api.root(thread, key)).path
+            targets = await self._check_bases(thread, key, files)
+        attempt = 0
+        while targets:
+            try:
+                await self._push(thread, key, targets)
+                break
+            except Conflict:
+                attempt += 1
+                if attempt > CONFLICT_RETRIES:
+                    raise
+                self.roots[key] = (await self.api.root(thread, key)).path
+                targets = await self._check_bases(thread, key, files)
+                await trio.sleep(0.05 * attempt)
+        if len(targets) > 1:
+            await self._send_attrs(thread, key, targets)
+        self._finish(files)
+
+    async def _push(self, thread: str, key: str, targets: list[tuple[Op, str]]) -> None:
+        journal = self._journal()
+        root = await self.root_of(key)
+        if len(targets) == 1:
+            op, path = targets[0]
+            res = await self.api.push_path(
+                thread,
+                key,
+                path,
+                lambda: file_chunks(journal.data_path(op.data), op.size),
+                root=root,
+                mode=op.mode if needs_attrs(op) and self.caps.path_attrs else 0,
+                mtime=op.mtime if self.caps.path_attrs else 0,
+                size=op.size,
+            )
+            self.learn_length(res.cid, op.size)
+            self.roots[key] = res.root.path
+            return
+        files = [(path, file_chunks(journal.data_path(op.data), op.size)) for op, path in targets]
+        self.roots[key] = (await self.api.push_paths(thread, key, files, root=root)).path
+
+    async def _send_attrs(self, thread: str, key: str, targets: list[tuple[Op, str]]) -> None:
+        if not self.caps.path_attrs:
+            return
+        for op, path in targets:
+            if needs_attrs(op):
+                mode = op.mode if op.mode else None
+                root = await self.api.set_path_attrs(
+                    thread, key, path, mode=mode, mtime=op.mtime or None
+                )
+                self.roots[key] = root.path
+
+    async def _check_bases(self, thread: str, key: str, files: list[Op]) -> list[tuple[Op, str]]:
+        """Where each file goes after someone else changed the bucket (module docstring)."""
+        current: dict[str, str] = {}
+        for d in sorted({parent_of(op.path) for op in files}):
+            try:
+                listing = await self.api.list_path(thread, key, d)
+            except NotFound:
+                continue
+            for child in listing.children:
+                current[f"{d}/{child.name}".lstrip("/")] = child.cid
+        targets: list[tuple[Op, str]] = []
+        for op in files:
+            now = current.get(op.path, "")
+            if now == op.base:
+                targets.append((op, op.path))
+                continue
+            data = self._journal().data_path(op.data)
+            if now and now == await trio.to_thread.run_sync(file_cid, data):
+                continue  # the hub has our content already
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+            other = f"{op.path}.conflict-{stamp}"
+            msg = f"{key}/{op.path} changed on the hub meanwhile; our version saved as {other}"
+            log.warning("hub %s: %s", self.hub_address, msg)
+            self.conflicts.append(msg)
+            self.listings.pop((key, parent_of(op.path)), None)
+            targets.append((op, other))
+        for op in files:
+            op.replayed = False
+        return targets
+
+    # -- waiting ------------------------------------------------------------------------
+
+    async def wait_uploaded(self, timeout: float, key: str | None = None) -> bool:
+        """Wait until no change (of bucket ``key``, or none at all) is pending; False on
+        timeout."""
+        if self.wb is None:
+            return True
+        pending = self.wb.pending
+        self.wb_waiters += 1
+        try:
+            with trio.move_on_after(timeout):
+                while any(key is None or op.key == key for op in pending.ops.values()):
+                    progress = self.wb_progress
+                    self.wb_kick()
+                    await progress.wait()
+        finally:
+            self.wb_waiters -= 1
+        return not any(key is None or op.key == key for op in pending.ops.values())
+
+    def stop_uploader(self) -> None:
+        if self.wb_scope is not None:
+            self.wb_scope.cancel()
+            self.wb_scope = None
+
+    def wb_error(self, exc: BucketfsError) -> None:
+        self.record_error("write-back", exc)

@@ -1,0 +1,250 @@
+"""Write-back mode over the fake hub: closes go to the journal, a background task uploads them in
+batches; the overlay shows pending changes; removals are settled locally or coalesced; a new
+mount replays what a killed one left; the journal survives torn records."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+import trio
+
+from bucketfs.vfs import Vfs, writes
+from bucketfs.vfs.writeback_journal import Journal, read_records
+
+from .conftest import Env
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writes, "RETRY_FIRST", 0.01)
+    monkeypatch.setattr(writes, "RETRY_MAX", 0.08)
+    from bucketfs.vfs import writeback_upload
+
+    monkeypatch.setattr(writeback_upload, "RETRY_FIRST", 0.01)
+    monkeypatch.setattr(writeback_upload, "RETRY_MAX", 0.08)
+
+
+def wb_vfs(env: Env, journal: Path) -> Vfs:
+    vfs = env.new_vfs()
+    vfs.enable_write_back(journal)
+    return vfs
+
+
+@pytest.fixture
+def wenv(tmp_path: Path) -> Env:
+    env = Env(tmp_path)
+    env.vfs.enable_write_back(tmp_path / "journal")
+    return env
+
+
+def test_close_is_local_overlay_shows_it_and_one_stream_uploads_a_burst(wenv: Env) -> None:
+    async def body() -> None:
+        await wenv.mkdir("b")
+        await wenv.vfs.wait_uploaded(5)
+        before = dict(wenv.hub.calls)
+        for i in range(20):
+            await wenv.write(f"b/f{i}", b"x" * i)
+        await wenv.mkdir("b/d")
+        await wenv.write("b/d/inner", b"inner")
+        assert wenv.hub.calls.get("push_path", 0) == before.get("push_path", 0)
+        assert wenv.hub.calls.get("push_paths", 0) == before.get("push_paths", 0)
+        assert "f7" in await wenv.ls("b") and await wenv.ls("b/d") == ["inner"]
+        assert (await wenv.resolve("b/f7")).size == 7
+        assert await wenv.read("b/d/inner") == b"inner"
+        assert wenv.vfs.status()["write_back"]["pending_files"] == 21  # type: ignore[index]
+        assert await wenv.vfs.wait_uploaded(5)
+        assert wenv.hub.calls["push_paths"] - before.get("push_paths", 0) <= 2
+        assert wenv.api_file("b", "f7") == b"x" * 7
+        assert wenv.api_file("b", "d/inner") == b"inner"
+        await trio.sleep(3.5)  # the overlay lets go; the hub's listing takes over
+        assert await wenv.read("b/f19") == b"x" * 19
+        assert sorted(p.name for p in (wenv.tmp / "journal" / "data").iterdir()) == []
+
+    wenv.run(body)
+
+
+def test_hub_down_keeps_data_in_the_journal_until_it_is_back(wenv: Env) -> None:
+    async def body() -> None:
+        await wenv.mkdir("b")
+        await wenv.vfs.wait_uploaded(5)
+        await wenv.ls("b")  # the listing is cached: creating needs no call
+        wenv.hub.offline = True
+        await wenv.write("b/f", b"precious")  # close succeeds: it is in the journal
+        assert not await wenv.vfs.wait_uploaded(0.5)
+        assert await wenv.read("b/f") == b"precious"
+        wenv.hub.offline = False
+        assert await wenv.vfs.wait_uploaded(5)
+        assert wenv.api_file("b", "f") == b"precious"
+
+    wenv.run(body)
+
+
+def test_a_new_mount_uploads_what_a_killed_one_left(tmp_path: Path) -> None:
+    env = Env(tmp_path)
+    journal = tmp_path / "journal"
+
+    async def body() -> None:
+        first = wb_vfs(env, journal)
+        await first.start()
+        await env.mkdir("b", first)
+        await first.wait_uploaded(5)
+        await env.ls("b", first)
+        env.hub.offline = True
+        await env.write("b/a", b"alpha", first)
+        await env.mkdir("b/sub", first)
+        await env.write("b/sub/c", b"gamma" * 1000, first)
+        first.stop_uploader()  # killed: nothing more happens, nothing is cleaned up
+        env.hub.offline = False
+        second = wb_vfs(env, journal)
+        await second.start()
+        assert await env.read("b/sub/c", second) == b"gamma" * 1000  # visible at once
+        assert await second.wait_uploaded(5)
+        assert env.api_file("b", "a") == b"alpha"
+        assert env.api_file("b", "sub/c") == b"gamma" * 1000
+        assert not env.vfs.conflicts and not second.conflicts
+
+    trio.run(body)
+
+
+def test_removing_what_only_the_journal_has_costs_no_call_and_rm_rf_is_one_call(
+    wenv: Env,
+) -> None:
+    async def body() -> None:
+        await wenv.mkdir("b")
+        await wenv.mkdir("b/t")
+        for i in range(5):
+            await wenv.write(f"b/t/{i}", b"1")
+        await wenv.mkdir("b/t/s")
+        await wenv.write("b/t/s/x", b"2")
+        assert await wenv.vfs.wait_uploaded(5)
+        await wenv.write("b/new", b"n")
+        before = dict(wenv.hub.calls)
+        parent, _ = await wenv.parent("b/new")
+        await wenv.vfs.unlink(parent, "new")  # never uploaded: dropped here
+        t, _ = await wenv.parent("b/t/0")
+        s, _ = await wenv.parent("b/t/s/x")
+        await wenv.vfs.unlink(s, "x")
+        await wenv.vfs.rmdir(t, "s")
+        for i in range(5):
+            await wenv.vfs.unlink(t, str(i))
+        await wenv.vfs.rmdir(parent, "t")
+        assert await wenv.ls("b") == []
+        assert await wenv.vfs.wait_uploaded(5)
+        assert wenv.hub.calls["remove_path"] - before.get("remove_path", 0) == 1
+        assert wenv.hub.calls.get("push_paths", 0) == before.get("push_paths", 0)
+        assert wenv.hub.calls.get("push_path", 0) == before.get("push_path", 0)
+        fresh = wenv.new_vfs()
+        await fresh.start()
+        assert await wenv.ls("b", fresh) == []
+
+    wenv.run(body)
+
+
+def test_chmod_and_utimens_of_a_pending_file_update_its_record(wenv: Env) -> None:
+    async def body() -> None:
+        await wenv.mkdir("b")
+        await wenv.vfs.wait_uploaded(5)
+        await wenv.ls("b")  # the listing is cached: creating needs no call
+        wenv.hub.offline = True
+        await wenv.write("b/f", b"data")
+        ino = (await wenv.resolve("b/f")).ino
+        attr = await wenv.vfs.setattr(ino, mode=0o600, mtime=1_000_000_000_000)
+        assert attr.mode & 0o7777 == 0o600 and attr.mtime == 1_000_000_000_000
+        wenv.hub.offline = False
+        assert await wenv.vfs.wait_uploaded(5)
+        fresh = wenv.new_vfs()
+        await fresh.start()
+        got = await wenv.resolve("b/f", fresh)
+        assert got.mode & 0o7777 == 0o600 and got.mtime == 1_000_000_000_000
+
+    wenv.run(body)
+
+
+def test_a_file_changed_elsewhere_meanwhile_is_kept_beside_ours(wenv: Env) -> None:
+    async def body() -> None:
+        await wenv.mkdir("b")
+        await wenv.write("b/f", b"v1")
+        assert await wenv.vfs.wait_uploaded(5)
+        other = wenv.new_vfs()
+        await other.start()
+        await wenv.ls("b")
+        wenv.hub.offline = True
+        await wenv.write("b/f", b"ours")
+        await wenv.write("b/g", b"unrelated")
+        wenv.hub.offline = False
+        await wenv.write("b/f", b"theirs", other)
+        assert await wenv.vfs.wait_uploaded(5)
+        fresh = wenv.new_vfs()
+        await fresh.start()
+        names = await wenv.ls("b", fresh)
+        conflict = [n for n in names if n.startswith("f.conflict-")]
+        assert len(conflict) == 1, names
+        assert wenv.api_file("b", "f") == b"theirs"
+        assert wenv.api_file("b", conflict[0]) == b"ours"
+        assert wenv.api_file("b", "g") == b"unrelated"
+        assert wenv.vfs.conflicts
+
+    wenv.run(body)
+
+
+def test_rename_waits_for_the_pending_uploads_of_its_bucket(wenv: Env) -> None:
+    async def body() -> None:
+        await wenv.mkdir("b")
+        await wenv.mkdir("b/d")
+        await wenv.write("b/d/f", b"moved")
+        parent, _ = await wenv.parent("b/d")
+        await wenv.vfs.rename(parent, "d", parent, "e")
+        assert await wenv.ls("b") == ["e"]
+        assert wenv.api_file("b", "e/f") == b"moved"
+
+    wenv.run(body)
+
+
+def test_fsync_makes_the_record_durable_and_rewrite_keeps_pending_data(wenv: Env) -> None:
+    async def body() -> None:
+        await wenv.mkdir("b")
+        await wenv.vfs.wait_uploaded(5)
+        await wenv.ls("b")  # the listing is cached: creating needs no call
+        wenv.hub.offline = True
+        parent, _ = await wenv.parent("b/f")
+        fh, _ = await wenv.vfs.create(parent, "f", 0o644, os.O_WRONLY | os.O_CREAT)
+        await wenv.vfs.write(fh, 0, b"abc")
+        await wenv.vfs.fsync(fh)
+        records = list(read_records(wenv.tmp / "journal" / "journal"))
+        assert [r["op"] for r in records if r["path"] == "f"] == ["put"]
+        await wenv.vfs.write(fh, 3, b"def")  # after the record: a private copy is changed
+        await wenv.vfs.release(fh)
+        assert await wenv.read("b/f") == b"abcdef"
+        wenv.hub.offline = False
+        assert await wenv.vfs.wait_uploaded(5)
+        assert wenv.api_file("b", "f") == b"abcdef"
+
+    wenv.run(body)
+
+
+def test_journal_ignores_a_torn_or_corrupt_record_with_a_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal = Journal(tmp_path / "j")
+    (journal.data / "d1").write_bytes(b"one")
+    (journal.data / "d2").write_bytes(b"two")
+    journal.new_op("put", "t", "k", "a", data="d1", size=3)
+    journal.new_op("put", "t", "k", "b", data="d2", size=3)
+    journal.close()
+    raw = journal.file.read_bytes()
+    first, second, _ = raw.split(b"\n")
+    corrupt = first[:-3] + b"XX}" + b"\n" + second[: len(second) // 2]  # bad sum, torn end
+    journal.file.write_bytes(corrupt)
+    caplog.set_level(logging.WARNING, "bucketfs.vfs.writeback")
+    again = Journal(tmp_path / "j")
+    assert again.replay() == 0
+    assert "checksum mismatch" in caplog.text and "torn write" in caplog.text
+    assert list(again.data.iterdir()) == []  # unreferenced data removed
+    again.new_op("mkdir", "t", "k", "c")
+    again.close()
+    third = Journal(tmp_path / "j")
+    assert third.replay() == 1 and third.pending.latest("k", "c") is not None
+    third.close()
