@@ -177,7 +177,10 @@ class BucketOperations(pyfuse3.Operations):
 
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
         fh = await self._call("open", self.vfs.open(inode, flags))
-        return pyfuse3.FileInfo(fh=fh, keep_cache=False)
+        # content fixed by a CID keeps the kernel's pages across opens while the CID is the same
+        h = self.vfs.handles.get(fh)
+        cid = h.cid if h is not None and not h.staged else ""
+        return pyfuse3.FileInfo(fh=fh, keep_cache=self.vfs.fetcher.keep_pages(inode, cid))
 
     async def create(
         self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: pyfuse3.RequestContext
@@ -185,7 +188,8 @@ class BucketOperations(pyfuse3.Operations):
         fh, a = await self._call(
             "create", self.vfs.create(parent_inode, os.fsdecode(name), mode, flags)
         )
-        return pyfuse3.FileInfo(fh=fh), self._entry(a)
+        self.vfs.fetcher.keep_pages(a.ino, "")  # staged content: the next read open drops pages
+        return pyfuse3.FileInfo(fh=fh, keep_cache=False), self._entry(a)
 
     async def read(self, fh: int, off: int, size: int) -> bytes:
         return await self._call("read", self.vfs.read(fh, off, size))

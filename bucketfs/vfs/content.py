@@ -1,11 +1,19 @@
 """The on-disk content cache: whole files keyed by CID, size-bounded LRU, verified on entry.
 
-Layout under the cache directory: ``content/<cid>`` (complete, verified files),
-``partial/<cid>`` (downloads in progress) and ``staging/`` (files being written, see
-``vfs.files``). A file enters the cache only if it re-imports to its CID (``vfs.cids``); one that
-does not is counted in ``rejected`` and left out (the bytes already read were what the hub sent).
-Eviction removes the
-least recently used complete files; a reader holding an open descriptor keeps reading its copy.
+Layout under the cache directory: ``content/<cid>`` (complete files), ``partial/`` (downloads in
+progress, ``vfs.reader``) and ``staging/`` (files being written, ``vfs.files``). A file enters
+the cache in one of two ways, both a rename (no copy):
+
+* ``admit``: re-imported to its CID in a worker thread first (``vfs.cids``); ``store`` without
+  hashing, for bytes whose CID is already known to match: a download verified while it arrived
+  (``vfs.reader``), or a file this mount pushed, whose staged bytes are exactly what the hub
+  imported into the CID it answered (in a private bucket that CID is of the ciphertext: the
+  cached copy is the plaintext, which is what reads of that CID return);
+* content that does not re-import to its CID is counted in ``rejected`` (``reject``) and left
+  out (the bytes already read were what the hub sent).
+
+Eviction removes the least recently used complete files; a reader holding an open descriptor
+keeps reading its copy.
 """
 
 from __future__ import annotations
@@ -59,10 +67,20 @@ class ContentCache:
         in a worker thread; ``src`` must be private to the caller until this returns."""
         actual = await trio.to_thread.run_sync(file_cid, src)
         if actual != cid:
-            self.rejected += 1
+            self.reject(cid, actual)
             src.unlink(missing_ok=True)
-            log.warning("content for %s re-imports as %s: not cached", cid, actual)
             return False
+        self.store(cid, src)
+        return True
+
+    def reject(self, cid: str, actual: str) -> None:
+        """Count and log content that did not re-import to its CID (the caller drops it)."""
+        self.rejected += 1
+        log.warning("content for %s re-imports as %s: not cached", cid, actual)
+
+    def store(self, cid: str, src: Path) -> None:
+        """Move the complete file ``src``, known to hold the content of ``cid``, into the cache
+        (a rename: descriptors open on ``src`` now read the cached file)."""
         dest = self.content / cid
         size = src.stat().st_size
         os.replace(src, dest)
@@ -71,7 +89,6 @@ class ContentCache:
         self._lru[cid] = size
         self.used += size
         self._evict()
-        return True
 
     def _evict(self) -> None:
         while self.used > self.max_bytes and len(self._lru) > 1:

@@ -367,34 +367,32 @@ class VfsCore:
 
     async def read(self, fh: int, off: int, size: int) -> bytes:
         h = self.handles[fh]
-        node = self.inodes.get(h.ino)
         of = self.open_files.get(h.ino)
         if of is not None and of.loaded:
             return of.read(off, size)
-        if not h.cid or (node.size_exact and off >= node.size):
+        if not h.cid:
             return b""
-        data, length = await self.fetcher.read(h.cid, node.size, self.puller(node), off, size)
+        local = self.fetcher.read_local(h.cid, off, size)  # cached: no round trip, no await
+        if local is None:
+            node = self.inodes.get(h.ino)
+            if node.size_exact and off >= node.size:
+                return b""
+            local = await self.fetcher.read(h.cid, node.size, self.puller(node), off, size)
+        data, length = local
         if length is not None:
             self.learn_length(h.cid, length)
+            node = self.inodes.get(h.ino)
             if node.cid == h.cid:
                 node.size, node.size_exact = length, True
         return data
 
     async def whole_file(self, node: Node, cid: str) -> Path:
         """The complete content of ``cid`` (the file ``node``) in the cache, downloading it."""
-        off = 0
         self.fetcher.acquire(cid)
         try:
-            while (cached := self.cache.lookup(cid)) is None:
-                data, length = await self.fetcher.read(
-                    cid, node.size, self.puller(node), off, 1 << 20
-                )
-                if length is not None or not data:
-                    cached = self.cache.lookup(cid)
-                    if cached is None:
-                        raise CorruptData(f"hub {self.hub_address}: {cid} did not match its CID")
-                    break
-                off += len(data)
-            return cached
+            cached = await self.fetcher.complete(cid, node.size, self.puller(node))
         finally:
             self.fetcher.release(cid)
+        if cached is None:
+            raise CorruptData(f"hub {self.hub_address}: {cid} did not match its CID")
+        return cached

@@ -1,18 +1,30 @@
-"""Streaming reads of bucket files through the content cache.
+"""Reads of bucket files by CID: the content cache, background downloads, range pulls.
 
-A read is served from ``content/<cid>`` when the whole file is cached. Otherwise the file is
-downloaded into ``partial/<cid>`` as far as the read needs plus a read-ahead window, so the
-first bytes are available long before the whole file arrived; when the download reaches the end
-of the file it is verified and admitted to the cache. A read far beyond the downloaded prefix
-is served by a byte-range pull of just that range (not cached). Against a hub without range
-reads, the first read downloads the whole file in one stream (the fallback would otherwise
-re-send the prefix on every read). Nothing is held whole in memory: chunks go straight to disk.
+Every CID some handle reads has one ``_File`` with one descriptor, opened when the first
+handle acquires it: the cached file ``content/<cid>`` when there is one (reads are then a
+``pread`` and nothing else), else the download ``partial/<cid>.<n>`` once a read needs it.
+
+A download runs in a background task, never in a ``read()`` call: reads wait only until the
+bytes they need have arrived. It keeps ``READAHEAD`` ahead of the furthest read; once a reader
+went past the first window (a sequential reader), or after ``RANDOM_AFTER`` reads far beyond
+the download (random access), it streams the rest of the file in one pull. A read more than
+``FAR`` beyond the download is answered by a range pull of just that range meanwhile.
+
+Downloaded bytes are verified as they arrive: a second task re-imports the growing prefix to
+its CID in a worker thread (hashlib releases the GIL), so verification overlaps the network
+and the read that reaches the end of the file never waits for it. A download whose bytes
+re-import to its CID is moved into the cache (``ContentCache.store``); one that does not is
+counted as rejected and dropped (the bytes already read were what the hub sent). Against a hub
+without range reads the first read downloads the whole file in one stream. Nothing is held
+whole in memory: chunks go straight to disk, and an abandoned download (its last handle
+released before the end) is cancelled and removed. See docs/CONCURRENCY.md ("Downloads").
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
-from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,113 +32,291 @@ from pathlib import Path
 
 import trio
 
+from bucketfs.ipfs.importer import FileBuilder
 from bucketfs.vfs.content import ContentCache
+
+log = logging.getLogger(__name__)
 
 READAHEAD = 8 << 20
 FAR = 2 * READAHEAD
+RANDOM_AFTER = 2
+VERIFY_STEP = 4 << 20
+MAX_PAGE_RECORDS = 100_000
 
 Pull = Callable[[int, int], AsyncIterator[bytes]]
+_names = itertools.count(1)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Download:
     path: Path
     fd: int
+    size: int  # upper bound of the length (exact once ``done``: then it is ``have``)
+    pull: Pull
     have: int = 0
     done: bool = False
-    lock: trio.Lock = field(default_factory=trio.Lock)
+    want: int = 0  # furthest byte a reader waits for
+    whole: bool = False  # stream to the end instead of keeping a window ahead of readers
+    far_reads: int = 0
+    error: Exception | None = None
+    task: trio.CancelScope | None = None  # the running download task
+    verifier: trio.CancelScope | None = None  # the running verification task
+    hashed: int = 0
+    builder: FileBuilder = field(default_factory=FileBuilder)
+    verified: bool | None = None  # None until the verification finished
+    changed: trio.Event = field(default_factory=trio.Event)
 
 
-def _pread(path: Path, off: int, size: int) -> bytes:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.pread(fd, size, off)
-    finally:
-        os.close(fd)
+@dataclass(eq=False)
+class _File:
+    cid: str
+    fd: int = -1
+    refs: int = 0
+    length: int | None = None  # exact length, once known
+    dl: _Download | None = None
+
+
+def _hash_into(builder: FileBuilder, fd: int, off: int, n: int) -> None:
+    while n > 0:
+        data = os.pread(fd, n, off)
+        if not data:
+            raise OSError(f"download file ended at {off}")
+        builder.write(data)
+        off += len(data)
+        n -= len(data)
 
 
 class Fetcher:
-    """Reads ranges of files by CID, downloading on demand."""
+    """Reads ranges of files by CID (see module docstring)."""
 
     def __init__(self, cache: ContentCache, range_reads: bool) -> None:
         self.cache = cache
         self.range_reads = range_reads
-        self._downloads: dict[str, _Download] = {}
-        self._readers: Counter[str] = Counter()
+        self._files: dict[str, _File] = {}
+        self._pages: dict[int, str] = {}
         self.bytes_pulled = 0
 
+    # -- handles ------------------------------------------------------------------------
+
     def acquire(self, cid: str) -> None:
-        """Someone will read ``cid`` (an open handle): keep its partial download."""
-        self._readers[cid] += 1
+        """A handle will read ``cid``: open the cached copy now if there is one."""
+        if not cid:
+            return
+        f = self._files.get(cid)
+        if f is None:
+            f = self._files[cid] = _File(cid)
+        f.refs += 1
+        if f.fd < 0 and f.dl is None:
+            cached = self.cache.lookup(cid)
+            if cached is not None:
+                try:
+                    f.fd = os.open(cached, os.O_RDONLY)
+                except FileNotFoundError:
+                    return
+                f.length = os.fstat(f.fd).st_size
 
     def release(self, cid: str) -> None:
-        """Undo ``acquire``; a partial download nobody reads any more is dropped."""
-        self._readers[cid] -= 1
-        if self._readers[cid] > 0:
+        """Undo ``acquire``; a download nobody reads any more is cancelled and removed (a
+        complete one is still verified and cached)."""
+        f = self._files.get(cid)
+        if f is None:
             return
-        del self._readers[cid]
-        dl = self._downloads.get(cid)
-        if dl is not None and not dl.lock.locked():
-            self._discard(cid, dl)
+        f.refs -= 1
+        if f.refs > 0:
+            return
+        dl = f.dl
+        if dl is not None and not dl.done:
+            del self._files[cid]
+            for scope in (dl.task, dl.verifier):
+                if scope is not None:
+                    scope.cancel()
+        self._maybe_close(f)
 
-    def _discard(self, cid: str, dl: _Download) -> None:
-        os.close(dl.fd)
-        dl.path.unlink(missing_ok=True)
-        self._downloads.pop(cid, None)
+    def _maybe_close(self, f: _File) -> None:
+        """Close ``f`` once no handle holds it and none of its tasks runs."""
+        dl = f.dl
+        if f.refs > 0 or f.fd < 0:
+            return
+        if dl is not None and (dl.task is not None or (dl.done and dl.verifier is not None)):
+            return  # the task finishing calls us again
+        if dl is not None:
+            if dl.verifier is not None:
+                dl.verifier.cancel()
+            if not dl.verified:
+                dl.path.unlink(missing_ok=True)
+        os.close(f.fd)
+        f.fd = -1
+        if self._files.get(f.cid) is f:
+            del self._files[f.cid]
+
+    async def settled(self) -> None:
+        """Wait until every complete download was verified (and cached, if it matched)."""
+        while True:
+            pending = [f.dl for f in self._files.values() if f.dl and f.dl.verifier is not None]
+            pending = [dl for dl in pending if dl.done]
+            if not pending:
+                return
+            await pending[0].changed.wait()
 
     def in_progress(self) -> int:
-        return len(self._downloads)
+        return sum(1 for f in self._files.values() if f.dl is not None and not f.dl.done)
+
+    def keep_pages(self, ino: int, cid: str) -> bool:
+        """Whether an open of inode ``ino`` reading the content ``cid`` ("" = staged, not
+        fixed by a CID) may keep the kernel's cached pages: only when they came from the same
+        CID (content addressed, so they cannot be stale). Records ``cid`` for the next open."""
+        if len(self._pages) >= MAX_PAGE_RECORDS:
+            self._pages.clear()
+        before = self._pages.get(ino)
+        self._pages[ino] = cid
+        return bool(cid) and before == cid
+
+    # -- reading ------------------------------------------------------------------------
+
+    def read_local(self, cid: str, off: int, n: int) -> tuple[bytes, int | None] | None:
+        """``[off, off+n)`` of ``cid`` if it is on local disk already (the cached file or the
+        downloaded part), with the exact length when the read reached it; else None."""
+        f = self._files.get(cid)
+        if f is None or f.fd < 0:
+            return None
+        dl = f.dl
+        if dl is not None and not dl.done and off + n > dl.have:
+            return None
+        data = os.pread(f.fd, n, off)
+        if dl is not None and dl.done:
+            f.length = dl.have
+        return data, (f.length if len(data) < n else None)
 
     async def read(
         self, cid: str, size: int, pull: Pull, off: int, n: int
     ) -> tuple[bytes, int | None]:
         """Bytes ``[off, off+n)`` of the file ``cid`` whose length is at most ``size``.
 
-        Returns the bytes and, when the download found the file's exact end, its length."""
+        Returns the bytes and, when the read reached the file's exact end, its length."""
+        if cid not in self._files:
+            self.acquire(cid)
+            try:
+                return await self.read(cid, size, pull, off, n)
+            finally:
+                self.release(cid)
+        while True:
+            local = self.read_local(cid, off, n)
+            if local is not None:
+                return local
+            f = self._files[cid]
+            dl = f.dl
+            if dl is None:
+                dl = f.dl = self._new_download(f, size, pull)
+            if self.range_reads and off > dl.have + FAR:
+                dl.far_reads += 1
+                if dl.far_reads >= RANDOM_AFTER:
+                    self._go_whole(f, dl)
+                return await self._direct(pull, off, n), None
+            if off + n > READAHEAD:
+                self._go_whole(f, dl)
+            await self._wait(f, dl, off + n)
+
+    async def complete(self, cid: str, size: int, pull: Pull) -> Path | None:
+        """The cached file of ``cid``, downloading all of it; None if the hub's bytes did not
+        re-import to ``cid`` (then nothing was cached). The caller holds ``acquire(cid)``."""
         while True:
             cached = self.cache.lookup(cid)
             if cached is not None:
-                return _pread(cached, off, n), None
-            dl = self._downloads.get(cid)
+                return cached
+            f = self._files[cid]
+            dl = f.dl
             if dl is None:
-                path = self.cache.partial / cid
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-                dl = self._downloads[cid] = _Download(path, fd)
-            async with dl.lock:
-                if self._downloads.get(cid) is not dl:
-                    continue  # finished (or dropped) while we waited: look again
-                return await self._read_locked(cid, dl, size, pull, off, n)
+                if f.fd >= 0:  # was cached at acquire, since evicted: fetch it again
+                    os.close(f.fd)
+                    f.fd = -1
+                dl = f.dl = self._new_download(f, size, pull)
+            if dl.verified is not None:
+                return self.cache.lookup(cid) if dl.verified else None
+            self._go_whole(f, dl, force=True)
+            await self._wait(f, dl, None)
 
-    async def _read_locked(
-        self, cid: str, dl: _Download, size: int, pull: Pull, off: int, n: int
-    ) -> tuple[bytes, int | None]:
-        if not dl.done and off + n > dl.have:
-            if self.range_reads and off > dl.have + FAR:
-                return await self._direct(pull, off, n), None
-            await self._extend(dl, pull, off + n, size)
-        data = os.pread(dl.fd, n, off)
-        if not dl.done:
-            return data, None
+    # -- downloads ----------------------------------------------------------------------
+
+    def _new_download(self, f: _File, size: int, pull: Pull) -> _Download:
+        path = self.cache.partial / f"{f.cid}.{next(_names)}"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        f.fd = fd
+        return _Download(path, fd, size, pull)
+
+    def _go_whole(self, f: _File, dl: _Download, force: bool = False) -> None:
+        """Stream the rest of the file (if the cache can hold it, unless ``force``)."""
+        if not dl.whole and (force or dl.size <= self.cache.max_bytes):
+            dl.whole = True
+            self._signal(dl)
+        self._start(f, dl)
+
+    def _start(self, f: _File, dl: _Download) -> None:
+        if dl.task is None and not dl.done:
+            dl.task = trio.CancelScope()
+            trio.lowlevel.spawn_system_task(self._run, f, dl, dl.task, name="bucketfs download")
+        if dl.verifier is None and dl.verified is None and (self.range_reads or dl.done):
+            dl.verifier = trio.CancelScope()
+            trio.lowlevel.spawn_system_task(
+                self._verify, f, dl, dl.verifier, name="bucketfs verify"
+            )
+
+    @staticmethod
+    def _signal(dl: _Download) -> None:
+        dl.changed.set()
+        dl.changed = trio.Event()
+
+    async def _wait(self, f: _File, dl: _Download, end: int | None) -> None:
+        """Wait until ``[0, end)`` arrived (``end`` None: until verified), the file ended,
+        or the download failed (raised here; the next read starts it again)."""
+        if end is not None and end > dl.want:
+            dl.want = end
+            self._signal(dl)
+        while (dl.verified is None) if end is None else (not dl.done and dl.have < end):
+            if dl.error is not None and dl.task is None:
+                error, dl.error = dl.error, None
+                raise error
+            self._start(f, dl)
+            await dl.changed.wait()
+
+    async def _run(self, f: _File, dl: _Download, scope: trio.CancelScope) -> None:
         try:
-            await self.cache.admit(cid, dl.path)
+            with scope:
+                try:
+                    await self._fetch(dl)
+                except Exception as exc:
+                    dl.error = exc
+                    log.debug("download of %s failed: %s", f.cid, exc)
         finally:
-            os.close(dl.fd)
-            self._downloads.pop(cid, None)
-        return data, dl.have
+            dl.task = None
+            self._signal(dl)
+            if dl.done and dl.verifier is None and dl.verified is None:
+                self._start(f, dl)  # a plain hub's download is verified once complete
+            self._maybe_close(f)
 
-    async def _extend(self, dl: _Download, pull: Pull, want: int, size: int) -> None:
+    async def _fetch(self, dl: _Download) -> None:
         if not self.range_reads:
-            os.ftruncate(dl.fd, 0)
+            os.ftruncate(dl.fd, 0)  # one stream from the start (again, after a failure)
             dl.have = 0
-            await self._pull_into(dl, pull(0, 0))
-            dl.done = True
+            await self._pull_into(dl, dl.pull(0, 0))
+            self._finish(dl)
             return
-        start = dl.have
-        length = min(size, max(want, start + READAHEAD)) - start
-        if length > 0:
-            await self._pull_into(dl, pull(start, length))
-        if dl.have - start < length or dl.have >= size:
-            dl.done = True  # the stream ended early: that is the end of the file
+        while not dl.done:
+            start = dl.have
+            if dl.whole:
+                await self._pull_into(dl, dl.pull(start, 0))
+                self._finish(dl)
+                return
+            target = min(dl.size, max(READAHEAD, dl.want + READAHEAD // 2))
+            if start >= target:
+                await dl.changed.wait()
+                continue
+            await self._pull_into(dl, dl.pull(start, target - start))
+            if dl.have < target or dl.have >= dl.size:
+                self._finish(dl)  # the stream ended early: that is the end of the file
+
+    def _finish(self, dl: _Download) -> None:
+        dl.done = True
+        self._signal(dl)
 
     async def _pull_into(self, dl: _Download, stream: AsyncIterator[bytes]) -> None:
         async with _closing(stream) as chunks:
@@ -134,6 +324,40 @@ class Fetcher:
                 os.pwrite(dl.fd, chunk, dl.have)
                 dl.have += len(chunk)
                 self.bytes_pulled += len(chunk)
+                self._signal(dl)
+
+    async def _verify(self, f: _File, dl: _Download, scope: trio.CancelScope) -> None:
+        fd = os.dup(dl.fd)  # our own: the reader's may be closed while a thread hashes
+        try:
+            with scope:
+                while not (dl.done and dl.hashed >= dl.have):
+                    if dl.hashed >= dl.have:
+                        await dl.changed.wait()
+                        continue
+                    n = min(dl.have - dl.hashed, VERIFY_STEP)
+                    await trio.to_thread.run_sync(_hash_into, dl.builder, fd, dl.hashed, n)
+                    dl.hashed += n
+                actual = await trio.to_thread.run_sync(lambda: str(dl.builder.finish().cid))
+                self._settle(f, dl, actual)
+        except OSError as exc:
+            log.warning("verifying the download of %s failed: %s", f.cid, exc)
+            dl.verified = False
+        finally:
+            os.close(fd)
+            dl.verifier = None
+            self._signal(dl)
+            self._maybe_close(f)
+
+    def _settle(self, f: _File, dl: _Download, actual: str) -> None:
+        f.length = dl.have
+        if actual == f.cid:
+            self.cache.store(f.cid, dl.path)
+            dl.verified = True
+            f.dl = None  # f.fd now reads the cached file
+        else:
+            self.cache.reject(f.cid, actual)
+            dl.verified = False
+            dl.path.unlink(missing_ok=True)
 
     async def _direct(self, pull: Pull, off: int, n: int) -> bytes:
         parts = []

@@ -41,6 +41,7 @@ def test_whole_read_is_cached_verified_and_reused(env: Env) -> None:
         env.hub.calls.clear()
         assert await env.read("b/big") == BIG[: 3 * 1024 * 1024]
         assert env.hub.calls["pull_path"] == 0
+        await env.vfs.fetcher.settled()  # verified in the background, not by the last read
         cid = (await env.vfs.getxattr((await env.resolve("b/big")).ino, "user.ipfs.cid")) or b""
         cached = env.vfs.cache.lookup(cid.decode())
         assert cached is not None and file_cid(cached) == cid.decode()
@@ -54,6 +55,7 @@ def test_content_not_matching_its_cid_is_not_cached(env: Env) -> None:
 
     async def body() -> None:
         assert await env.read("b/f") == b"tampered"  # what the hub sent
+        await env.vfs.fetcher.settled()
         assert env.vfs.status()["cache"]["rejected"] == 1  # type: ignore[index]
         assert env.vfs.cache.stats()["files"] == 0
 
@@ -71,6 +73,7 @@ def test_cache_stays_within_its_bound(tmp_path: Path) -> None:
         for name, data in files:
             assert await env.read(f"b/{name}", small) == data
             assert small.cache.used <= 1_000_000
+        await small.fetcher.settled()
         assert small.cache.stats()["files"] == 3
 
     env.run(body)
