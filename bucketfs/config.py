@@ -13,6 +13,7 @@ key                 environment                    default
 ``thread``          ``BUCKETFS_THREAD``            ``buckets`` (the buckets thread DB)
 ``cache_dir``       ``BUCKETFS_CACHE_DIR``         ``paths.cache_dir()``
 ``cache_max_size``  ``BUCKETFS_CACHE_MAX_SIZE``    ``10G``
+``write_back``      ``BUCKETFS_WRITE_BACK``        false (``true``/``1``: write-back mode)
 ==================  =============================  =======================================
 
 The file may also hold an ``[embedded]`` table with the ``api_key`` and ``api_secret`` that
@@ -37,7 +38,16 @@ from bucketfs import paths
 from bucketfs.auth.privatefile import InsecureFile, write_private
 from bucketfs.errors import InvalidArgument
 
-KEYS = ("hub", "api_key", "api_secret", "identity", "thread", "cache_dir", "cache_max_size")
+KEYS = (
+    "hub",
+    "api_key",
+    "api_secret",
+    "identity",
+    "thread",
+    "cache_dir",
+    "cache_max_size",
+    "write_back",
+)
 SECRET_KEYS = frozenset({"api_secret"})
 EMBEDDED_TABLE = "embedded"
 DEFAULT_THREAD = "buckets"
@@ -78,6 +88,8 @@ class Settings:
     thread: str = DEFAULT_THREAD
     cache_dir: Path = field(default_factory=paths.cache_dir)
     cache_max_size: int = field(default_factory=lambda: parse_size(DEFAULT_CACHE_MAX_SIZE))
+    #: closes go to an on-disk journal, uploaded in the background (docs/SEMANTICS.md)
+    write_back: bool = False
     #: key -> "flag", "env", "file" or "default"
     sources: dict[str, str] = field(default_factory=dict)
     #: the ``[embedded]`` credentials found in the file (used only when ``hub`` is None)
@@ -137,7 +149,20 @@ def read_config(path: Path | None = None) -> dict[str, Any]:
     return data
 
 
+def parse_bool(value: object, origin: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{origin}: expected true or false, not {value!r}")
+
+
 def _convert(key: str, value: object, origin: str) -> object:
+    if key == "write_back":
+        return parse_bool(value, origin)
     if key == "cache_max_size":
         try:
             return parse_size(value)  # type: ignore[arg-type]

@@ -108,7 +108,7 @@ def pending_paths(vfs: Vfs) -> list[str]:
                 names.append(node.name)
                 node = vfs.inodes.get(node.parent)
         found.append("/".join(reversed(names)) or f"inode {ino}")
-    return sorted(found)
+    return sorted(found) + vfs.pending_paths()  # write-back: the journal's changes
 
 
 async def _connect(settings: config.Settings, identity: Identity) -> HubSession:
@@ -185,6 +185,7 @@ class Daemon:
                 "thread": spec.settings.thread,
                 "cache_dir": str(self.cache_dir),
                 "cache_max_size": spec.settings.cache_max_size,
+                "write_back": spec.settings.write_back,
             },
         }
 
@@ -200,6 +201,8 @@ class Daemon:
                 thread_name=spec.settings.thread,
                 read_only=spec.read_only,
             )
+            if spec.settings.write_back and not spec.read_only:
+                self.vfs.enable_write_back(self.cache_dir / "journal")
             async with trio.open_nursery() as nursery:
                 await nursery.start(self._serve_control)
                 nursery.start_soon(self._watch_signals)
@@ -307,6 +310,8 @@ class Daemon:
             timeout = float(req.get("timeout", 60.0))
             flushed = await self.vfs.flush_all(timeout)
             result: dict[str, Any] = {"flushed": flushed, "pending": pending_paths(self.vfs)}
+            if self.vfs.wb is not None and not flushed:
+                result["journal"] = str(self.vfs.wb.root)  # kept for the next mount
             if not flushed and req.get("force"):
                 await self.vfs.give_up_pending()  # closed files only; open ones stay
             if op == "unmount":

@@ -213,13 +213,19 @@ def check_mountpoint(mountpoint: Path) -> None:
     "--cache-max-size", default=None, help="Content cache bound, e.g. 10G (default: 10G)."
 )
 @click.option("--debug", is_flag=True, help="Debug logging (and print the log file's path).")
+@click.option(
+    "--write-back",
+    is_flag=True,
+    default=None,
+    help="close() returns once the data is in an on-disk journal; uploads run in the background.",
+)
 def mount(
     mountpoint: Path,
     foreground: bool,
     read_only: bool,
     allow_other: bool,
     debug: bool,
-    **flags: str | None,
+    **flags: str | bool | None,
 ) -> None:
     """Mount buckets and thread DBs at MOUNTPOINT (with no hub configured: the embedded hub)."""
     try:
@@ -351,6 +357,19 @@ def _flush(runtime: RuntimeDir, force: bool, timeout: float) -> None:
     result = _ask(runtime, {"op": "flush", "timeout": timeout, "force": force}, timeout + 30)
     if not result.get("flushed"):
         names = ", ".join(result.get("pending") or [])
+        if result.get("journal"):
+            if not force:
+                raise Failure(
+                    f"pending writes not uploaded: {names}; retry, or use --force to leave them "
+                    f"in the write-back journal for the next mount",
+                    EXIT_PENDING,
+                )
+            click.echo(
+                f"bucketfs: warning: not uploaded yet: {names}; they stay in the write-back "
+                f"journal {result['journal']} and the next mount uploads them",
+                err=True,
+            )
+            return
         if not force:
             raise Failure(
                 f"pending writes not uploaded: {names}; retry, or use --force to lose them",
@@ -393,9 +412,22 @@ def _human(status: dict[str, Any]) -> str:
         f"in {cache.get('files', '?')} files ({options.get('cache_dir')})",
         f"open files:  {status.get('open_files')}, dirty: {status.get('dirty_files')}",
         "options:     "
-        + (", ".join(k for k in ("read_only", "allow_other", "debug") if options.get(k)) or "-"),
+        + (
+            ", ".join(
+                k for k in ("read_only", "allow_other", "debug", "write_back") if options.get(k)
+            )
+            or "-"
+        ),
         f"log:         {status.get('log')}",
     ]
+    wb = status.get("write_back")
+    if isinstance(wb, dict):
+        lines.append(
+            f"write-back:  {wb.get('pending_files')} file(s), {_size(wb.get('pending_bytes'))} "
+            f"and {wb.get('pending_changes')} change(s) in all to upload ({wb.get('journal')})"
+        )
+    else:
+        lines.append("write-back:  off (synchronous: close() returns once the hub has the data)")
     for name in status.get("pending") or []:
         lines.append(f"pending:     {name}")
     for err in status.get("last_errors") or []:

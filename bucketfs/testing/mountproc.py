@@ -1,7 +1,7 @@
 """Run a bucketfs mount in a subprocess (pyfuse3 allows one mount per process) for tests.
 
 As a program: ``python -m bucketfs.testing.mountproc MOUNTPOINT --cache-dir DIR [--read-only]
-[--plain]`` mounts a ``Vfs`` over an in-process ``FakeHub`` (``--plain``: without the bucketfs
+[--plain] [--write-back]`` mounts a ``Vfs`` over an in-process ``FakeHub`` (``--plain``: without the bucketfs
 extensions, like a plain Textile hub), or with ``--hub ADDRESS --api-key K --api-secret S`` over
 a real hub, and prints ``ready`` when the kernel mount is up. SIGUSR1 takes the fake hub
 offline, SIGUSR2 brings it back; SIGTERM/SIGINT flush and unmount cleanly.
@@ -51,6 +51,8 @@ async def _serve(args: argparse.Namespace) -> None:
         cache_max_bytes=args.cache_max_bytes,
         read_only=args.read_only,
     )
+    if args.write_back:
+        vfs.enable_write_back(args.cache_dir / "journal")
     signals = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
     with trio.open_signal_receiver(*signals) as received:
         async with trio.open_nursery() as nursery:
@@ -84,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-max-bytes", type=int, default=1 << 30)
     parser.add_argument("--read-only", action="store_true")
     parser.add_argument("--plain", action="store_true")
+    parser.add_argument("--write-back", action="store_true", help="write-back mode (journal)")
     parser.add_argument("--hub", default="", help="a real hub's address instead of the fake")
     parser.add_argument("--api-key", default="")
     parser.add_argument("--api-secret", default="")
@@ -107,6 +110,7 @@ class MountProcess:
         *,
         read_only: bool = False,
         plain: bool = False,
+        write_back: bool = False,
         hub: tuple[str, str, str] | None = None,
         log_path: Path | None = None,
     ) -> None:
@@ -117,6 +121,8 @@ class MountProcess:
             self.args.append("--read-only")
         if plain:
             self.args.append("--plain")
+        if write_back:
+            self.args.append("--write-back")
         if hub is not None:  # (address, API key, API secret) of a real hub
             self.args += ["--hub", hub[0], "--api-key", hub[1], "--api-secret", hub[2]]
         self.log_path = log_path or cache_dir.parent / f"{mountpoint.name}-mount.log"

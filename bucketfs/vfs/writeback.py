@@ -198,9 +198,13 @@ class WriteBackOps(Uploads):
         self.wb.sync(name)
 
     async def _set_attrs(self, node: Node, mode: int | None, mtime: int | None) -> None:
+        if self.wb is None:
+            await super()._set_attrs(node, mode, mtime)
+            return
         op = self._op_of(node)
         of = self.open_files.get(node.ino)
-        if op is None or op.kind == "rm" or (of is not None and of.dirty) or self.wb is None:
+        unsent = op is not None and op.seq in self._journal().pending.ops and not op.sending
+        if op is None or op.kind == "rm" or not unsent or (of is not None and of.dirty):
             await super()._set_attrs(node, mode, mtime)
             return
         if not self.caps.path_attrs:
