@@ -1,9 +1,11 @@
 """The pyfuse3 ``Operations`` of a bucketfs mount: convert arguments, call the vfs, build replies.
 
 Every handler runs through ``_call``, which turns ``bucketfs.errors`` into ``FUSEError`` via the
-errno table. Entry and attribute timeouts are short (``TIMEOUT``) so that changes made by other
-clients show up without remounting. Directory listings are snapshotted at ``opendir`` and paged
-to the kernel from that snapshot, with attributes, so ``ls -l`` needs no round trip per entry.
+errno table. Entry and attribute timeouts are those the vfs gives with each ``Attr`` (short
+unless the vfs is told of other clients' changes and invalidates the kernel's caches itself),
+and a lookup that finds no such name is cached by the kernel for ``vfs.negative_ttl`` (an entry
+with inode 0). Directory listings are snapshotted at ``opendir`` and paged to the kernel from
+that snapshot, with attributes, so ``ls -l`` needs no round trip per entry.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from bucketfs.fuse.notify import PyfuseNotifier
 from bucketfs.vfs import Attr, Vfs
 from bucketfs.vfs.nodes import ROOT_INO
 
-TIMEOUT = 1.0
+TIMEOUT = 1.0  # the short entry/attribute timeout (vfs.core.KERNEL_TTL)
 T = TypeVar("T")
 
 
@@ -54,7 +56,7 @@ class BucketOperations(pyfuse3.Operations):
         e = pyfuse3.EntryAttributes()
         e.st_ino = a.ino
         e.generation = 0
-        e.entry_timeout = e.attr_timeout = TIMEOUT
+        e.entry_timeout = e.attr_timeout = a.ttl
         e.st_mode = a.mode
         e.st_nlink = a.nlink
         e.st_uid, e.st_gid = self.vfs.uid, self.vfs.gid
@@ -68,9 +70,17 @@ class BucketOperations(pyfuse3.Operations):
     async def lookup(
         self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext
     ) -> pyfuse3.EntryAttributes:
-        return self._entry(
-            await self._call("lookup", self.vfs.lookup(parent_inode, os.fsdecode(name)))
-        )
+        try:
+            a = await self._call("lookup", self.vfs.lookup(parent_inode, os.fsdecode(name)))
+        except pyfuse3.FUSEError as exc:
+            ttl = self.vfs.negative_ttl(parent_inode) if exc.errno == errno.ENOENT else 0.0
+            if not ttl:
+                raise
+            e = pyfuse3.EntryAttributes()
+            e.st_ino = 0  # the kernel remembers the name is absent for entry_timeout
+            e.entry_timeout = ttl
+            return e
+        return self._entry(a)
 
     async def forget(self, inode_list: Sequence[tuple[int, int]]) -> None:
         for ino, count in inode_list:

@@ -1,8 +1,17 @@
 """The read side of the vfs: state, lifecycle, name resolution, attributes, listings, reads.
 
-``VfsCore`` owns the inode table, the per-directory listing cache (TTL ``LIST_TTL``), the bucket
-index, the content cache and the open-file table. Changes are in ``vfs.writes`` (file content
-and attributes) and ``vfs.tree`` (namespace).
+``VfsCore`` owns the inode table, the per-directory listing cache, the bucket index, the
+content cache and the open-file table. Changes are in ``vfs.writes`` (file content and
+attributes) and ``vfs.tree`` (namespace).
+
+Cached listings are validated by bucket root, not per directory (``vfs.bucketstate``): one
+listing stays valid while its bucket's generation is unchanged. Without a ``Listen`` stream on
+the buckets DB, a bucket is revalidated with one ``Root`` call at most every ``LIST_TTL``
+seconds (same root, no own unchecked change since: everything cached stays; otherwise a new
+generation); while the stream is subscribed (``watch_since``, ``vfs.bucketwatch``) its events
+start new generations and the check runs only every ``WATCHED_TTL`` seconds, and the kernel is
+given ``KERNEL_TTL_WATCHED`` instead of ``KERNEL_TTL`` for entries and attributes. Listing a
+directory prefetches its subdirectories' listings in the background (``PREFETCH`` at a time).
 All of it runs in one trio thread; see docs/CONCURRENCY.md ("Mount") for what guards what.
 """
 
@@ -12,14 +21,16 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import trio
 
 from bucketfs.errors import CorruptData, NotADirectory, NotFound, ReadOnly
 from bucketfs.vfs.backend import BucketsApi, CapabilitiesLike, EntryLike, SessionLike
+from bucketfs.vfs.bucketstate import BucketStates, TrackedApi
 from bucketfs.vfs.cids import CHUNK_SIZE, is_single_block
 from bucketfs.vfs.content import ContentCache
 from bucketfs.vfs.dagsize import length_for_dag_size
@@ -30,7 +41,18 @@ from bucketfs.vfs.reader import Fetcher, Pull
 
 log = logging.getLogger("bucketfs.vfs")
 
+#: without a Listen stream: a bucket's cached state is re-checked (one Root call) after this long
 LIST_TTL = 1.0
+#: with the stream subscribed, events keep caches current; the Root check is only a safety net
+WATCHED_TTL = 30.0
+#: kernel entry/attribute timeouts (and for names found absent): short without the stream, so
+#: other clients' changes show within a second; longer with it, since each foreign change then
+#: invalidates what the kernel holds. Bounded, not infinite: an invalidation can race a reply
+#: computed just before the event arrived, and that stale reply lives this long at most
+KERNEL_TTL = 1.0
+KERNEL_TTL_WATCHED = 10.0
+PREFETCH = 4  # subdirectory listings fetched in the background at a time
+PREFETCH_MAX = 256  # subdirectories of one listing prefetched at most
 LIST_PAGE = 1000
 SEED = ".textileseed"
 MAX_LENGTHS = 100_000
@@ -39,7 +61,23 @@ MAX_LENGTHS = 100_000
 @dataclass
 class CachedListing:
     entries: dict[str, EntryLike]
-    fetched: float
+    fetched: float  # monotonic time the fetch started
+    gen: int = -1  # the bucket generation it is valid in (-1: the current one when stored)
+    used: bool = False  # its subdirectories' prefetch was started
+    local: bool = False  # holds changes of our own (``note``/``drop_entry``)
+
+
+class ListingCache(dict[tuple[str, str], CachedListing]):
+    """(bucket key, path) → listing; a listing stored without a generation gets the current."""
+
+    def __init__(self, states: BucketStates) -> None:
+        super().__init__()
+        self.states = states
+
+    def __setitem__(self, k: tuple[str, str], v: CachedListing) -> None:
+        if v.gen < 0:
+            v.gen = self.states[k[0]].gen
+        super().__setitem__(k, v)
 
 
 @dataclass(frozen=True)
@@ -79,7 +117,8 @@ class VfsCore:
         read_only: bool = False,
     ) -> None:
         self.session = session_like
-        self.api: BucketsApi = session_like.buckets
+        self.states = BucketStates()
+        self.api: BucketsApi = cast(BucketsApi, TrackedApi(session_like.buckets, self.states))
         self.read_only = read_only
         self.hub_address = str(
             getattr(session_like, "address", "")
@@ -91,7 +130,13 @@ class VfsCore:
         self.index = BucketIndex(session_like, thread_name)
         self.cache = ContentCache(cache_dir, cache_max_bytes)
         self.fetcher = Fetcher(self.cache, range_reads=False)
-        self.listings: dict[tuple[str, str], CachedListing] = {}
+        self.listings = ListingCache(self.states)
+        self.watch_since: float | None = None  # the buckets DB's Listen stream covers from then
+        self.on_thread_seen: Callable[[str], None] | None = None  # starts the watcher
+        self.on_foreign: Callable[[str], None] | None = None  # a change not ours (watcher)
+        self._loading: dict[tuple[str, str], trio.Event] = {}
+        self._revalidating: dict[str, trio.Event] = {}
+        self._prefetch_limit = trio.CapacityLimiter(PREFETCH)
         self.lengths: dict[str, int] = {}  # file CID -> exact length learned by reading it
         self.roots: dict[str, str] = {}  # bucket key -> last known root path (root check)
         self.open_files: dict[int, OpenFile] = {}
@@ -184,10 +229,11 @@ class VfsCore:
 
     def note(self, node: Node) -> None:
         """Record a local change of ``node`` in its parent's cached listing (saves a ListPath
-        per created or changed file; the listing still expires after ``LIST_TTL``)."""
+        per created or changed file; the listing stays subject to its bucket's validation)."""
         cached = self._parent_listing(self.inodes.get(node.parent))
         if cached is not None:
             a = node.attr()
+            cached.local = True
             cached.entries[node.name] = LocalEntry(
                 node.name, node.cid, node.kind.is_dir, a.size, a.size, a.mode, a.mtime, node.target
             )
@@ -196,6 +242,7 @@ class VfsCore:
         """Record the removal of ``name`` in ``parent``'s cached listing."""
         cached = self._parent_listing(parent)
         if cached is not None:
+            cached.local = True
             cached.entries.pop(name, None)
 
     def apply(self, node: Node, e: EntryLike) -> None:
@@ -222,33 +269,157 @@ class VfsCore:
 
     # -- listings -----------------------------------------------------------------------
 
+    def watching(self, since: float | None = None) -> bool:
+        """Whether the Listen stream covers now (or something fetched at ``since``)."""
+        w = self.watch_since
+        return w is not None and (time.monotonic() if since is None else since) >= w
+
+    def kernel_ttl(self, node: Node) -> float:
+        """Entry and attribute timeout for the kernel (see ``KERNEL_TTL_WATCHED``)."""
+        if (node.bucket or node.ino == BUCKETS_INO) and self.watching():
+            return KERNEL_TTL_WATCHED
+        return KERNEL_TTL
+
+    def negative_ttl(self, parent_ino: int) -> float:
+        """How long the kernel may remember that a name is absent from ``parent_ino``."""
+        try:
+            parent = self.inodes.get(parent_ino)
+        except NotFound:
+            return 0.0
+        if not (parent.bucket or parent_ino == BUCKETS_INO):
+            return 0.0
+        return self.kernel_ttl(parent)
+
+    async def _valid(self, key: str, cached: CachedListing) -> bool:
+        st = self.states[key]
+        if cached.gen != st.gen:
+            return False
+        ttl = WATCHED_TTL if self.watching(cached.fetched) else LIST_TTL
+        if time.monotonic() - st.checked < ttl:
+            return True
+        await self.revalidate(key)
+        return cached.gen == self.states[key].gen
+
+    async def revalidate(self, key: str) -> None:
+        """One Root call: our caches of bucket ``key`` stay if its root is the one they are
+        consistent with and nothing unexplained happened since (see ``vfs.bucketstate``)."""
+        running = self._revalidating.get(key)
+        if running is not None:
+            await running.wait()
+            return
+        done = self._revalidating[key] = trio.Event()
+        try:
+            gen = self.states[key].gen
+            root = (await self.api.root(self.thread(), key)).path
+            self.confirm(key, root, gen, time.monotonic())
+        finally:
+            del self._revalidating[key]
+            done.set()
+
+    def confirm(self, key: str, root: str, gen: int, started: float) -> int:
+        """The hub said bucket ``key`` has ``root`` (asked at ``started``, in generation
+        ``gen``): keep, or start a new generation. Returns the generation now current."""
+        st = self.states[key]
+        if st.gen != gen:
+            return st.gen
+        watched = self.watching(started)
+        if root == self.roots.get(key) and st.busy == 0 and (watched or not st.tainted):
+            st.checked = time.monotonic()
+        elif watched:
+            if st.busy == 0 and root not in st.own and self.on_foreign is not None:
+                self.on_foreign(key)  # the watcher diffs and tells the kernel
+        else:
+            gen = self.states.bump(key)
+            self.roots[key] = root
+        return st.gen
+
     async def listing(self, node: Node) -> dict[str, EntryLike]:
-        """Children of a directory inside a bucket, from the hub (paged) or the TTL cache."""
+        """Children of a directory inside a bucket, from the cache (see the module docstring)
+        or the hub (paged)."""
         if not node.kind.is_dir:
             raise NotADirectory(f"{node.name} is not a directory")
-        thread, key, path = self.where(node)
+        key, path = node.bucket, self.inodes.bucket_path(node)
         cached = self.listings.get((key, path))
-        if cached is not None and time.monotonic() - cached.fetched < LIST_TTL:
-            return cached.entries
+        if cached is None or not await self._valid(key, cached):
+            cached = await self.load(node, key, path)
+        if not cached.used:
+            cached.used = True
+            self._prefetch_children(node, cached)
+        return cached.entries
+
+    async def load(self, node: Node, key: str, path: str) -> CachedListing:
+        """Fetch the listing of ``node`` (one fetch at a time per directory) and cache it."""
+        while (running := self._loading.get((key, path))) is not None:
+            await running.wait()
+            cached = self.listings.get((key, path))
+            if cached is not None and cached.gen == self.states[key].gen:
+                return cached
+        done = self._loading[(key, path)] = trio.Event()
+        try:
+            gen, started = self.states[key].gen, time.monotonic()
+            entries, root = await self._fetch(node, key, path)
+            gen = self.confirm(key, root, gen, started) if gen == self.states[key].gen else -2
+            if node.kind is Kind.BUCKET and gen == self.states[key].gen:
+                self.roots[key] = root
+            cached = CachedListing(entries, started, gen)
+            if gen >= 0:
+                self.listings[(key, path)] = cached
+            return cached
+        finally:
+            del self._loading[(key, path)]
+            done.set()
+
+    async def _fetch(self, node: Node, key: str, path: str) -> tuple[dict[str, EntryLike], str]:
+        thread = self.thread()
         entries: dict[str, EntryLike] = {}
-        after = ""
+        after, root = "", ""
         limit = LIST_PAGE if self.caps.list_paging else 0
         while True:
             page = await self.api.list_path(thread, key, path, limit=limit, after=after)
             for child in page.children:
                 if not (node.kind is Kind.BUCKET and child.name == SEED):
                     entries[child.name] = child
-            if node.kind is Kind.BUCKET:
-                self.roots[key] = page.root.path
+            root = root or page.root.path
             if not (limit and page.truncated and page.children):
                 break
             after = page.children[-1].name
-        self.listings[(key, path)] = CachedListing(entries, time.monotonic())
-        return entries
+        return entries, root
+
+    def _prefetch_children(self, node: Node, cached: CachedListing) -> None:
+        """Start fetching the listings of ``node``'s subdirectories not cached yet."""
+        count = 0
+        for name, entry in cached.entries.items():
+            if count >= PREFETCH_MAX:
+                break
+            if not entry.is_dir:
+                continue
+            child = self.inodes.upsert(node.ino, name, Kind.DIR, node.bucket)
+            if child.ino not in self.open_files:
+                self.apply(child, entry)
+            sub = self.inodes.bucket_path(child)
+            if (node.bucket, sub) in self.listings or (node.bucket, sub) in self._loading:
+                continue
+            count += 1
+            trio.lowlevel.spawn_system_task(self._prefetch, child, name=f"prefetch {sub}")
+
+    async def _prefetch(self, node: Node) -> None:
+        try:
+            async with self._prefetch_limit:
+                if node.unlinked:
+                    return
+                key, path = node.bucket, self.inodes.bucket_path(node)
+                cached = self.listings.get((key, path))
+                if cached is None or cached.gen != self.states[key].gen:
+                    await self.load(node, key, path)
+        except Exception as exc:  # a background fetch never takes the mount down
+            log.debug("prefetch of %s failed: %r", node.name, exc)
 
     async def bucket_nodes(self) -> dict[str, Node]:
         out = {}
-        for name, root in (await self.index.names()).items():
+        names = await self.index.names()
+        if self.index.thread is not None and self.on_thread_seen is not None:
+            self.on_thread_seen(self.index.thread)
+        for name, root in names.items():
             node = self.inodes.upsert(BUCKETS_INO, name, Kind.BUCKET, root.key)
             node.cid, node.mtime, node.checked = (
                 root.path.removeprefix("/ipfs/"),
@@ -294,10 +465,11 @@ class VfsCore:
     # -- attributes and reading ---------------------------------------------------------
 
     def attr(self, node: Node) -> Attr:
+        ttl = self.kernel_ttl(node)
         of = self.open_files.get(node.ino)
         if of is not None and of.loaded:
-            return node.attr(size=of.size())
-        return node.attr()
+            return node.attr(of.size(), ttl)
+        return node.attr(None, ttl)
 
     async def lookup(self, parent_ino: int, name: str) -> Attr:
         node = await self.child(self.inodes.get(parent_ino), name)

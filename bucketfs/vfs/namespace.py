@@ -18,6 +18,7 @@ from bucketfs.errors import InvalidArgument
 from bucketfs.vfs.backend import RootLike, SessionLike
 
 LIST_TTL = 1.0
+WATCHED_TTL = 30.0  # while the buckets DB's Listen stream is subscribed (its events invalidate)
 
 
 def _valid(name: str) -> bool:
@@ -49,7 +50,8 @@ def dir_names(roots: Sequence[RootLike]) -> dict[str, RootLike]:
 
 
 class BucketIndex:
-    """The buckets of one thread DB by directory name, refreshed after ``LIST_TTL`` seconds."""
+    """The buckets of one thread DB by directory name, refreshed after ``LIST_TTL`` seconds, or
+    ``WATCHED_TTL`` if fetched while the DB's Listen stream was subscribed (``watch_since``)."""
 
     def __init__(self, session: SessionLike, thread_name: str) -> None:
         self.session = session
@@ -57,6 +59,8 @@ class BucketIndex:
         self.thread: str | None = None
         self.by_name: dict[str, RootLike] = {}
         self._fetched = -1e9
+        self._started = -1e9
+        self.watch_since: float | None = None
 
     async def thread_id(self, create: bool) -> str | None:
         if self.thread is None:
@@ -70,12 +74,18 @@ class BucketIndex:
     def invalidate(self) -> None:
         self._fetched = -1e9
 
+    def fresh(self) -> bool:
+        since = self.watch_since
+        ttl = WATCHED_TTL if since is not None and self._started >= since else LIST_TTL
+        return time.monotonic() - self._fetched <= ttl
+
     async def names(self) -> dict[str, RootLike]:
-        if time.monotonic() - self._fetched > LIST_TTL:
+        if not self.fresh():
+            started = time.monotonic()
             thread = await self.thread_id(create=False)
             roots = await self.session.buckets.list(thread) if thread else []
             self.by_name = dir_names(roots)
-            self._fetched = time.monotonic()
+            self._fetched, self._started = time.monotonic(), started
         return self.by_name
 
     def name_of(self, key: str) -> str | None:

@@ -2,7 +2,8 @@
 
 A node is identified by its parent inode and name, so renaming a directory re-parents one node
 and every descendant's bucket path follows. Attributes come from the parent's listing (that is
-how ``ls -l`` costs no round trip per entry) and are refreshed when older than the listing TTL.
+how ``ls -l`` costs no round trip per entry) and are refreshed from the (validated) cached
+listing when older than ``vfs.core.LIST_TTL``.
 Inodes 1–3 are fixed: the mount root, ``buckets/`` and ``threads/``.
 """
 
@@ -41,6 +42,7 @@ class Attr:
     size: int
     mtime: int  # ns
     nlink: int
+    ttl: float = 1.0  # how long the kernel may cache the entry and these attributes (s)
 
 
 @dataclass
@@ -61,7 +63,7 @@ class Node:
     unlinked: bool = False
     children: dict[str, int] = field(default_factory=dict)
 
-    def attr(self, size: int | None = None) -> Attr:
+    def attr(self, size: int | None = None, ttl: float = 1.0) -> Attr:
         if self.kind is Kind.LINK:
             mode = stat.S_IFLNK | 0o777
         elif self.kind.is_dir:
@@ -71,7 +73,7 @@ class Node:
         nlink = 2 if self.kind.is_dir else 1
         if self.kind is Kind.LINK:
             size = len(self.target.encode())
-        return Attr(self.ino, mode, self.size if size is None else size, self.mtime, nlink)
+        return Attr(self.ino, mode, self.size if size is None else size, self.mtime, nlink, ttl)
 
 
 class InodeTable:

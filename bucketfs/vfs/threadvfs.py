@@ -4,7 +4,8 @@ Operations on ``threads/`` and below (inode 3 and the inodes ``ThreadsNamespace`
 its file handles (numbers from ``threads.FH_BASE`` up) go to ``ThreadsNamespace``; everything
 else goes to the buckets ``Vfs`` unchanged. ``bucketfs.vfs.Vfs`` is this class. The fuse layer
 installs a ``KernelNotifier`` with ``set_kernel_notifier`` so that ``Listen`` events drop the
-kernel's caches.
+kernel's caches (of ``threads/`` through ``vfs.threadwatch``, of buckets through
+``vfs.bucketwatch``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from bucketfs.errors import CrossDevice, Unsupported
 from bucketfs.vfs.backend import SessionLike
+from bucketfs.vfs.bucketwatch import BucketWatcher
 from bucketfs.vfs.nodes import THREADS_INO, Attr
 from bucketfs.vfs.threadfiles import KernelNotifier
 from bucketfs.vfs.threads import FH_BASE
@@ -34,9 +36,11 @@ class MountVfs(BucketsVfs):
         self.threads.on_db_seen = self.watchers.ensure
         self.threads.errors = self.errors
         self.inodes.get(THREADS_INO).perm = 0o555 if self.read_only else 0o755
+        self.bucket_watch = BucketWatcher(self, session_like.threads)
 
     def set_kernel_notifier(self, notifier: KernelNotifier) -> None:
         self.threads.notifier = notifier
+        self.bucket_watch.notifier = notifier
 
     def _mine(self, ino: int) -> bool:
         return self.threads.owns(ino)
@@ -54,6 +58,7 @@ class MountVfs(BucketsVfs):
             "reconnects": self.watchers.reconnects,
             "local_files": sum(1 for m in self.threads.meta.values() if m.file is not None),
         }
+        out["buckets_watch"] = self.bucket_watch.status()
         return out
 
     # -- names and attributes -----------------------------------------------------------
@@ -180,5 +185,6 @@ class MountVfs(BucketsVfs):
 
     async def close(self) -> None:
         self.watchers.close()
+        self.bucket_watch.close()
         self.threads.close()
         await super().close()
