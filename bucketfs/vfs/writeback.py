@@ -198,35 +198,21 @@ class WriteBackOps(Uploads):
         self.wb.sync(name)
 
     async def _set_attrs(self, node: Node, mode: int | None, mtime: int | None) -> None:
-        if self.wb is None:
-            await super()._set_attrs(node, mode, mtime)
+        if self.wb is None or not self.caps.path_attrs:
+            await super()._set_attrs(node, mode, mtime)  # (raises Unsupported without caps)
             return
         op = self._op_of(node)
+        while op is not None and op.sending:  # its upload decides: wait for it
+            progress = self.wb_progress
+            await progress.wait()
         of = self.open_files.get(node.ino)
-        unsent = op is not None and op.seq in self._journal().pending.ops and not op.sending
-        if op is None or op.kind == "rm" or not unsent or (of is not None and of.dirty):
+        pending = self.wb.pending.ops
+        if op is None or op.kind == "rm" or op.seq not in pending or (of is not None and of.dirty):
             await super()._set_attrs(node, mode, mtime)
             return
-        if not self.caps.path_attrs:
-            await super()._set_attrs(node, mode, mtime)  # raises Unsupported
-        fields: dict[str, int] = {
-            "mode": op.mode if mode is None else mode & 0o7777,
-            "mtime": op.mtime if mtime is None else mtime,
-        }
-        if op.kind == "put":
-            self.wb.new_op(
-                "put",
-                op.thread,
-                op.key,
-                op.path,
-                data=op.data,
-                size=op.size,
-                base=op.base,
-                made=op.made,
-                **fields,
-            )
-        else:
-            self.wb.new_op("mkdir", op.thread, op.key, op.path, made=op.made, **fields)
+        new_mode = op.mode if mode is None else mode & 0o7777
+        new_mtime = op.mtime if mtime is None else mtime
+        self.wb.append({"op": "attrs", "seq": op.seq, "mode": new_mode, "mtime": new_mtime})
         if mode is not None:
             node.perm = mode & 0o7777
         if mtime is not None:

@@ -8,6 +8,7 @@ written file); ``sync()`` makes everything appended so far durable. Records:
   (thread, key), path, size, mode, mtime (0 = not set by the program) and base CID (the content
   the change started from, ``""`` for a new file);
 - ``mkdir`` (thread, key, path, mode, mtime), ``rm`` (thread, key, path, dir);
+- ``attrs`` (seq, mode, mtime): chmod/utimens of a change not sent yet (it keeps its place);
 - ``drop`` (key, path, dir): the not-yet-sent changes of that path (and below it) are cancelled;
 - ``done`` (seqs): those changes are in the hub.
 
@@ -320,6 +321,10 @@ class Journal:
             op = Op.from_record(rec)
             self.pending.add(op)
             self.next_seq = max(self.next_seq, op.seq + 1)
+        elif kind == "attrs":  # chmod/utimens of a change not sent yet: it keeps its place
+            target = self.pending.ops.get(int(rec["seq"]))
+            if target is not None:
+                target.mode, target.mtime = int(rec["mode"]), int(rec["mtime"])
         elif kind == "drop":
             self.pending.drop(str(rec["key"]), str(rec["path"]), bool(rec.get("dir")))
         elif kind == "done":

@@ -248,3 +248,19 @@ def test_journal_ignores_a_torn_or_corrupt_record_with_a_log_line(
     third = Journal(tmp_path / "j")
     assert third.replay() == 1 and third.pending.latest("k", "c") is not None
     third.close()
+
+
+def test_utimens_of_a_new_directory_after_its_files_keeps_them(wenv: Env) -> None:
+    async def body() -> None:
+        await wenv.mkdir("b")
+        d = await wenv.mkdir("b/d")
+        await wenv.write("b/d/x", b"x")
+        await wenv.vfs.setattr(d.ino, mode=0o700, mtime=2_000_000_000_000)  # as tar does
+        assert await wenv.vfs.wait_uploaded(5)
+        assert wenv.api_file("b", "d/x") == b"x"
+        fresh = wenv.new_vfs()
+        await fresh.start()
+        got = await wenv.resolve("b/d", fresh)
+        assert got.mode & 0o7777 == 0o700 and got.mtime == 2_000_000_000_000
+
+    wenv.run(body)
