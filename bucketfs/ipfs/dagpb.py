@@ -8,6 +8,7 @@ unknown fields, every link has a Hash; anything else raises :class:`InvalidArgum
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from bucketfs.errors import InvalidArgument
@@ -30,10 +31,15 @@ class PBNode:
 
 
 def _encode_link(link: PBLink) -> bytes:
+    return _encode_link_parts(link.name, link.cid.to_bytes(), link.tsize)
+
+
+@functools.lru_cache(maxsize=32768)
+def _encode_link_parts(name_text: str, cid: bytes, tsize: int) -> bytes:
+    """One encoded link (memoised: a directory rewrite re-encodes mostly unchanged links)."""
     uv = varint.encode
-    cid = link.cid.to_bytes()
-    name = link.name.encode("utf-8")
-    body = b"\x0a" + uv(len(cid)) + cid + b"\x12" + uv(len(name)) + name + b"\x18" + uv(link.tsize)
+    name = name_text.encode("utf-8")
+    body = b"\x0a" + uv(len(cid)) + cid + b"\x12" + uv(len(name)) + name + b"\x18" + uv(tsize)
     return b"\x12" + uv(len(body)) + body
 
 

@@ -5,7 +5,14 @@ UnixFS File nodes of at most 174 links, level by level (the balanced layout); a 
 is just that raw leaf, an empty file the empty raw block. Building is streaming: at most one
 partial chunk plus 174 links per tree level are held, so memory does not grow with file size.
 
+Hashing leaves elsewhere (on other threads, in parallel) is possible: cut the file into
+``chunk_size`` pieces yourself, hash them, and give each leaf's CID to :meth:`FileBuilder.add_leaf`
+in file order; only the few inner nodes are then hashed by the builder.
+
 Reading walks the UnixFS ``blocksizes`` and fetches only the blocks that overlap the range.
+:func:`read_plan` gives the same walk as a sequence of inline bytes and :class:`LeafRef` s (raw
+leaves still to be fetched), so a caller can fetch and verify leaves ahead of time, in parallel;
+:func:`read_file` is that plan with each leaf fetched and verified in turn.
 """
 
 from __future__ import annotations
@@ -84,6 +91,22 @@ class FileBuilder:
         out, self._out = self._out, []
         return out
 
+    def add_leaf(self, cid: CID, size: int) -> list[Block]:
+        """Add a raw leaf hashed by the caller (its block is the caller's to store); return the
+        inner blocks completed so far. Every leaf but the last must be ``chunk_size`` bytes, and
+        leaves cannot be mixed with :meth:`write`."""
+        if self._finished:
+            raise InvalidArgument("FileBuilder already finished")
+        if self._buffer or not 0 < size <= self._chunk_size or cid.codec != RAW:
+            raise InvalidArgument("add_leaf takes raw leaves of 1..chunk_size bytes, not mixed")
+        if self._levels[0] and self._levels[0][-1].file_size != self._chunk_size:
+            raise InvalidArgument("only the last leaf may be shorter than chunk_size")
+        self._leaves += 1
+        self._size += size
+        self._push(0, _Child(cid, size, size))
+        out, self._out = self._out, []
+        return out
+
     def finish(self) -> FileResult:
         """Flush the last chunk and build the inner nodes up to the root."""
         if self._finished:
@@ -159,6 +182,21 @@ def file_size(block: Block) -> int:
     return msg.file_size()
 
 
+@dataclass(frozen=True)
+class LeafRef:
+    """A raw leaf of a read plan: bytes ``[start, end)`` of block ``cid`` (not fetched yet)."""
+
+    cid: CID
+    start: int
+    end: int | None
+
+    def take(self, data: bytes) -> bytes:
+        """The planned part of the leaf's (verified) bytes."""
+        if self.start == 0 and (self.end is None or self.end >= len(data)):
+            return data
+        return data[self.start : self.end]
+
+
 def read_file(
     root: CID, get_block: GetBlock, offset: int = 0, length: int | None = None
 ) -> Iterator[bytes]:
@@ -167,23 +205,38 @@ def read_file(
     Only blocks that overlap the range are fetched; every fetched block is verified against its
     CID (:class:`CorruptData` otherwise).
     """
+    for part in read_plan(root, get_block, offset, length):
+        if isinstance(part, LeafRef):
+            piece = part.take(load_block(part.cid, get_block).data)
+            if piece:
+                yield piece
+        else:
+            yield part
+
+
+def read_plan(
+    root: CID, get_block: GetBlock, offset: int = 0, length: int | None = None
+) -> Iterator[bytes | LeafRef]:
+    """The bytes of ``root`` from ``offset`` as inline pieces and raw leaves to fetch, in order.
+
+    Inner (dag-pb) nodes are fetched and verified as the walk reaches them; the raw leaves are
+    left to the caller, who must verify each against its CID (:func:`load_block`).
+    """
     if offset < 0 or (length is not None and length < 0):
         raise InvalidArgument("negative offset or length")
     end = None if length is None else offset + length
     if end is not None and end <= offset:
+        return
+    if root.codec == RAW:
+        yield LeafRef(root, offset, end)
         return
     yield from _read_node(root, load_block(root, get_block).data, get_block, offset, end)
 
 
 def _read_node(
     cid: CID, data: bytes, get_block: GetBlock, start: int, end: int | None
-) -> Iterator[bytes]:
-    """Bytes ``[start, end)`` of the subtree ``cid`` (positions relative to the subtree)."""
-    if cid.codec == RAW:
-        piece = data[start:end]
-        if piece:
-            yield piece
-        return
+) -> Iterator[bytes | LeafRef]:
+    """Plan of bytes ``[start, end)`` of the dag-pb subtree ``cid`` (positions relative to it)."""
     if cid.codec != DAG_PB:
         raise InvalidArgument(f"{cid} is not a UnixFS file block")
     node = dagpb.decode(data)
@@ -205,6 +258,9 @@ def _read_node(
         if pos + size > start:
             sub_start = max(start - pos, 0)
             sub_end = None if end is None else min(end - pos, size)
-            child = load_block(link.cid, get_block).data
-            yield from _read_node(link.cid, child, get_block, sub_start, sub_end)
+            if link.cid.codec == RAW:
+                yield LeafRef(link.cid, sub_start, sub_end)
+            else:
+                child = load_block(link.cid, get_block).data
+                yield from _read_node(link.cid, child, get_block, sub_start, sub_end)
         pos += size

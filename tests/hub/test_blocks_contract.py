@@ -9,15 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from bucketfs.errors import CorruptData, NotFound
+from bucketfs.errors import CorruptData, InvalidArgument, NotFound
 from bucketfs.hub.blocks import BlockStore, FileBlockStore, MemoryBlockStore
 from bucketfs.ipfs.cid import CID, DAG_PB, Block
 
 
-@pytest.fixture(params=["file", "file-nosync", "memory"])
+@pytest.fixture(params=["file", "file-fsync", "file-nosync", "memory"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlockStore]:
     if request.param == "file":
         yield FileBlockStore(tmp_path / "blocks")
+    elif request.param == "file-fsync":
+        yield FileBlockStore(tmp_path / "blocks", sync="fsync")
     elif request.param == "file-nosync":
         yield FileBlockStore(tmp_path / "blocks", fsync=False)
     else:
@@ -70,6 +72,14 @@ def test_put_repairs_a_damaged_block(store: BlockStore) -> None:
     block = Block.of(b"repair me please")
     store.put(block)
     corrupt(store, block.cid, b"short")
+    store.put(block)
+    assert store.get(block.cid) == b"repair me please"
+
+
+def test_put_repairs_a_same_size_damaged_block(store: BlockStore) -> None:
+    block = Block.of(b"repair me please")
+    store.put(block)
+    corrupt(store, block.cid, b"repair me PLEASE")
     store.put(block)
     assert store.get(block.cid) == b"repair me please"
 
@@ -139,6 +149,43 @@ def test_file_store_batches_are_per_thread(tmp_path: Path) -> None:
         worker = threading.Thread(target=store.put, args=(other,))
         worker.start()
         worker.join()
-        assert store._pending is not None and len(store._pending) == 1
+        pending = store._pending
+        assert pending is not None and [p.name for p in pending if p.is_file()] == [
+            store._path(Block.of(b"mine").cid).name
+        ]
     assert store._pending is None
     assert store.get(other.cid) == other.data
+
+
+@pytest.mark.parametrize("sync", ["auto", "syncfs", "fsync"])
+def test_file_store_batch_is_one_barrier(tmp_path: Path, sync: str) -> None:
+    store = FileBlockStore(tmp_path / "blocks", sync=sync)
+    blocks = [Block.of(os.urandom(4096)) for _ in range(40)]
+    with store.batch():
+        for block in blocks:
+            store.put(block)
+        with store.batch():  # nested: joins the outer batch
+            store.put(Block.of(b"inner"))
+        assert store.barriers == 0
+    assert store.barriers == 1
+    with store.batch():
+        store.put(blocks[0])  # already stored: nothing written, no barrier
+    assert store.barriers == 1
+    store.put(Block.of(b"alone"))  # outside a batch: durable on its own
+    assert store.barriers == 2
+    reopened = FileBlockStore(tmp_path / "blocks", sync=sync)
+    assert all(reopened.get(b.cid) == b.data for b in blocks)
+
+
+def test_file_store_batch_keeps_blocks_when_the_block_raises(tmp_path: Path) -> None:
+    store = FileBlockStore(tmp_path / "blocks")
+    block = Block.of(b"written before the error")
+    with pytest.raises(RuntimeError), store.batch():
+        store.put(block)
+        raise RuntimeError("boom")
+    assert store.barriers == 1 and store.get(block.cid) == block.data
+
+
+def test_file_store_refuses_an_unknown_sync_mode(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgument, match="sync must be one of"):
+        FileBlockStore(tmp_path / "blocks", sync="sometimes")

@@ -112,6 +112,52 @@ def test_kill_9_during_push_paths_keeps_old_or_new_state(tmp_path: Path) -> None
         clients.close()
 
 
+def test_kill_9_around_single_pushes_and_removals(tmp_path: Path) -> None:
+    """One PushPath (one block barrier, one commit): acknowledged means durable; killed while
+    streaming means nothing of it. The same for RemovePath."""
+    small, big = os.urandom(4096), os.urandom(3 * MIB + 5)
+    with HubProcess(data_dir=tmp_path / "hub") as hub:
+        clients, b = _bucket_client(hub)
+        key = b.create().root.key
+        b.push(key, "a/small", small)
+        b.push(key, "a/big", big, mode=0o600)
+        b.push(key, "gone", b"remove me")
+        b.api.RemovePath(pb.RemovePathRequest(key=key, path="gone"), metadata=b.md())
+        acknowledged = b.root(key).path
+
+        release = threading.Event()
+        sent = threading.Event()
+
+        def stalled() -> Iterator[bytes]:
+            yield os.urandom(2 * MIB)  # whole leaves the hub hashes and stores at once
+            sent.set()
+            release.wait(30)
+
+        errors: queue.Queue[Any] = queue.Queue()
+
+        def push() -> None:
+            try:
+                list(b.push_stream(key, "a/small", stalled(), size=4 * MIB))
+            except grpc.RpcError as exc:
+                errors.put(exc)
+
+        pusher = threading.Thread(target=push)
+        pusher.start()
+        assert sent.wait(30)
+        hub.kill()
+        release.set()
+        pusher.join(timeout=30)
+        assert not errors.empty()
+        clients.close()
+
+        hub.start()
+        clients, b = _reconnect(hub, b)
+        assert b.root(key).path == acknowledged
+        assert b.pull(key, "a/small") == small and b.pull(key, "a/big") == big
+        assert "gone" not in b.names(key, "")
+        clients.close()
+
+
 def _pattern(size: int) -> Iterator[bytes]:
     block = os.urandom(MIB)
     for i in range(0, size, MIB):

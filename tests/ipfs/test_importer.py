@@ -9,7 +9,15 @@ import pytest
 from bucketfs.errors import CorruptData, InvalidArgument
 from bucketfs.ipfs import dagpb, unixfs
 from bucketfs.ipfs.cid import CID, DAG_PB, RAW, Block
-from bucketfs.ipfs.importer import CHUNK_SIZE, FileBuilder, file_size, import_bytes, read_file
+from bucketfs.ipfs.importer import (
+    CHUNK_SIZE,
+    FileBuilder,
+    LeafRef,
+    file_size,
+    import_bytes,
+    read_file,
+    read_plan,
+)
 
 
 def _data(n: int, seed: int = 7) -> bytes:
@@ -161,3 +169,60 @@ def test_range_reads_on_a_deep_tree() -> None:
         leaves = sum(1 for c in fetched if c.codec == RAW)
         want = 0 if not got else (offset + len(got) - 1) // 5 - offset // 5 + 1
         assert leaves == want, (offset, length)
+
+
+@pytest.mark.parametrize("size", [0, 1, 4, 5, 12, 13, 40, 41, 109])
+def test_add_leaf_builds_what_write_builds(size: int) -> None:
+    data = _data(size)
+    by_write = FileBuilder(chunk_size=4, max_links=3)
+    written = by_write.write(data)
+    expected = by_write.finish()
+    by_leaf = FileBuilder(chunk_size=4, max_links=3)
+    inner: list[Block] = []
+    leaves = [Block.of(data[i : i + 4]) for i in range(0, size, 4)]
+    for leaf in leaves:
+        inner += by_leaf.add_leaf(leaf.cid, len(leaf.data))
+    result = by_leaf.finish()
+    assert (result.cid, result.size, result.dag_size) == (
+        expected.cid,
+        expected.size,
+        expected.dag_size,
+    )
+    assert _store(leaves + inner + result.blocks) == _store(written + expected.blocks)
+
+
+def test_add_leaf_refuses_mixing_and_short_leaves() -> None:
+    builder = FileBuilder(chunk_size=4, max_links=3)
+    builder.write(b"ab")
+    with pytest.raises(InvalidArgument):
+        builder.add_leaf(Block.of(b"abcd").cid, 4)
+    builder = FileBuilder(chunk_size=4, max_links=3)
+    builder.add_leaf(Block.of(b"ab").cid, 2)
+    with pytest.raises(InvalidArgument, match="only the last leaf"):
+        builder.add_leaf(Block.of(b"abcd").cid, 4)
+    with pytest.raises(InvalidArgument):
+        FileBuilder(chunk_size=4).add_leaf(Block.of(b"abcde").cid, 5)
+    with pytest.raises(InvalidArgument):
+        FileBuilder(chunk_size=4).add_leaf(Block.of(b"ab", DAG_PB).cid, 2)
+
+
+def test_read_plan_leaves_raw_leaves_to_the_caller() -> None:
+    builder = FileBuilder(chunk_size=4, max_links=3)
+    data = _data(40)
+    blocks = builder.write(data)
+    result = builder.finish()
+    store = _store(blocks + result.blocks)
+    fetched: list[CID] = []
+
+    def get(cid: CID) -> bytes:
+        fetched.append(cid)
+        return store[cid]
+
+    plan = list(read_plan(result.cid, get, 6, 9))
+    assert all(isinstance(p, LeafRef) for p in plan)
+    assert all(cid.codec == DAG_PB for cid in fetched)  # only inner nodes were read
+    pieces = [p.take(store[p.cid]) for p in plan if isinstance(p, LeafRef)]
+    assert b"".join(pieces) == data[6:15]
+    assert [(p.start, p.end) for p in plan if isinstance(p, LeafRef)] == [(2, 4), (0, 4), (0, 3)]
+    single = Block.of(b"hello")
+    assert list(read_plan(single.cid, {}.__getitem__, 1, 2)) == [LeafRef(single.cid, 1, 3)]

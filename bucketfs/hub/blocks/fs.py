@@ -6,50 +6,105 @@ The file name is the base32 of the block's multihash (blocks are keyed by multih
 A block is written to a temporary file in its shard directory and renamed into place, so a
 reader never sees a partial block under its name.
 
-Durability: with ``fsync=True`` each ``put`` fsyncs the file and its directory before returning.
-Inside :meth:`FileBlockStore.batch` the fsyncs are deferred to the end of the batch (one pass
-over the written files, or one ``sync()`` for large batches): the bucket logic writes all blocks
-of an update in a batch and commits the new root only after the batch has ended, so a committed
-root never references a block that is not on disk. A block left half-written by a crash inside
-a batch fails verification on read (``CorruptData``) and is rewritten by the next ``put``.
+Durability: a ``put`` outside a batch fsyncs the file and its directory before returning.
+Inside :meth:`FileBlockStore.batch` nothing is synced per block: the end of the batch is **one
+durability barrier** for every block the batch wrote — one ``syncfs(2)`` of the store's
+filesystem where the C library has it (``sync="auto"``, the default, or ``"syncfs"``), else one
+fsync of each written file and then of each directory they were renamed into (``"fsync"``).
+The bucket logic writes all blocks of an update in one batch and commits the new root only
+after the batch has ended, so a committed root never references a block that is not on disk.
+
+``syncfs`` also flushes other dirty data of the same filesystem: on a disk shared with
+write-heavy programs a barrier can then take longer than fsyncing a few files; give the hub a
+data directory of its own filesystem, or ``sync="fsync"``.
+
+A block left half-written by a crash inside a batch is never trusted: ``get`` verifies every
+block against its CID, and a ``put`` that finds a file of the block's name compares its bytes and
+rewrites it unless they are exactly the block's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bucketfs.errors import NotFound
+from bucketfs.errors import InvalidArgument, NotFound
 from bucketfs.ipfs import multibase
 from bucketfs.ipfs.cid import CID, Block
 
 from .base import BlockStore
 
-#: above this many pending files, one global sync() is cheaper than one fsync per file
-_SYNC_ALL_THRESHOLD = 256
+SYNC_MODES = ("auto", "syncfs", "fsync")
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def _load_syncfs() -> Callable[[int], int] | None:
+    """``syncfs(2)`` from the C library, or None where it does not exist."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_SYNCFS = _load_syncfs()
+#: blocks at least this large start their writeback as soon as they are written in a batch
+EARLY_WRITEBACK = 64 * 1024
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """``sync_file_range(2)`` (Linux), used to start writeback early; None elsewhere."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_SYNC_FILE_RANGE = _load_sync_file_range()
+
+
+def _fsync_path(path: Path, flags: int = os.O_RDONLY) -> None:
+    fd = os.open(path, flags)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
+def _fsync_dir(path: Path) -> None:
+    _fsync_path(path, os.O_RDONLY | os.O_DIRECTORY)
+
+
 class FileBlockStore(BlockStore):
     """Blocks as files in a directory tree; safe for several threads of one process."""
 
-    def __init__(self, root: Path | str, *, fsync: bool = True) -> None:
+    def __init__(self, root: Path | str, *, fsync: bool = True, sync: str = "auto") -> None:
+        if sync not in SYNC_MODES:
+            raise InvalidArgument(f"block store sync must be one of {', '.join(SYNC_MODES)}")
+        if sync == "syncfs" and _SYNCFS is None:
+            raise InvalidArgument("syncfs(2) is not available on this system")
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
         self.durable = fsync
+        self.sync_mode = "fsync" if sync == "auto" and _SYNCFS is None else sync
+        if self.sync_mode == "auto":
+            self.sync_mode = "syncfs"
+        #: durability barriers issued (one per batch that wrote blocks, one per lone put)
+        self.barriers = 0
         self._local = threading.local()  # per thread: pending paths and batch depth
+        #: shard directories known to exist (a block's mkdir is then skipped)
+        self._shards: set[str] = set()
 
     def _path(self, cid: CID) -> Path:
         text = multibase.b32encode(cid.multihash)
@@ -61,8 +116,9 @@ class FileBlockStore(BlockStore):
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Defer fsyncs of the blocks this thread puts inside the block to its end (nestable;
-        each thread has its own batch)."""
+        """Defer durability of the blocks this thread puts inside the block to one barrier at
+        its end (nestable; each thread has its own batch). The barrier also runs when the block
+        raises: blocks written so far are kept, as a later put of the same block would."""
         local = self._local
         depth = getattr(local, "depth", 0)
         if depth == 0:
@@ -77,40 +133,69 @@ class FileBlockStore(BlockStore):
                 self._sync(pending)
 
     def _sync(self, written: list[Path]) -> None:
+        """Make the files ``written`` (and their directory entries) durable: one barrier."""
         if not self.fsync or not written:
             return
-        if len(written) > _SYNC_ALL_THRESHOLD:
-            os.sync()
-            return
-        for path in written:
-            fd = os.open(path, os.O_RDONLY)
+        self.barriers += 1
+        if self.sync_mode == "syncfs" and _SYNCFS is not None:
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
             try:
-                os.fsync(fd)
+                if _SYNCFS(fd) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"syncfs of {self.root}: {os.strerror(err)}")
             finally:
                 os.close(fd)
+            return
+        for path in written:
+            _fsync_path(path)  # a file, or a new shard directory
         for parent in {p.parent for p in written}:
             _fsync_dir(parent)
+
+    def _same_bytes(self, path: Path, data: bytes | bytearray | memoryview) -> bool:
+        """Whether ``path`` already holds exactly ``data`` (a size check first)."""
+        try:
+            if path.stat().st_size != len(data):
+                return False
+            return path.read_bytes() == data
+        except FileNotFoundError:
+            return False
 
     def put(self, block: Block) -> None:
         path = self._path(block.cid)
         data = block.data
-        try:
-            if path.stat().st_size == len(data):
-                return
-        except FileNotFoundError:
-            pass
-        path.parent.mkdir(exist_ok=True)
+        if self._same_bytes(path, data):
+            return
+        pending = self._pending
+        if path.parent.name not in self._shards:
+            self._make_shard(path.parent, pending)
         tmp = path.parent / f".tmp-{secrets.token_hex(8)}"
         with open(tmp, "wb") as f:
             f.write(data)
-            if self.fsync and self._pending is None:
+            if self.fsync:
                 f.flush()
-                os.fsync(f.fileno())
+                if pending is None:
+                    os.fsync(f.fileno())
+                elif len(data) >= EARLY_WRITEBACK and _SYNC_FILE_RANGE is not None:
+                    # only a head start for the batch's barrier (which still waits for it)
+                    _SYNC_FILE_RANGE(f.fileno(), 0, 0, _SYNC_FILE_RANGE_WRITE)
         os.replace(tmp, path)
-        if self._pending is not None:
-            self._pending.append(path)
+        if pending is not None:
+            pending.append(path)
         elif self.fsync:
+            self.barriers += 1
             _fsync_dir(path.parent)
+
+    def _make_shard(self, shard: Path, pending: list[Path] | None) -> None:
+        try:
+            shard.mkdir()
+        except FileExistsError:
+            pass
+        else:  # a new shard: its entry in the root directory must become durable too
+            if pending is not None:
+                pending.append(shard)
+            elif self.fsync:
+                _fsync_dir(self.root)
+        self._shards.add(shard.name)
 
     def get_unchecked(self, cid: CID) -> bytes:
         try:
