@@ -143,7 +143,7 @@ def format_table(results: Results, info: dict[str, str], targets: list[str]) -> 
         "",
     ]
     shown = [t for t in TARGET_ORDER if t in targets]
-    head = f"{'workload':<34} {'unit':<8}" + "".join(f"{t:>11}" for t in shown)
+    head = f"{'workload':<34} {'unit':<8}" + "".join(f"{t:>12}" for t in shown)
     ratios = [
         (ours, other)
         for ours in OURS
@@ -157,7 +157,7 @@ def format_table(results: Results, info: dict[str, str], targets: list[str]) -> 
         if not any((metric, t) in results.values for t in shown):
             continue
         row = f"{meta.label:<34} {meta.unit:<8}"
-        row += "".join(f"{_num(results.median(metric, t)):>11}" for t in shown)
+        row += "".join(f"{_num(results.median(metric, t)):>12}" for t in shown)
         for ours, other in ratios:
             mine = results.median(metric, ours)
             row += f"{_num(speed_ratio(metric, mine, results.median(metric, other))):>11}"
