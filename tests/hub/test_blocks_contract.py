@@ -189,3 +189,11 @@ def test_file_store_batch_keeps_blocks_when_the_block_raises(tmp_path: Path) -> 
 def test_file_store_refuses_an_unknown_sync_mode(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match="sync must be one of"):
         FileBlockStore(tmp_path / "blocks", sync="sometimes")
+
+
+def test_hub_block_sync_option_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bucketfs.hub.servicers import BLOCK_SYNC_ENV, HubOptions
+
+    assert HubOptions().block_sync in ("auto", "syncfs", "fsync")
+    monkeypatch.setenv(BLOCK_SYNC_ENV, "fsync")
+    assert HubOptions().block_sync == "fsync"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,9 @@ from bucketfs.hub.store import MetadataStore
 from bucketfs.hub.threaddb import Engine
 
 log = logging.getLogger(__name__)
+
+#: environment variable that sets :attr:`HubOptions.block_sync` (``auto``, ``syncfs``, ``fsync``)
+BLOCK_SYNC_ENV = "BUCKETFS_HUB_BLOCK_SYNC"
 
 #: (module, required): modules providing ``register(server, hub)``.
 SERVICES: tuple[tuple[str, bool], ...] = (
@@ -51,6 +55,9 @@ class HubOptions:
     challenge_timeout: float = 60.0
     #: public address of the HTTP gateway (``HOST:PORT``), empty when none is served
     gateway: str = ""
+    #: how the block store makes a batch durable: ``auto`` (syncfs where available), ``syncfs``
+    #: or ``fsync`` (each file and directory); see docs/SELF-HOSTING.md
+    block_sync: str = field(default_factory=lambda: os.environ.get(BLOCK_SYNC_ENV, "auto"))
 
 
 @dataclass

@@ -325,7 +325,7 @@ class ExtensionServicer(ext_grpc.BucketsExtensionServicer):
 
 def open_buckets(hub: HubContext) -> Buckets:
     """The bucket API over the hub's data directory (closed with the hub)."""
-    blocks = FileBlockStore(hub.data_dir / "blocks")
+    blocks = FileBlockStore(hub.data_dir / "blocks", sync=hub.options.block_sync)
     attrs = AttrStore(hub.data_dir / "buckets" / "attrs.sqlite")
     hub.on_close(attrs.close)
     gateway_url = f"http://{hub.options.gateway}" if hub.options.gateway else ""
