@@ -190,7 +190,11 @@ class BucketOperations(pyfuse3.Operations):
         # content fixed by a CID keeps the kernel's pages across opens while the CID is the same
         h = self.vfs.handles.get(fh)
         cid = h.cid if h is not None and not h.staged else ""
-        return pyfuse3.FileInfo(fh=fh, keep_cache=self.vfs.fetcher.keep_pages(inode, cid))
+        fetcher = self.vfs.fetcher
+        fetcher.kernel_store = pyfuse3.notify_store  # cached files read at random go there
+        keep = fetcher.keep_pages(inode, cid)
+        await fetcher.quiesce(inode)  # no store of other content lands after this open
+        return pyfuse3.FileInfo(fh=fh, keep_cache=keep)
 
     async def create(
         self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: pyfuse3.RequestContext
@@ -199,6 +203,7 @@ class BucketOperations(pyfuse3.Operations):
             "create", self.vfs.create(parent_inode, os.fsdecode(name), mode, flags)
         )
         self.vfs.fetcher.keep_pages(a.ino, "")  # staged content: the next read open drops pages
+        await self.vfs.fetcher.quiesce(a.ino)
         return pyfuse3.FileInfo(fh=fh, keep_cache=False), self._entry(a)
 
     async def read(self, fh: int, off: int, size: int) -> bytes:

@@ -550,6 +550,14 @@ class VfsCore:
             if node.size_exact and off >= node.size:
                 return b""
             local = await self.fetcher.read(h.cid, node.size, self.puller(node), off, size)
+        elif self.fetcher.wants_warm(h.cid):
+            node = self.inodes.get(h.ino)
+            if node.cid == h.cid and node.size_exact:
+
+                def unchanged() -> bool:  # no writer, no other content: the pages stay true
+                    return h.ino not in self.open_files and node.cid == h.cid
+
+                self.fetcher.warm(h.cid, h.ino, unchanged)
         data, length = local
         if length is not None:
             self.learn_length(h.cid, length)

@@ -42,6 +42,9 @@ FAR = 2 * READAHEAD
 RANDOM_AFTER = 2
 VERIFY_STEP = 4 << 20
 MAX_PAGE_RECORDS = 100_000
+#: a cached file read at random (``WARM_AFTER`` jumps) is stored into the kernel's page cache
+WARM_AFTER = 16
+WARM_MIN, WARM_MAX, WARM_STEP = 1 << 20, 1 << 30, 256 << 10
 
 Pull = Callable[[int, int], AsyncIterator[bytes]]
 _names = itertools.count(1)
@@ -74,6 +77,9 @@ class _File:
     refs: int = 0
     length: int | None = None  # exact length, once known
     dl: _Download | None = None
+    last_end: int = 0  # where the last local read ended (random access detection)
+    jumps: int = 0  # local reads that did not start there
+    warming: bool = False  # the kernel's page cache was given the file (or is being given)
 
 
 def _hash_into(builder: FileBuilder, fd: int, off: int, n: int) -> None:
@@ -95,6 +101,9 @@ class Fetcher:
         self._files: dict[str, _File] = {}
         self._pages: dict[int, str] = {}
         self.bytes_pulled = 0
+        #: ``(ino, offset, data)``: put file data into the kernel's page cache (fuse layer)
+        self.kernel_store: Callable[[int, int, bytes], None] | None = None
+        self._storing: dict[int, trio.Event] = {}
 
     # -- handles ------------------------------------------------------------------------
 
@@ -185,7 +194,59 @@ class Fetcher:
         data = os.pread(f.fd, n, off)
         if dl is not None and dl.done:
             f.length = dl.have
+        if off != f.last_end:
+            f.jumps += 1
+        f.last_end = off + len(data)
         return data, (f.length if len(data) < n else None)
+
+    # -- the kernel's page cache --------------------------------------------------------
+
+    def wants_warm(self, cid: str) -> bool:
+        """Whether ``cid`` is cached whole and read at random: worth handing to the kernel."""
+        f = self._files.get(cid)
+        return (
+            f is not None
+            and f.jumps >= WARM_AFTER
+            and not f.warming
+            and f.dl is None
+            and self.kernel_store is not None
+        )
+
+    def warm(self, cid: str, ino: int, valid: Callable[[], bool]) -> None:
+        """Store the cached file ``cid`` into the kernel's page cache of inode ``ino`` in the
+        background (``kernel_store``), so that further random reads never reach this process.
+        Stops when the last handle is released, when ``ino`` is opened for other content or
+        when ``valid()`` (checked before each step: no writer, same content) turns False."""
+        f = self._files[cid]
+        f.warming = True
+        if not WARM_MIN <= (f.length or 0) <= WARM_MAX or self._pages.get(ino) != cid:
+            return
+        dup = os.dup(f.fd)  # the task's own: the handle's may be closed first
+        trio.lowlevel.spawn_system_task(self._store_pages, f, ino, dup, valid, name="warm")
+
+    async def _store_pages(self, f: _File, ino: int, fd: int, valid: Callable[[], bool]) -> None:
+        length, store = f.length or 0, self.kernel_store
+        try:
+            for off in range(0, length, WARM_STEP):
+                if store is None or f.refs <= 0 or self._pages.get(ino) != f.cid or not valid():
+                    return
+                data = os.pread(fd, min(WARM_STEP, length - off), off)
+                done = self._storing[ino] = trio.Event()
+                try:  # a worker thread: the kernel may wait for a read this process serves
+                    await trio.to_thread.run_sync(store, ino, off, data)
+                finally:
+                    del self._storing[ino]
+                    done.set()
+        except Exception as exc:  # the kernel cannot take it (or forgot ino): reads still work
+            log.debug("storing pages of inode %d failed: %r", ino, exc)
+        finally:
+            os.close(fd)
+
+    async def quiesce(self, ino: int) -> None:
+        """Wait until no store into the kernel's pages of ``ino`` is in flight (an open of
+        ``ino`` calls this after ``keep_pages``, so none lands after the kernel's open)."""
+        while (done := self._storing.get(ino)) is not None:
+            await done.wait()
 
     async def read(
         self, cid: str, size: int, pull: Pull, off: int, n: int
