@@ -103,8 +103,11 @@ def _basic(entries: list[DirEntry], meta: unixfs.Data | None) -> Block:
     return Block.of(dagpb.encode(dagpb.PBNode(data.encode(), links)), DAG_PB)
 
 
-def _build(entries: list[DirEntry], meta: unixfs.Data | None) -> tuple[Block, list[Block]]:
-    estimate = sum(link_estimate(e.name, e.cid) for e in entries)
+def _build(
+    entries: list[DirEntry], meta: unixfs.Data | None, estimate: int | None = None
+) -> tuple[Block, list[Block]]:
+    if estimate is None:
+        estimate = sum(link_estimate(e.name, e.cid) for e in entries)
     if estimate > SHARD_THRESHOLD:
         built = hamt.build(entries, meta)
         _memo.put(built.block.cid, estimate)
@@ -114,11 +117,12 @@ def _build(entries: list[DirEntry], meta: unixfs.Data | None) -> tuple[Block, li
 
 
 def build_dir(
-    entries: Iterable[DirEntry], *, meta: unixfs.Data | None = None
+    entries: Iterable[DirEntry], *, meta: unixfs.Data | None = None, estimate: int | None = None
 ) -> tuple[Block, list[Block]]:
     """Build a directory of ``entries`` (unique names); return the root and all new blocks.
 
-    ``meta`` optionally carries a UnixFS ``mode``/``mtime`` for the root.
+    ``meta`` optionally carries a UnixFS ``mode``/``mtime`` for the root; ``estimate``, the
+    sharding estimate of ``entries`` when the caller keeps it (the sum of :func:`link_estimate`).
     """
     items = list(entries)
     seen: set[str] = set()
@@ -127,7 +131,7 @@ def build_dir(
         if entry.name in seen:
             raise InvalidArgument(f"duplicate directory entry {entry.name!r}")
         seen.add(entry.name)
-    return _build(items, meta)
+    return _build(items, meta, estimate)
 
 
 def dir_tsize(block: Block) -> int:

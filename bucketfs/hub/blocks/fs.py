@@ -154,9 +154,10 @@ class FileBlockStore(BlockStore):
     def _same_bytes(self, path: Path, data: bytes | bytearray | memoryview) -> bool:
         """Whether ``path`` already holds exactly ``data`` (a size check first)."""
         try:
-            if path.stat().st_size != len(data):
+            if os.stat(path).st_size != len(data):
                 return False
-            return path.read_bytes() == data
+            with open(path, "rb") as f:
+                return f.read() == data
         except FileNotFoundError:
             return False
 
@@ -166,24 +167,32 @@ class FileBlockStore(BlockStore):
         if self._same_bytes(path, data):
             return
         pending = self._pending
-        if path.parent.name not in self._shards:
-            self._make_shard(path.parent, pending)
-        tmp = path.parent / f".tmp-{secrets.token_hex(8)}"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            if self.fsync:
-                f.flush()
-                if pending is None:
-                    os.fsync(f.fileno())
-                elif len(data) >= EARLY_WRITEBACK and _SYNC_FILE_RANGE is not None:
-                    # only a head start for the batch's barrier (which still waits for it)
-                    _SYNC_FILE_RANGE(f.fileno(), 0, 0, _SYNC_FILE_RANGE_WRITE)
+        shard = path.parent
+        if shard.name not in self._shards:
+            self._make_shard(shard, pending)
+        tmp = os.path.join(shard, f".tmp-{secrets.token_hex(8)}")
+        self._write_file(tmp, data, durable_now=self.fsync and pending is None)
         os.replace(tmp, path)
         if pending is not None:
             pending.append(path)
         elif self.fsync:
             self.barriers += 1
-            _fsync_dir(path.parent)
+            _fsync_dir(shard)
+
+    def _write_file(self, name: str, data: bytes, *, durable_now: bool) -> None:
+        """Write ``data`` to the new file ``name``: fsynced when ``durable_now``, otherwise
+        (in a batch) large blocks start their writeback at once, a head start for the barrier."""
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if durable_now:
+                os.fsync(fd)
+            elif self.fsync and len(data) >= EARLY_WRITEBACK and _SYNC_FILE_RANGE is not None:
+                _SYNC_FILE_RANGE(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+        finally:
+            os.close(fd)
 
     def _make_shard(self, shard: Path, pending: list[Path] | None) -> None:
         try:

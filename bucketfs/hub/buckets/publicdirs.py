@@ -154,7 +154,7 @@ class PublicDirs:
                 entries[name] = Entry(name, entry.cid, entry.tsize)
                 estimate += directory.link_estimate(name, entry.cid)
         items = [directory.DirEntry(e.name, e.cid, e.tsize) for e in entries.values()]
-        block, blocks = directory.build_dir(items, meta=dec.msg)
+        block, blocks = directory.build_dir(items, meta=dec.msg, estimate=estimate)
         for b in blocks:
             self._put(b)
         if estimate > directory.SHARD_THRESHOLD:
