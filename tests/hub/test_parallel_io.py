@@ -11,7 +11,7 @@ import pytest
 
 from bucketfs.errors import CorruptData
 from bucketfs.hub.blocks import FileBlockStore
-from bucketfs.hub.buckets import content, dcrypto
+from bucketfs.hub.buckets import content, dcrypto, parallel
 from bucketfs.hub.buckets.parallel import LeafHasher
 from bucketfs.ipfs import dagpb
 from bucketfs.ipfs.cid import Block
@@ -123,3 +123,42 @@ def test_leaf_hasher_keeps_order_and_bounds_what_is_in_flight() -> None:
     assert all(b.cid == Block.of(b.data).cid for b in out)
     small = list(hasher.submit(b"tiny"))  # nothing queued: hashed inline
     assert small == [Block.of(b"tiny")]
+
+
+def test_without_free_slots_streams_do_the_work_themselves(tmp_path: Path) -> None:
+    """All pool slots taken (other streams): imports and reads still finish, in order."""
+    data = _data(5 * CHUNK_SIZE + 3)
+    store = FileBlockStore(tmp_path / "blocks")
+    taken = 0
+    while parallel._slots.acquire(blocking=False):
+        taken += 1
+    try:
+        assert taken == parallel.MAX_IN_FLIGHT
+        entry = content.import_bytes(store, data)
+        assert entry.cid == import_bytes(data).cid
+        assert b"".join(content.read(store, entry.cid, None)) == data
+        hasher = LeafHasher()
+        leaves = [os.urandom(CHUNK_SIZE) for _ in range(3)]
+        assert [b.data for leaf in leaves for b in hasher.submit(leaf)] == leaves
+    finally:
+        for _ in range(taken):
+            parallel._slots.release()
+
+
+def test_slots_come_back_after_many_streams(tmp_path: Path) -> None:
+    store = FileBlockStore(tmp_path / "blocks")
+    data = _data(9 * CHUNK_SIZE)
+    entry = content.import_bytes(store, data)
+    for _ in range(3):  # abandoned reads and uploads must not keep their slots
+        reader = content.read(store, entry.cid, None)
+        next(reader)
+        reader.close()
+        imp = content.Importer(store)
+        imp.write(data[: 6 * CHUNK_SIZE])
+        imp.cancel()
+    free = 0  # work already on the pool finishes and gives its slot back
+    while free < parallel.MAX_IN_FLIGHT and parallel._slots.acquire(timeout=5):
+        free += 1
+    for _ in range(free):
+        parallel._slots.release()
+    assert free == parallel.MAX_IN_FLIGHT
