@@ -11,8 +11,9 @@ the download (random access), it streams the rest of the file in one pull. A rea
 ``FAR`` beyond the download is answered by a range pull of just that range meanwhile.
 
 Downloaded bytes are verified as they arrive: a second task re-imports the growing prefix to
-its CID in a worker thread (hashlib releases the GIL), so verification overlaps the network
-and the read that reaches the end of the file never waits for it. A download whose bytes
+its CID in a verification thread (hashlib releases the GIL; the threads run at a lower CPU
+priority, so reads, and a hub on the same machine, come first), so verification overlaps the
+network and the read that reaches the end of the file never waits for it. A download whose bytes
 re-import to its CID is moved into the cache (``ContentCache.store``); one that does not is
 counted as rejected and dropped (the bytes already read were what the hub sent). Against a hub
 without range reads the first read downloads the whole file in one stream. Nothing is held
@@ -22,6 +23,8 @@ released before the end) is cancelled and removed. See docs/CONCURRENCY.md ("Dow
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import itertools
 import logging
 import os
@@ -29,6 +32,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import trio
 
@@ -47,6 +51,8 @@ WARM_AFTER = 16
 WARM_MIN, WARM_MAX, WARM_STEP = 1 << 20, 1 << 30, 256 << 10
 
 Pull = Callable[[int, int], AsyncIterator[bytes]]
+T = TypeVar("T")
+HASH_THREADS, HASH_NICE = 2, 10
 _names = itertools.count(1)
 
 
@@ -80,6 +86,34 @@ class _File:
     last_end: int = 0  # where the last local read ended (random access detection)
     jumps: int = 0  # local reads that did not start there
     warming: bool = False  # the kernel's page cache was given the file (or is being given)
+
+
+def _lower_priority() -> None:
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, HASH_NICE)  # this thread only (Linux)
+
+
+#: verification is background work: its threads yield the CPU to reads and to a local hub
+_HASHERS = concurrent.futures.ThreadPoolExecutor(
+    HASH_THREADS, thread_name_prefix="bucketfs-verify", initializer=_lower_priority
+)
+
+
+async def _hashing(fn: Callable[..., T], *args: object) -> T:
+    """``fn(*args)`` in a verification thread. Waits for it even when cancelled: the job
+    reads a descriptor its caller closes afterwards."""
+    job = _HASHERS.submit(fn, *args)
+    done = trio.Event()
+    token = trio.lowlevel.current_trio_token()
+
+    def wake(_: object) -> None:
+        with contextlib.suppress(trio.RunFinishedError):
+            token.run_sync_soon(done.set)
+
+    job.add_done_callback(wake)
+    with trio.CancelScope(shield=True):
+        await done.wait()
+    return job.result()
 
 
 def _hash_into(builder: FileBuilder, fd: int, off: int, n: int) -> None:
@@ -144,7 +178,7 @@ class Fetcher:
     def _maybe_close(self, f: _File) -> None:
         """Close ``f`` once no handle holds it and none of its tasks runs."""
         dl = f.dl
-        if f.refs > 0 or f.fd < 0:
+        if f.refs > 0:
             return
         if dl is not None and (dl.task is not None or (dl.done and dl.verifier is not None)):
             return  # the task finishing calls us again
@@ -153,8 +187,9 @@ class Fetcher:
                 dl.verifier.cancel()
             if not dl.verified:
                 dl.path.unlink(missing_ok=True)
-        os.close(f.fd)
-        f.fd = -1
+        if f.fd >= 0:
+            os.close(f.fd)
+            f.fd = -1
         if self._files.get(f.cid) is f:
             del self._files[f.cid]
 
@@ -396,9 +431,9 @@ class Fetcher:
                         await dl.changed.wait()
                         continue
                     n = min(dl.have - dl.hashed, VERIFY_STEP)
-                    await trio.to_thread.run_sync(_hash_into, dl.builder, fd, dl.hashed, n)
+                    await _hashing(_hash_into, dl.builder, fd, dl.hashed, n)
                     dl.hashed += n
-                actual = await trio.to_thread.run_sync(lambda: str(dl.builder.finish().cid))
+                actual = await _hashing(lambda: str(dl.builder.finish().cid))
                 self._settle(f, dl, actual)
         except OSError as exc:
             log.warning("verifying the download of %s failed: %s", f.cid, exc)

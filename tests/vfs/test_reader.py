@@ -217,3 +217,17 @@ def test_kept_pages_only_for_the_same_cid(env: Env) -> None:
     assert not fetcher.keep_pages(10, "")  # staged (written here)
     assert not fetcher.keep_pages(10, "b")
     assert not fetcher.keep_pages(11, "b")
+
+
+def test_handles_leave_nothing_behind(env: Env) -> None:
+    seed_bucket(env.hub, "b", [("f", DATA[:1000]), ("g", DATA[:2000])])
+
+    async def body() -> None:
+        assert await env.read("b/f") == DATA[:1000]
+        await env.vfs.fetcher.settled()
+        for name in ("f", "g"):  # cached, and not cached: opened, never read
+            fh = await env.vfs.open((await env.resolve(f"b/{name}")).ino, os.O_RDONLY)
+            await env.vfs.release(fh)
+        assert env.vfs.fetcher._files == {}
+
+    env.run(body)
