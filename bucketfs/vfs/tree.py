@@ -4,7 +4,8 @@ mkdir/rmdir (buckets under ``buckets/``, empty directories inside a bucket as li
 UnixFS directory), unlink, rename (MovePath within a bucket; EXDEV across buckets so that ``mv``
 copies), symlinks (extension), hard links (refused), read-only extended attributes, statfs, and
 the lifecycle calls ``flush_all`` and ``close``. In write-back mode (``vfs.writeback``) mkdir,
-rmdir and unlink go to the journal, and a rename first waits for the bucket's pending uploads.
+rmdir and unlink go to the journal, and a rename or symlink first waits for the bucket's pending
+uploads.
 """
 
 from __future__ import annotations
@@ -100,8 +101,9 @@ class Vfs(WriteBackOps):
             thread, key, path = self.where(parent)
             full = f"{path}/{name}".lstrip("/")
             perm = mode & 0o7777
+            made = time.time_ns()
             if self.wb is not None:
-                self.queue_mkdir(parent, name, perm)
+                made = self.queue_mkdir(parent, name, perm)
             else:
                 await self.api.set_path(thread, key, full, EMPTY_DIR_CID)
                 self.roots.pop(key, None)
@@ -109,7 +111,7 @@ class Vfs(WriteBackOps):
                     root = await self.api.set_path_attrs(thread, key, full, mode=perm)
                     self.roots[key] = root.path
             node = self.inodes.upsert(parent_ino, name, Kind.DIR, parent.bucket)
-            node.cid, node.size, node.mtime = EMPTY_DIR_CID, 0, time.time_ns()
+            node.cid, node.size, node.mtime = EMPTY_DIR_CID, 0, made
             node.perm, node.checked, node.unlinked = perm, time.monotonic(), False
             self.note(node)
             self.listings[(key, self.inodes.bucket_path(node))] = CachedListing(
@@ -238,6 +240,7 @@ class Vfs(WriteBackOps):
         await self._absent(parent, name)
         thread, key, path = self.where(parent)
         full = f"{path}/{name}".lstrip("/")
+        await self._uploaded(key)  # write-back: its directory must be in the hub first
         root = await self.api.symlink(thread, key, full, target, root=await self.root_of(key))
         self.roots[key] = root.path
         node = self.inodes.upsert(parent_ino, name, Kind.LINK, parent.bucket)

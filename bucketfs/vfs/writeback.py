@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bucketfs.errors import NotFound
 from bucketfs.vfs.backend import EntryLike
+from bucketfs.vfs.cids import EMPTY_DIR_CID
 from bucketfs.vfs.core import CachedListing, LocalEntry
 from bucketfs.vfs.nodes import Kind, Node
 from bucketfs.vfs.writeback_journal import Journal, Op
@@ -77,11 +78,8 @@ class WriteBackOps(Uploads):
         mine = self.wb.pending.names.get((key, path))
         own = self._op_of(node)
         unsent = own is not None and own.seq in self.wb.pending.ops and not own.sending
-        if own is not None and own.kind == "mkdir" and unsent and not own.replayed:
-            base: dict[
-                str, EntryLike
-            ] = {}  # made here: the hub has nothing (or an older one) there
-        else:
+        base: dict[str, EntryLike] = {}  # for a directory made here: the hub has none (yet)
+        if own is None or own.kind != "mkdir" or not unsent or own.replayed:
             try:
                 base = await super().listing(node)
             except NotFound:
@@ -89,7 +87,17 @@ class WriteBackOps(Uploads):
                     raise
                 base = {}
                 self.listings[(key, path)] = CachedListing({}, time.monotonic())
-        if not mine:
+        return self._overlay(key, path, base)
+
+    async def _fetch(self, node: Node, key: str, path: str) -> tuple[dict[str, EntryLike], str]:
+        """The hub's listing with the pending changes laid over it, so that whatever caches or
+        compares listings (the Listen watcher) never mistakes a pending entry for a removal."""
+        entries, root = await super()._fetch(node, key, path)
+        return self._overlay(key, path, entries), root
+
+    def _overlay(self, key: str, path: str, base: dict[str, EntryLike]) -> dict[str, EntryLike]:
+        mine = self.wb.pending.names.get((key, path)) if self.wb is not None else None
+        if not mine or self.wb is None:
             return base
         entries = dict(base)
         prefix = f"{path}/" if path else ""
@@ -107,7 +115,7 @@ class WriteBackOps(Uploads):
     def _entry(name: str, op: Op, old: EntryLike | None) -> LocalEntry:
         mtime = op.mtime or op.made
         if op.kind == "mkdir":
-            return LocalEntry(name, "", True, 0, 0, op.mode or 0o755, mtime)
+            return LocalEntry(name, EMPTY_DIR_CID, True, 0, 0, op.mode or 0o755, mtime)
         mode = op.mode or (old.mode & 0o7777 if old is not None else 0) or 0o644
         return LocalEntry(name, "", False, op.size, op.size, mode, mtime)
 
@@ -163,7 +171,6 @@ class WriteBackOps(Uploads):
                 of.detach(self.staging_dir())
             thread, key, path = self.where(node)
             size = of.size()
-            now = time.time_ns()
             op = journal.new_op(
                 "put",
                 thread,
@@ -178,7 +185,7 @@ class WriteBackOps(Uploads):
             of.journaled = True
             of.pushed_generation = of.generation
             node.cid, node.size, node.size_exact, node.checked = "", size, True, time.monotonic()
-            node.mtime = of.pending_mtime or now
+            node.mtime = of.pending_mtime or op.made  # as the overlay shows it
             if of.pending_mode:
                 node.perm = of.pending_mode
             self.note(node)
@@ -222,11 +229,13 @@ class WriteBackOps(Uploads):
 
     # -- namespace changes (called by vfs.tree in write-back mode) -----------------------
 
-    def queue_mkdir(self, parent: Node, name: str, mode: int) -> None:
+    def queue_mkdir(self, parent: Node, name: str, mode: int) -> int:
+        """Queue a directory creation; returns its time (ns) as the overlay shows it."""
         thread, key, path = self.where(parent)
         full = f"{path}/{name}".lstrip("/")
-        self._journal().new_op("mkdir", thread, key, full, mode=mode & 0o7777)
+        op = self._journal().new_op("mkdir", thread, key, full, mode=mode & 0o7777)
         self.wb_kick()
+        return op.made
 
     def queue_remove(self, node: Node) -> None:
         """unlink/rmdir: settled here if only the journal has ``node``, else queued (a

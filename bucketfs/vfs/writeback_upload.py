@@ -4,8 +4,9 @@ It waits until the queue has been idle for ``IDLE`` seconds (or holds ``BATCH_FI
 ``BATCH_BYTES`` bytes, or someone waits for it), then sends one round: the directory creations
 and removals that may go first (no pending change before them touches their path), then up to
 ``BATCH_FILES`` files of one bucket in one PushPaths stream with the root (fast-forward) check,
-then SetPathAttrs for the files whose mode or mtime the program set (PushPaths carries neither).
-A round of one file uses PushPath, which carries them. Records are marked done only when the hub
+while the files whose mode or mtime the program set go one PushPath each (PushPaths carries
+neither, and PushPath carries them with the root check). A new directory that the round's files
+are pushed into is made by their push (no SetPath); only its attributes are set after them. Records are marked done only when the hub
 answered; on any failure the data stays in the journal and the round is retried with backoff
 (one file at a time after a failed batch, so one bad path cannot hold the others back).
 
@@ -19,6 +20,7 @@ from a previous mount are checked the same way before their first send.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -29,7 +31,7 @@ import trio
 
 from bucketfs.errors import BucketfsError, Conflict, NotFound
 from bucketfs.vfs.cids import EMPTY_DIR_CID, file_cid
-from bucketfs.vfs.writeback_journal import Journal, Op, parent_of, related
+from bucketfs.vfs.writeback_journal import Journal, Op, below, parent_of, related
 from bucketfs.vfs.writes import CONFLICT_RETRIES, RETRY_FIRST, RETRY_MAX, WriteOps
 
 log = logging.getLogger("bucketfs.vfs.writeback")
@@ -178,14 +180,19 @@ class Uploads(WriteOps):
 
     async def _upload_round(self) -> None:
         others, files = self._plan()
+        absorbed = self._absorbed(others, files)
         for op in others + files:
             op.sending = True
         try:
             for op in others:
-                await self._send_other(op)
-                self._finish([op])
+                if op not in absorbed:
+                    await self._send_other(op)
+                    self._finish([op])
             if files:
                 await self._send_files(files)
+            for op in absorbed:  # made by the files' push: only its attributes are left
+                await self._dir_attrs(op)
+                self._finish([op])
         finally:
             for op in others + files:
                 op.sending = False
@@ -209,6 +216,22 @@ class Uploads(WriteOps):
         if not (op.replayed and await self._exists(op)):
             await self.api.set_path(op.thread, op.key, op.path, EMPTY_DIR_CID)
             self.roots.pop(op.key, None)
+        await self._dir_attrs(op)
+
+    @staticmethod
+    def _absorbed(others: list[Op], files: list[Op]) -> list[Op]:
+        """Directory creations the round's files make anyway (a push creates the parents): no
+        SetPath for them (nothing below them is sent before the files)."""
+        return [
+            d
+            for d in others
+            if d.kind == "mkdir"
+            and not d.replayed
+            and any(f.path.startswith(d.path + "/") for f in files)
+            and not any(x is not d and below(x.path, d.path) for x in others)
+        ]
+
+    async def _dir_attrs(self, op: Op) -> None:
         mode = op.mode if op.mode not in (0, 0o755) else None
         if self.caps.path_attrs and (mode is not None or op.mtime):
             root = await self.api.set_path_attrs(
@@ -241,43 +264,39 @@ class Uploads(WriteOps):
                 if attempt > CONFLICT_RETRIES:
                     raise
                 self.roots[key] = (await self.api.root(thread, key)).path
-                targets = await self._check_bases(thread, key, files)
+                left = [op for op in files if op.seq in self._journal().pending.ops]
+                targets = await self._check_bases(thread, key, left)
                 await trio.sleep(0.05 * attempt)
-        if len(targets) > 1:
-            await self._send_attrs(thread, key, targets)
-        self._finish(files)
+        self._finish(files)  # those the checks found in the hub already
 
     async def _push(self, thread: str, key: str, targets: list[tuple[Op, str]]) -> None:
+        """Files without attributes to set in one PushPaths stream; the others one PushPath
+        each, which carries mode and mtime with the root check (a SetPathAttrs after the
+        stream would cost as much, and without a root check)."""
         journal = self._journal()
-        root = await self.root_of(key)
-        if len(targets) == 1:
-            op, path = targets[0]
+        attrs = self.caps.path_attrs
+        plain = [t for t in targets if not (attrs and needs_attrs(t[0]))]
+        if len(plain) >= 2:
+            files = [(path, file_chunks(journal.data_path(op.data), op.size)) for op, path in plain]
+            root = await self.root_of(key)
+            self.roots[key] = (await self.api.push_paths(thread, key, files, root=root)).path
+            self._finish([op for op, _ in plain])
+            sent = {op.seq for op, _ in plain}
+            targets = [t for t in targets if t[0].seq not in sent]
+        for op, path in targets:
             res = await self.api.push_path(
                 thread,
                 key,
                 path,
-                lambda: file_chunks(journal.data_path(op.data), op.size),
-                root=root,
-                mode=op.mode if needs_attrs(op) and self.caps.path_attrs else 0,
-                mtime=op.mtime if self.caps.path_attrs else 0,
+                functools.partial(file_chunks, journal.data_path(op.data), op.size),
+                root=await self.root_of(key),
+                mode=op.mode if attrs and needs_attrs(op) else 0,
+                mtime=op.mtime if attrs else 0,
                 size=op.size,
             )
             self.learn_length(res.cid, op.size)
             self.roots[key] = res.root.path
-            return
-        files = [(path, file_chunks(journal.data_path(op.data), op.size)) for op, path in targets]
-        self.roots[key] = (await self.api.push_paths(thread, key, files, root=root)).path
-
-    async def _send_attrs(self, thread: str, key: str, targets: list[tuple[Op, str]]) -> None:
-        if not self.caps.path_attrs:
-            return
-        for op, path in targets:
-            if needs_attrs(op):
-                mode = op.mode if op.mode else None
-                root = await self.api.set_path_attrs(
-                    thread, key, path, mode=mode, mtime=op.mtime or None
-                )
-                self.roots[key] = root.path
+            self._finish([op])
 
     async def _check_bases(self, thread: str, key: str, files: list[Op]) -> list[tuple[Op, str]]:
         """Where each file goes after someone else changed the bucket (module docstring)."""

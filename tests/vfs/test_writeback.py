@@ -264,3 +264,18 @@ def test_utimens_of_a_new_directory_after_its_files_keeps_them(wenv: Env) -> Non
         assert got.mode & 0o7777 == 0o700 and got.mtime == 2_000_000_000_000
 
     wenv.run(body)
+
+
+def test_a_symlink_in_a_new_directory_waits_for_it_and_survives(wenv: Env) -> None:
+    async def body() -> None:
+        await wenv.mkdir("b")
+        d = await wenv.mkdir("b/d")
+        await wenv.write("b/d/x", b"x")
+        await wenv.vfs.symlink(d.ino, "l", "x")
+        await wenv.vfs.setattr(d.ino, mtime=3_000_000_000_000)
+        assert await wenv.vfs.wait_uploaded(5)
+        fresh = wenv.new_vfs()
+        await fresh.start()
+        assert await wenv.ls("b/d", fresh) == ["l", "x"]
+
+    wenv.run(body)
