@@ -72,22 +72,26 @@ class WriteBackOps(Uploads):
         return self.wb.data_path(op.data), op.base
 
     async def listing(self, node: Node) -> dict[str, EntryLike]:
+        """The cached or fetched listing: fetched ones get the overlay (``_fetch``), cached ones
+        follow our own changes (``note``/``drop_entry``); a directory made here and not sent
+        yet is not asked for, one the hub does not have yet shows its pending entries."""
         if self.wb is None:
             return await super().listing(node)
         _, key, path = self.where(node)
-        mine = self.wb.pending.names.get((key, path))
         own = self._op_of(node)
         unsent = own is not None and own.seq in self.wb.pending.ops and not own.sending
-        base: dict[str, EntryLike] = {}  # for a directory made here: the hub has none (yet)
-        if own is None or own.kind != "mkdir" or not unsent or own.replayed:
-            try:
-                base = await super().listing(node)
-            except NotFound:
-                if not mine and own is None:
-                    raise
-                base = {}
-                self.listings[(key, path)] = CachedListing({}, time.monotonic())
-        return self._overlay(key, path, base)
+        if own is not None and own.kind == "mkdir" and not own.replayed and unsent:
+            cached = self.listings.get((key, path))
+            if cached is None:
+                cached = CachedListing(self._overlay(key, path, {}), time.monotonic())
+                self.listings[(key, path)] = cached
+            return cached.entries
+        try:
+            return await super().listing(node)
+        except NotFound:
+            if own is None and not self.wb.pending.names.get((key, path)):
+                raise
+            return self._overlay(key, path, {})
 
     async def _fetch(self, node: Node, key: str, path: str) -> tuple[dict[str, EntryLike], str]:
         """The hub's listing with the pending changes laid over it, so that whatever caches or

@@ -116,6 +116,7 @@ class PendingSet:
         self.recent: dict[PathKey, tuple[Op, float]] = {}
         self.refs: Counter[str] = Counter()
         self.bytes = 0
+        self.puts = 0  # pending put changes
         self._release = release
 
     # -- queries ------------------------------------------------------------------------
@@ -138,7 +139,7 @@ class PendingSet:
         return (op.kind == "put" and not op.base) or op.kind == "mkdir"
 
     def files(self) -> int:
-        return sum(1 for op in self.ops.values() if op.kind == "put")
+        return self.puts
 
     # -- changes ------------------------------------------------------------------------
 
@@ -147,6 +148,7 @@ class PendingSet:
         if op.kind == "put":  # first: the op it supersedes may share its data file
             self.refs[op.data] += 1
             self.bytes += op.size
+            self.puts += 1
         self._forget_recent(op.key, op.path, op.kind == "rm" and op.is_dir)
         if op.kind == "rm":
             self._cancel(op.key, op.path, op.is_dir)
@@ -220,6 +222,7 @@ class PendingSet:
                 self._unname(pk)
         if op.kind == "put":
             self.bytes -= op.size
+            self.puts -= 1
             self._unref(op.data)
 
     def _unname(self, pk: PathKey) -> None:
