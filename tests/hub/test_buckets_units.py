@@ -192,3 +192,37 @@ def test_attr_store(tmp_path: Path) -> None:
     attrs.remove_tree("t", "k", "")
     assert attrs.children("t", "k", "") == {}
     attrs.close()
+
+
+def test_bucket_instances_the_logic_saves_fit_the_collection_schema(tmp_path: Path) -> None:
+    """BucketRecords.save skips the per-save schema check: every instance it writes must fit."""
+    import json
+
+    from bucketfs.auth.threadid import ThreadID
+    from bucketfs.hub.buckets.model import COLLECTION
+    from bucketfs.hub.buckets.mutations import Buckets
+    from bucketfs.hub.buckets.records import BucketRecords
+    from bucketfs.hub.buckets.service import Ctx
+    from bucketfs.hub.store import open_store
+    from bucketfs.hub.threaddb import Engine
+
+    engine = Engine(open_store(":memory:"))
+    thread = ThreadID.new()
+    engine.new_db(thread.bytes, name="t", owner="", api_key="")
+    b = Buckets(BucketRecords(engine), MemoryBlockStore(), AttrStore(tmp_path / "attrs.sqlite"))
+    ctx = Ctx(thread=str(thread))
+
+    def check(key: str) -> None:
+        schema = engine._collection(thread.bytes, COLLECTION).schema
+        schema.validate(json.loads(engine.find_by_id(thread.bytes, COLLECTION, key)))
+
+    for private in (False, True):
+        key = b.create(ctx, "b", private=private).bucket.key
+        check(key)
+        list(b.push_path(ctx, key, "d/f", [b"data"], mode=0o100600))
+        list(b.push_paths(ctx, key, [("d/g", b"x"), ("d/g", b"")]))
+        b.move_path(ctx, key, "d/f", "e/f")
+        b.push_roles(ctx, key, "e", {"*": 1})
+        b.set_path_attrs(ctx, key, "e", mode=0o40700, mtime=None)
+        b.remove_path(ctx, key, "d/g")
+        check(key)

@@ -77,12 +77,13 @@ def prepare_create(coll: catalog.Collection, raw: bytes) -> Op:
     return Op(ACTION_CREATE, instance_id, instance)
 
 
-def prepare_save(coll: catalog.Collection, raw: bytes) -> Op:
+def prepare_save(coll: catalog.Collection, raw: bytes, *, validate: bool = True) -> Op:
     instance = parse_instance(raw)
     instance_id = _instance_id(instance)
     if not instance_id:
         raise _invalid("invalid instance: missing _id attribute")
-    coll.schema.validate(instance)
+    if validate:
+        coll.schema.validate(instance)
     return Op(ACTION_SAVE, instance_id, instance)
 
 
