@@ -23,7 +23,7 @@ import os
 import time
 from pathlib import Path
 
-from bucketfs.errors import NotFound
+from bucketfs.errors import NotFound, TimedOut, Unavailable
 from bucketfs.vfs.backend import EntryLike
 from bucketfs.vfs.cids import EMPTY_DIR_CID
 from bucketfs.vfs.core import CachedListing, LocalEntry
@@ -74,7 +74,8 @@ class WriteBackOps(Uploads):
     async def listing(self, node: Node) -> dict[str, EntryLike]:
         """The cached or fetched listing: fetched ones get the overlay (``_fetch``), cached ones
         follow our own changes (``note``/``drop_entry``); a directory made here and not sent
-        yet is not asked for, one the hub does not have yet shows its pending entries."""
+        yet is not asked for, one the hub does not have yet shows its pending entries; while the
+        hub is unreachable the last cached listing is used."""
         if self.wb is None:
             return await super().listing(node)
         _, key, path = self.where(node)
@@ -92,6 +93,11 @@ class WriteBackOps(Uploads):
             if own is None and not self.wb.pending.names.get((key, path)):
                 raise
             return self._overlay(key, path, {})
+        except (Unavailable, TimedOut):
+            stale = self.listings.get((key, path))
+            if stale is None:
+                raise
+            return stale.entries  # hub unreachable: changes still go to the journal
 
     async def _fetch(self, node: Node, key: str, path: str) -> tuple[dict[str, EntryLike], str]:
         """The hub's listing with the pending changes laid over it, so that whatever caches or

@@ -134,13 +134,16 @@ def test_hub_down_then_up(wb: tuple[MountProcess, Api], hub: HubProcess) -> None
     mount, api = wb
     bucket = mount.mountpoint / "buckets" / "wbdown"
     bucket.mkdir()
-    time.sleep(1.2)  # the kernel's entries of the new bucket expire; looked up again below
-    os.listdir(bucket)  # cached: the write below needs no hub call
-    hub.kill()
-    try:
-        (bucket / "while-down").write_text("kept")  # close returns: it is in the journal
-        assert (bucket / "while-down").read_text() == "kept"
-        time.sleep(1.5)  # a few failed rounds, with backoff
-    finally:
-        hub.restart()
+    with open(bucket / "while-down", "w+") as f:  # opened while the hub runs
+        hub.kill()
+        try:
+            f.write("kept")
+            f.flush()
+            f.seek(0)
+            assert f.read() == "kept"
+        finally:
+            f.close()  # returns 0: it is in the journal
+            time.sleep(1.5)  # a few failed upload rounds, with backoff
+            hub.restart()
     wait_for(lambda: api.content("wbdown", "while-down") == b"kept", 120)
+    assert (bucket / "while-down").read_text() == "kept"
