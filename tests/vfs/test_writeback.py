@@ -40,7 +40,13 @@ def wenv(tmp_path: Path) -> Env:
     return env
 
 
-def test_close_is_local_overlay_shows_it_and_one_stream_uploads_a_burst(wenv: Env) -> None:
+def test_close_is_local_overlay_shows_it_and_one_stream_uploads_a_burst(
+    wenv: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bucketfs.vfs import writeback_upload
+
+    monkeypatch.setattr(writeback_upload, "IDLE", 10.0)  # a slow machine must not split the burst
+
     async def body() -> None:
         await wenv.mkdir("b")
         await wenv.vfs.wait_uploaded(5)
