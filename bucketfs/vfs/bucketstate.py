@@ -7,8 +7,9 @@ consistent with (``VfsCore.roots[key]``) for a reason other than our own changes
 
 Our own changes are told apart by ``TrackedApi``, a thin wrapper of the buckets client that
 watches the calls that change a bucket: the roots they return are remembered per bucket (so
-the ``Listen`` event carrying that root is known to be ours), calls still running are counted
-(an event may arrive before its call returns), and a change made without a root check
+the ``Listen`` event carrying that root is known to be ours; each explains one event, since a
+change of modes or times by another client saves the bucket with an unchanged root), calls
+still running are counted (an event may arrive before its call returns), and a change made without a root check
 (``set_path``, ``move_path``, ``remove_path`` without ``root=``, a refused push, ...) *taints*
 the bucket: without a ``Listen`` stream, nothing then proves that no other client changed it
 in between, so its next revalidation starts a new generation.
@@ -46,6 +47,7 @@ class BucketState:
     checked: float = -1e9  # monotonic time our caches were last confirmed against the hub
     tainted: bool = False  # an own change without root check since then
     busy: int = 0  # own changing calls in progress
+    changes: int = 0  # own changing calls finished
     own: deque[str] = field(default_factory=lambda: deque(maxlen=OWN_ROOTS))
     held: list[str] = field(default_factory=list)  # event roots waiting for busy == 0
 
@@ -75,6 +77,7 @@ class BucketStates:
         ours is still running (the root is held until it returns, see ``on_idle``)."""
         st = self[key]
         if root in st.own:
+            st.own.remove(root)  # one event per change: a second one with it is not ours
             return True
         if st.busy > 0:
             st.held.append(root)
@@ -87,12 +90,18 @@ class BucketStates:
     def finished(self, key: str, root: str, checked: bool) -> None:
         st = self[key]
         st.busy -= 1
+        st.changes += 1
         if root:
             st.own.append(root)
         if not checked:
             st.tainted = True
         if st.busy <= 0 and st.held:
-            foreign = [r for r in st.held if r not in st.own]
+            foreign = []
+            for r in st.held:
+                if r in st.own:
+                    st.own.remove(r)
+                else:
+                    foreign.append(r)
             st.held.clear()
             if foreign and self.on_idle is not None:
                 self.on_idle(key, foreign)

@@ -42,6 +42,7 @@ BACKOFF_MAX = 5.0
 #: the hub registers a listener within this long of the stream being opened (it sends nothing to
 #: say so): only what the mount fetched after that is kept current by the events
 SUBSCRIBE_TIME = 0.5
+RETRY_DELAY = 0.05  # before comparing again a bucket whose listing our own changes raced
 
 
 class BucketWatcher:
@@ -55,6 +56,7 @@ class BucketWatcher:
         self.saved: dict[str, dict[str, CachedListing]] = {}  # set aside per bucket key
         self.dirty: set[str] = set()
         self.refreshing: set[str] = set()
+        self.raced: set[str] = set()  # last compare met our own changes in flight
         self.events = 0
         self.foreign = 0
         self.reconnects = 0
@@ -173,6 +175,7 @@ class BucketWatcher:
     def changed(self, key: str) -> None:
         """Bucket ``key`` changed in a way that is not ours: refresh it (in the background)."""
         self.foreign += 1
+        log.debug("bucket %s changed elsewhere: refreshing", key[-8:])
         self.set_aside(key)
         self.dirty.add(key)
         if key not in self.refreshing:
@@ -182,16 +185,21 @@ class BucketWatcher:
     async def _refresh(self, key: str) -> None:
         try:
             while key in self.dirty and self.core.watch_since is not None:
+                if key in self.raced:
+                    self.raced.discard(key)
+                    await trio.sleep(RETRY_DELAY)
                 self.dirty.discard(key)
                 saved = self.saved.pop(key, {})
                 gen = self.core.states[key].gen
                 seen: dict[str, CachedListing] = {}
                 try:
                     keep = await self._compare(key, saved, seen)
-                except Exception as exc:  # the bucket may be gone; the hub may be down
-                    log.info("refreshing bucket %s: %r", key, exc)
+                except NotFound:  # the bucket is gone
                     keep = set()
                     await self._purge(self._node_at(key, ""))
+                except Exception as exc:  # the hub may be down: the stream breaks too
+                    log.info("refreshing bucket %s: %r", key, exc)
+                    keep = set(saved)
                 if self.core.states[key].gen == gen:
                     for path in keep:
                         if (key, path) not in self.core.listings:
@@ -225,8 +233,9 @@ class BucketWatcher:
     async def _compare(
         self, key: str, saved: dict[str, CachedListing], seen: dict[str, CachedListing]
     ) -> set[str]:
-        """Compare ``saved`` with fresh listings top down (see the module docstring); returns
-        the saved paths whose listings are still valid. ``seen`` gets the fresh listings."""
+        """Compare what the kernel was told (the inode table) with fresh listings, top down
+        (see the module docstring); returns the saved paths whose listings are still valid.
+        ``seen`` gets the fresh listings."""
         local = [p for p, c in saved.items() if c.local]
         keep: set[str] = set()
         todo = [""]
@@ -234,24 +243,27 @@ class BucketWatcher:
             path = todo.pop()
             node = self._node_at(key, path)
             if node is None:
+                continue  # the kernel knows nothing below it
+            loaded = await self.core.load(node, key, path)
+            if loaded.gen < 0:  # our own changes raced it: compare again in a moment
+                self.dirty.add(key)
+                self.raced.add(key)
                 continue
-            seen[path] = await self.core.load(node, key, path)
-            fresh = seen[path].entries
-            old = saved.get(path)
-            if old is None:
-                await self._purge(node)
-                continue
+            seen[path] = loaded
+            fresh, old = loaded.entries, saved.get(path)
             changed = False
-            for name in old.entries.keys() | fresh.keys():
-                o, f = old.entries.get(name), fresh.get(name)
-                sub = f"{path}/{name}".lstrip("/")
-                if not _same(o, f):
-                    changed = True
-                    await self._child_changed(node, name, o, f)
-                if o is None or f is None or not f.is_dir or not o.is_dir:
+            for name in node.children.keys() | fresh.keys():
+                child, new = self.core.inodes.child(node.ino, name), fresh.get(name)
+                if child is None and (new is None or (old is not None and name in old.entries)):
+                    continue  # the kernel never looked it up (and had it when last listed)
+                changed = await self._child_changed(node, name, child, new) or changed
+                if child is None or new is None or not new.is_dir or not child.kind.is_dir:
                     continue
-                if _same_dir(o, f) and not any(p == sub or p.startswith(sub + "/") for p in local):
-                    keep.update(p for p in saved if p == sub or p.startswith(sub + "/"))
+                sub = f"{path}/{name}".lstrip("/")
+                before = old.entries.get(name) if old is not None else None
+                below = [p for p in saved if p == sub or p.startswith(sub + "/")]
+                if before is not None and _same_dir(before, new) and not set(below) & set(local):
+                    keep.update(below)
                 else:
                     todo.append(sub)
             if changed:
@@ -259,17 +271,25 @@ class BucketWatcher:
         return keep
 
     async def _child_changed(
-        self, parent: Node, name: str, old: EntryLike | None, new: EntryLike | None
-    ) -> None:
-        child = self.core.inodes.child(parent.ino, name)
-        if old is None or new is None or old.is_dir != new.is_dir or _kind(old) != _kind(new):
-            self._entry(parent.ino, name)
-            if child is not None and child.ino not in self.core.open_files:
-                await self._purge(child)
-                self.core.inodes.detach(child)
-        elif child is not None and child.ino not in self.core.open_files:
-            self.core.apply(child, new)
-            await self._inode(child.ino)
+        self, parent: Node, name: str, child: Node | None, new: EntryLike | None
+    ) -> bool:
+        """Tell the kernel what differs between ``child`` (what it was told) and ``new`` (the
+        hub's entry); True if a name was added, removed or retyped."""
+        mine = child is not None and child.ino in self.core.open_files
+        if new is not None and child is not None and child.kind is _kind(new):
+            if not mine:  # the kernel's entry names the right inode: attributes may differ
+                before = child.cid, child.attr()
+                self.core.apply(child, new)
+                if (child.cid, child.attr()) != before:
+                    await self._inode(child.ino)
+            return False
+        if mine and new is None:
+            return False  # created here, not pushed yet
+        # added (it may sit in the kernel's negative cache), removed or retyped
+        self._entry(parent.ino, name)
+        if child is not None and not mine:
+            await self._purge(child)  # lookups now find what the hub has
+        return True
 
     async def _purge(self, node: Node | None) -> None:
         """Tell the kernel to forget everything it may hold below ``node`` (no listing of it
@@ -290,10 +310,12 @@ class BucketWatcher:
             await self._inode(n.ino)
 
     def _entry(self, parent: int, name: str) -> None:
+        log.debug("kernel: forget entry %d/%s", parent, name)
         if self.notifier is not None:
             self.notifier.invalidate_entry(parent, name)
 
     async def _inode(self, ino: int) -> None:
+        log.debug("kernel: forget inode %d", ino)
         if self.notifier is not None:
             await self.notifier.invalidate_inode(ino)
 

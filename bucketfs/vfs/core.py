@@ -51,9 +51,15 @@ WATCHED_TTL = 30.0
 #: computed just before the event arrived, and that stale reply lives this long at most
 KERNEL_TTL = 1.0
 KERNEL_TTL_WATCHED = 10.0
+#: a listing is fetched again after this long even if its bucket's root did not change: modes
+#: and times set by other clients (SetPathAttrs) leave the root as it is
+MAX_AGE = 30.0
 PREFETCH = 4  # subdirectory listings fetched in the background at a time
 PREFETCH_MAX = 256  # subdirectories of one listing prefetched at most
+PREFETCH_QUEUE = 1024  # prefetches waiting or running at most (the rest are skipped)
+PREFETCH_DEPTH = 2  # levels below a directory in use (a walk stays ahead of the hub)
 LIST_PAGE = 1000
+LOAD_TRIES = 3  # fetches of one listing while our own changes race it (then used uncached)
 SEED = ".textileseed"
 MAX_LENGTHS = 100_000
 
@@ -63,7 +69,7 @@ class CachedListing:
     entries: dict[str, EntryLike]
     fetched: float  # monotonic time the fetch started
     gen: int = -1  # the bucket generation it is valid in (-1: the current one when stored)
-    used: bool = False  # its subdirectories' prefetch was started
+    ahead: int = 0  # levels of subdirectories below it whose prefetch was started
     local: bool = False  # holds changes of our own (``note``/``drop_entry``)
 
 
@@ -137,6 +143,7 @@ class VfsCore:
         self._loading: dict[tuple[str, str], trio.Event] = {}
         self._revalidating: dict[str, trio.Event] = {}
         self._prefetch_limit = trio.CapacityLimiter(PREFETCH)
+        self._prefetching = 0
         self.lengths: dict[str, int] = {}  # file CID -> exact length learned by reading it
         self.roots: dict[str, str] = {}  # bucket key -> last known root path (root check)
         self.open_files: dict[int, OpenFile] = {}
@@ -292,7 +299,7 @@ class VfsCore:
 
     async def _valid(self, key: str, cached: CachedListing) -> bool:
         st = self.states[key]
-        if cached.gen != st.gen:
+        if cached.gen != st.gen or time.monotonic() - cached.fetched > MAX_AGE:
             return False
         ttl = WATCHED_TTL if self.watching(cached.fetched) else LIST_TTL
         if time.monotonic() - st.checked < ttl:
@@ -326,9 +333,13 @@ class VfsCore:
         if root == self.roots.get(key) and st.busy == 0 and (watched or not st.tainted):
             st.checked = time.monotonic()
         elif watched:
+            log.debug("bucket %s: root %s is not %s", key[-8:], root, self.roots.get(key))
             if st.busy == 0 and root not in st.own and self.on_foreign is not None:
                 self.on_foreign(key)  # the watcher diffs and tells the kernel
         else:
+            log.debug(
+                "bucket %s: root %s is not %s: re-listing", key[-8:], root, self.roots.get(key)
+            )
             gen = self.states.bump(key)
             self.roots[key] = root
         return st.gen
@@ -342,9 +353,8 @@ class VfsCore:
         cached = self.listings.get((key, path))
         if cached is None or not await self._valid(key, cached):
             cached = await self.load(node, key, path)
-        if not cached.used:
-            cached.used = True
-            self._prefetch_children(node, cached)
+        if cached.ahead < PREFETCH_DEPTH:
+            self._prefetch_children(node, cached, PREFETCH_DEPTH)
         return cached.entries
 
     async def load(self, node: Node, key: str, path: str) -> CachedListing:
@@ -356,18 +366,33 @@ class VfsCore:
                 return cached
         done = self._loading[(key, path)] = trio.Event()
         try:
-            gen, started = self.states[key].gen, time.monotonic()
-            entries, root = await self._fetch(node, key, path)
-            gen = self.confirm(key, root, gen, started) if gen == self.states[key].gen else -2
-            if node.kind is Kind.BUCKET and gen == self.states[key].gen:
-                self.roots[key] = root
-            cached = CachedListing(entries, started, gen)
-            if gen >= 0:
-                self.listings[(key, path)] = cached
-            return cached
+            for _ in range(LOAD_TRIES):
+                loaded = await self._load_once(node, key, path)
+                if loaded.gen >= 0:
+                    break
+            return loaded
         finally:
             del self._loading[(key, path)]
             done.set()
+
+    async def _load_once(self, node: Node, key: str, path: str) -> CachedListing:
+        """One fetch; cached (``gen`` ≥ 0) unless the bucket changed meanwhile: a new
+        generation, or a change of our own the listing may predate (its ``note`` went to
+        the listing it replaces)."""
+        st = self.states[key]
+        gen, started, changes = st.gen, time.monotonic(), st.changes
+        raced = st.busy > 0
+        log.debug("ListPath %s/%s (generation %d)", key[-8:], path, gen)
+        entries, root = await self._fetch(node, key, path)
+        raced = raced or st.busy > 0 or st.changes != changes
+        if gen != st.gen or raced:
+            return CachedListing(entries, started, -2)
+        gen = self.confirm(key, root, gen, started)
+        if node.kind is Kind.BUCKET and gen == st.gen:
+            self.roots[key] = root
+        cached = CachedListing(entries, started, gen)
+        self.listings[(key, path)] = cached
+        return cached
 
     async def _fetch(self, node: Node, key: str, path: str) -> tuple[dict[str, EntryLike], str]:
         thread = self.thread()
@@ -385,11 +410,12 @@ class VfsCore:
             after = page.children[-1].name
         return entries, root
 
-    def _prefetch_children(self, node: Node, cached: CachedListing) -> None:
-        """Start fetching the listings of ``node``'s subdirectories not cached yet."""
+    def _prefetch_children(self, node: Node, cached: CachedListing, depth: int) -> None:
+        """Start fetching the listings of ``node``'s subdirectories, ``depth`` levels down."""
+        cached.ahead = depth
         count = 0
         for name, entry in cached.entries.items():
-            if count >= PREFETCH_MAX:
+            if count >= PREFETCH_MAX or self._prefetching >= PREFETCH_QUEUE:
                 break
             if not entry.is_dir:
                 continue
@@ -397,12 +423,16 @@ class VfsCore:
             if child.ino not in self.open_files:
                 self.apply(child, entry)
             sub = self.inodes.bucket_path(child)
-            if (node.bucket, sub) in self.listings or (node.bucket, sub) in self._loading:
+            if (node.bucket, sub) in self._loading:
+                continue
+            below = self.listings.get((node.bucket, sub))
+            if below is not None and below.ahead >= depth - 1:
                 continue
             count += 1
-            trio.lowlevel.spawn_system_task(self._prefetch, child, name=f"prefetch {sub}")
+            self._prefetching += 1
+            trio.lowlevel.spawn_system_task(self._prefetch, child, depth, name=f"prefetch {sub}")
 
-    async def _prefetch(self, node: Node) -> None:
+    async def _prefetch(self, node: Node, depth: int) -> None:
         try:
             async with self._prefetch_limit:
                 if node.unlinked:
@@ -410,9 +440,13 @@ class VfsCore:
                 key, path = node.bucket, self.inodes.bucket_path(node)
                 cached = self.listings.get((key, path))
                 if cached is None or cached.gen != self.states[key].gen:
-                    await self.load(node, key, path)
+                    cached = await self.load(node, key, path)
+            if depth > 1 and cached.ahead < depth - 1:
+                self._prefetch_children(node, cached, depth - 1)
         except Exception as exc:  # a background fetch never takes the mount down
             log.debug("prefetch of %s failed: %r", node.name, exc)
+        finally:
+            self._prefetching -= 1
 
     async def bucket_nodes(self) -> dict[str, Node]:
         out = {}
@@ -478,7 +512,9 @@ class VfsCore:
 
     def remember(self, ino: int) -> None:
         """The kernel learned ``ino`` from a directory listing (one more lookup reference)."""
-        self.inodes.get(ino).lookups += 1
+        node = self.inodes.get_or_none(ino)
+        if node is not None:  # dropped since the listing was taken: the kernel will ask again
+            node.lookups += 1
 
     def forget(self, ino: int, count: int) -> None:
         self.inodes.forget(ino, count)

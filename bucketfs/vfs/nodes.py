@@ -99,6 +99,9 @@ class InodeTable:
             raise NotFound(f"inode {ino} is unknown")
         return node
 
+    def get_or_none(self, ino: int) -> Node | None:
+        return self._nodes.get(ino)
+
     def child(self, parent: int, name: str) -> Node | None:
         ino = self.get(parent).children.get(name)
         return self._nodes.get(ino) if ino is not None else None

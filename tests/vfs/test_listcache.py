@@ -97,13 +97,14 @@ def test_listing_a_directory_prefetches_its_subdirectories(env: Env) -> None:
     async def body() -> None:
         await env.ls("t")
         await settle()
-        assert env.hub.calls["list_path"] == 1 + 3  # t and its three subdirectories
+        assert env.hub.calls["list_path"] == 1 + 3 + 9  # t and two levels of subdirectories
         env.hub.calls.clear()
         for i in range(3):
             assert await env.ls(f"t/d{i}") == ["e0", "e1", "e2"]
-        assert env.hub.calls["list_path"] == 0
+            for j in range(3):
+                assert len(await env.ls(f"t/d{i}/e{j}")) == 2
         await settle()
-        assert env.hub.calls["list_path"] == 9  # one level further, once used
+        assert env.hub.calls["list_path"] == 0
 
     env.run(body)
 
@@ -114,7 +115,7 @@ def test_prefetch_is_bounded_per_listing(env: Env) -> None:
     async def body() -> None:
         await env.ls("wide")
         await settle()
-        assert env.hub.calls["list_path"] == 1 + PREFETCH_MAX
+        assert env.hub.calls["list_path"] == 1 + PREFETCH_MAX  # the files need no listing
 
     env.run(body)
 
@@ -144,8 +145,11 @@ def test_event_roots_are_held_while_own_calls_run() -> None:
     assert states.is_own("k", "/ipfs/theirs") is None
     states.finished("k", "/ipfs/mine", checked=True)
     assert foreign == [("k", ["/ipfs/theirs"])]
-    assert states.is_own("k", "/ipfs/mine") is True
-    assert states.is_own("k", "/ipfs/other") is False
+    assert states.is_own("k", "/ipfs/mine") is False  # its one event was seen already
+    states.started("k")
+    states.finished("k", "/ipfs/r2", checked=True)
+    assert states.is_own("k", "/ipfs/r2") is True
+    assert states.is_own("k", "/ipfs/r2") is False  # e.g. another client's chmod
     assert not states["k"].tainted
     states.started("k")
     states.finished("k", "", checked=False)

@@ -23,7 +23,7 @@ from bucketfs.testing.fakehub import (
     _File,
     seed_bucket,
 )
-from bucketfs.vfs import Vfs
+from bucketfs.vfs import Vfs, core
 from bucketfs.vfs.bucketwatch import SUBSCRIBE_TIME
 from bucketfs.vfs.core import KERNEL_TTL, KERNEL_TTL_WATCHED, LIST_TTL
 
@@ -204,9 +204,10 @@ def test_a_broken_stream_falls_back_then_resynchronises(wenv: WatchEnv) -> None:
         assert (await wenv.resolve("t/d1/a")).ttl == KERNEL_TTL
         assert wenv.hub.calls["list_path"] >= 1  # everything was set aside: asked again
         wenv.hub.theirs("t", "d1/later", b"x")
-        await trio.sleep(0.5)  # reconnected (backoff 0.2 s) and subscribed again
+        with trio.fail_after(5):  # reconnected (backoff 0.2 s) and subscribed again (0.5 s)
+            while not wenv.vfs.watching():
+                await trio.sleep(0.05)
         await wenv.idle()
-        assert wenv.vfs.watching()
         assert wenv.hub.calls["listen"] == 1
         assert "later" in await wenv.ls("t/d1")
 
@@ -225,5 +226,61 @@ def test_a_new_bucket_of_another_client_reaches_the_kernel(wenv: WatchEnv) -> No
         await wenv.idle()
         assert (1 + 1, "fresh") in wenv.notes.entries  # buckets/ is inode 2
         assert "fresh" in await wenv.ls("")
+
+    wenv.run(body)
+
+
+def test_another_clients_chmod_after_our_write_reaches_the_kernel(wenv: WatchEnv) -> None:
+    seed_bucket(wenv.hub, "t", TREE)
+
+    async def body() -> None:
+        await wenv.subscribed()
+        await wenv.write("t/d1/mine", b"ours")  # the bucket's root is now one we made
+        mine = await wenv.resolve("t/d1/mine")
+        await wenv.idle()
+        assert wenv.vfs.bucket_watch.foreign == 0
+        other = FakeSession(wenv.hub).buckets
+        key = next(iter(wenv.hub.buckets))
+        await other.set_path_attrs(wenv.hub.buckets[key].root.thread, key, "d1/mine", mode=0o600)
+        await wenv.idle()  # same root (modes are not in the DAG), but a second event
+        assert mine.ino in wenv.notes.inodes
+        assert (await wenv.vfs.getattr(mine.ino)).mode & 0o777 == 0o600
+
+    wenv.run(body)
+
+
+def test_modes_set_elsewhere_show_after_max_age_without_a_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(core, "MAX_AGE", 0.3)
+    env = Env(tmp_path)
+    root = seed_bucket(env.hub, "t", TREE)
+
+    async def body() -> None:
+        a = await env.resolve("t/d1/a")
+        other = FakeSession(env.hub).buckets
+        await other.set_path_attrs(root.thread, root.key, "d1/a", mode=0o600)
+        await trio.sleep(0.4)
+        assert (await env.resolve("t/d1/a")).mode & 0o777 == 0o600
+        assert (await env.vfs.getattr(a.ino)).mode & 0o777 == 0o600
+
+    env.run(body)
+
+
+def test_own_directories_keep_their_kernel_entries(wenv: WatchEnv) -> None:
+    """SetPath returns no root, so the event of our own mkdir looks foreign: the refresh must
+    still leave alone the entries the kernel got from us (a process may be inside them)."""
+    seed_bucket(wenv.hub, "t", TREE)
+
+    async def body() -> None:
+        await wenv.subscribed()
+        await wenv.ls("t/d1")
+        await wenv.mkdir("t/d1/g")
+        await wenv.mkdir("t/d1/g/h")
+        await wenv.write("t/d1/g/h/f", b"x")
+        await wenv.idle()
+        assert wenv.vfs.bucket_watch.foreign >= 1
+        assert [e for e in wenv.notes.entries if e[1] in ("g", "h", "f")] == []
+        assert await wenv.ls("t/d1/g/h") == ["f"]
 
     wenv.run(body)
