@@ -19,6 +19,14 @@ counted as rejected and dropped (the bytes already read were what the hub sent).
 without range reads the first read downloads the whole file in one stream. Nothing is held
 whole in memory: chunks go straight to disk, and an abandoned download (its last handle
 released before the end) is cancelled and removed. See docs/CONCURRENCY.md ("Downloads").
+
+The kernel's page cache: ``keep_pages`` lets an open keep the kernel's pages of a file when the
+previous open of that inode read the same CID (content addressed: they cannot be stale), and a
+cached file read at random is stored into the kernel's page cache (``warm``, FUSE
+``notify_store``) so that further reads of it never reach this process. Storing stops at a
+writer or an open of other content, and opens wait for a step in flight; a step in flight when
+a truncate without an open arrives may still land after it (old bytes past the new end, seen by
+handles already open until the next open or attribute refresh).
 """
 
 from __future__ import annotations
