@@ -54,23 +54,6 @@ def _load_syncfs() -> Callable[[int], int] | None:
 
 
 _SYNCFS = _load_syncfs()
-#: blocks at least this large start their writeback as soon as they are written in a batch
-EARLY_WRITEBACK = 64 * 1024
-_SYNC_FILE_RANGE_WRITE = 2
-
-
-def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
-    """``sync_file_range(2)`` (Linux), used to start writeback early; None elsewhere."""
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-_SYNC_FILE_RANGE = _load_sync_file_range()
 
 
 def _fsync_path(path: Path, flags: int = os.O_RDONLY) -> None:
@@ -180,8 +163,7 @@ class FileBlockStore(BlockStore):
             _fsync_dir(shard)
 
     def _write_file(self, name: str, data: bytes, *, durable_now: bool) -> None:
-        """Write ``data`` to the new file ``name``: fsynced when ``durable_now``, otherwise
-        (in a batch) large blocks start their writeback at once, a head start for the barrier."""
+        """Write ``data`` to the new file ``name`` (fsynced when ``durable_now``)."""
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         try:
             view = memoryview(data)
@@ -189,8 +171,6 @@ class FileBlockStore(BlockStore):
                 view = view[os.write(fd, view) :]
             if durable_now:
                 os.fsync(fd)
-            elif self.fsync and len(data) >= EARLY_WRITEBACK and _SYNC_FILE_RANGE is not None:
-                _SYNC_FILE_RANGE(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
         finally:
             os.close(fd)
 
