@@ -4,11 +4,12 @@ It waits until the queue has been idle for ``IDLE`` seconds (or holds ``BATCH_FI
 ``BATCH_BYTES`` bytes, or someone waits for it), then sends one round: the directory creations
 and removals that may go first (no pending change before them touches their path), then up to
 ``BATCH_FILES`` files of one bucket in one PushPaths stream with the root (fast-forward) check,
-while the files whose mode or mtime the program set go one PushPath each (PushPaths carries
-neither, and PushPath carries them with the root check). A new directory that the round's files
-are pushed into is made by their push (no SetPath); only its attributes are set after them. Records are marked done only when the hub
-answered; on any failure the data stays in the journal and the round is retried with backoff
-(one file at a time after a failed batch, so one bad path cannot hold the others back).
+then SetPathAttrs for the files whose mode or mtime the program set (PushPaths carries neither);
+a round of one file is one PushPath, which carries them. A new directory that the round's files
+are pushed into is made by their push (no SetPath); only its attributes are set after them.
+Records are marked done only when the hub answered; on any failure the data stays in the journal
+and the round is retried with backoff (one file at a time after a failed batch, so one bad path
+cannot hold the others back). Removals carry the root check too (retried once on a new root).
 
 Conflicts follow the synchronous rule (``vfs.writes``): on ``update is non-fast-forward`` each
 file's current CID on the hub is compared with the CID the change started from; a file someone
@@ -211,7 +212,13 @@ class Uploads(WriteOps):
     async def _send_other(self, op: Op) -> None:
         if op.kind == "rm":
             with contextlib.suppress(NotFound):  # already gone (or never arrived)
-                self.roots[op.key] = (await self.api.remove_path(op.thread, op.key, op.path)).path
+                try:
+                    root = await self.root_of(op.key)
+                    done = await self.api.remove_path(op.thread, op.key, op.path, root=root)
+                except Conflict:
+                    root = (await self.api.root(op.thread, op.key)).path
+                    done = await self.api.remove_path(op.thread, op.key, op.path, root=root)
+                self.roots[op.key] = done.path
             return
         if not (op.replayed and await self._exists(op)):
             await self.api.set_path(op.thread, op.key, op.path, EMPTY_DIR_CID)
@@ -270,20 +277,13 @@ class Uploads(WriteOps):
         self._finish(files)  # those the checks found in the hub already
 
     async def _push(self, thread: str, key: str, targets: list[tuple[Op, str]]) -> None:
-        """Files without attributes to set in one PushPaths stream; the others one PushPath
-        each, which carries mode and mtime with the root check (a SetPathAttrs after the
-        stream would cost as much, and without a root check)."""
+        """One file: PushPath (mode and mtime included); several: one PushPaths stream, then
+        SetPathAttrs for those with a mode or mtime to set (unary calls cost the hub one save
+        each, as a PushPath per file would, and the client much less than a stream each)."""
         journal = self._journal()
         attrs = self.caps.path_attrs
-        plain = [t for t in targets if not (attrs and needs_attrs(t[0]))]
-        if len(plain) >= 2:
-            files = [(path, file_chunks(journal.data_path(op.data), op.size)) for op, path in plain]
-            root = await self.root_of(key)
-            self.roots[key] = (await self.api.push_paths(thread, key, files, root=root)).path
-            self._finish([op for op, _ in plain])
-            sent = {op.seq for op, _ in plain}
-            targets = [t for t in targets if t[0].seq not in sent]
-        for op, path in targets:
+        if len(targets) == 1:
+            op, path = targets[0]
             res = await self.api.push_path(
                 thread,
                 key,
@@ -296,7 +296,17 @@ class Uploads(WriteOps):
             )
             self.learn_length(res.cid, op.size)
             self.roots[key] = res.root.path
-            self._finish([op])
+            return
+        files = [(path, file_chunks(journal.data_path(op.data), op.size)) for op, path in targets]
+        root = await self.root_of(key)
+        self.roots[key] = (await self.api.push_paths(thread, key, files, root=root)).path
+        for op, path in targets if attrs else []:
+            if needs_attrs(op):
+                mode = op.mode if op.mode else None
+                done = await self.api.set_path_attrs(
+                    thread, key, path, mode=mode, mtime=op.mtime or None
+                )
+                self.roots[key] = done.path
 
     async def _check_bases(self, thread: str, key: str, files: list[Op]) -> list[tuple[Op, str]]:
         """Where each file goes after someone else changed the bucket (module docstring)."""
