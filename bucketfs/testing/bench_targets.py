@@ -80,8 +80,9 @@ class Target:
     def start(self) -> Target:
         return self
 
-    def cold(self) -> bool:
-        """Forget caches; returns whether the page cache was dropped."""
+    def cold(self, *, forget: bool = True) -> bool:
+        """Forget caches (with ``forget=False``, a FUSE daemon's own on-disk cache is kept: only
+        the kernel's caches are dropped); returns whether the page cache was dropped."""
         return self.drop_caches and drop_page_cache()
 
     def processes(self) -> dict[str, int]:
@@ -149,9 +150,10 @@ class _FuseTarget(Target):
         self.mount()
         return self
 
-    def cold(self) -> bool:
+    def cold(self, *, forget: bool = True) -> bool:
         self.unmount()
-        self.forget_cache()
+        if forget:
+            self.forget_cache()
         dropped = self.drop_caches and drop_page_cache()
         self.mount()
         return dropped
@@ -198,7 +200,7 @@ class NullfsTarget(_FuseTarget):
     def command(self) -> list[str]:
         return [sys.executable, "-m", "bucketfs.fuse.nullfs", str(self.mountpoint)]
 
-    def cold(self) -> bool:
+    def cold(self, *, forget: bool = True) -> bool:
         return self.drop_caches and drop_page_cache()
 
 
