@@ -303,7 +303,7 @@ class Vfs(WriteBackOps):
                         )
                         continue
                 await self.settle(of)
-        if self.wb is not None:  # write-back: and the journal's changes are in the hub
+        if self.wb is not None and not self.giving_up:  # write-back: the journal's changes too
             left = max(0.0, deadline - trio.current_time())
             if not await self.wait_uploaded(left):
                 return False

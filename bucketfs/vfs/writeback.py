@@ -265,6 +265,7 @@ class WriteBackOps(Uploads):
         next mount (logged); False in synchronous mode."""
         if self.wb is None:
             return False
+        self.giving_up = True  # the unmount's last flush_all does not wait for the queue
         n = len(self.wb.pending.ops)
         if n:
             log.warning(

@@ -285,3 +285,29 @@ def test_a_symlink_in_a_new_directory_waits_for_it_and_survives(wenv: Env) -> No
         assert await wenv.ls("b/d", fresh) == ["l", "x"]
 
     wenv.run(body)
+
+
+def test_giving_up_leaves_the_journal_for_the_next_mount(tmp_path: Path) -> None:
+    env = Env(tmp_path)
+    journal = tmp_path / "journal"
+
+    async def body() -> None:
+        first = wb_vfs(env, journal)
+        await first.start()
+        await env.mkdir("b", first)
+        await first.wait_uploaded(5)
+        await env.ls("b", first)
+        env.hub.offline = True
+        await env.write("b/kept", b"kept", first)
+        assert not await first.flush_all(0.3)
+        await first.give_up_pending()  # umount --force
+        with trio.fail_after(1):
+            await first.flush_all(30)  # the unmount's own flush does not wait any more
+        await first.close()
+        env.hub.offline = False
+        second = wb_vfs(env, journal)
+        await second.start()
+        assert await second.wait_uploaded(5)
+        assert env.api_file("b", "kept") == b"kept"
+
+    trio.run(body)
