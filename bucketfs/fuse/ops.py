@@ -236,6 +236,8 @@ class BucketOperations(pyfuse3.Operations):
         return d
 
     async def getxattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> bytes:
+        if not name.startswith(b"user."):  # ls -l asks for ACLs and labels of every file
+            raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
         value = await self._call("getxattr", self.vfs.getxattr(inode, os.fsdecode(name)))
         if value is None:
             raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
