@@ -226,6 +226,10 @@ class WriteBackOps(Uploads):
         pending = self.wb.pending.ops
         if op is None or op.kind == "rm" or op.seq not in pending or (of is not None and of.dirty):
             await super()._set_attrs(node, mode, mtime)
+            if op is not None and op.kind != "rm" and op.seq not in pending:
+                # uploaded, still shown by the overlay for a moment: show the new values
+                op.mode = op.mode if mode is None else mode & 0o7777
+                op.mtime = op.mtime if mtime is None else mtime
             return
         new_mode = op.mode if mode is None else mode & 0o7777
         new_mtime = op.mtime if mtime is None else mtime

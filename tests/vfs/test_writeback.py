@@ -311,3 +311,16 @@ def test_giving_up_leaves_the_journal_for_the_next_mount(tmp_path: Path) -> None
         assert env.api_file("b", "kept") == b"kept"
 
     trio.run(body)
+
+
+def test_utimens_after_the_upload_is_what_stat_shows(wenv: Env) -> None:
+    async def body() -> None:
+        await wenv.mkdir("b")
+        await wenv.write("b/f", b"data")
+        assert await wenv.vfs.wait_uploaded(5)  # uploaded; the overlay still shows it
+        ino = (await wenv.resolve("b/f")).ino
+        await wenv.vfs.setattr(ino, mtime=4_000_000_000_000)  # tar, a little late
+        wenv.vfs.listings.clear()  # whatever the caches fetch again
+        assert (await wenv.resolve("b/f")).mtime == 4_000_000_000_000
+
+    wenv.run(body)
