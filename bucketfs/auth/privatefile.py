@@ -17,6 +17,7 @@ import secrets
 import stat
 from pathlib import Path
 
+from bucketfs.durable import fsync_dir
 from bucketfs.errors import AlreadyExists, PermissionDenied
 
 PRIVATE_FILE_MODE = 0o600
@@ -40,14 +41,6 @@ def ensure_private_dir(directory: Path) -> None:
         with contextlib.suppress(FileExistsError):
             path.mkdir(mode=PRIVATE_DIR_MODE)
         os.chmod(path, PRIVATE_DIR_MODE)  # mkdir's mode is filtered by the umask
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_private(path: Path, data: bytes, *, overwrite: bool = True) -> None:
@@ -77,7 +70,7 @@ def write_private(path: Path, data: bytes, *, overwrite: bool = True) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def read_private(path: Path, *, what: str) -> bytes:

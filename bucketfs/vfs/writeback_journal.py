@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bucketfs.durable import fsync_dir
+
 log = logging.getLogger("bucketfs.vfs.writeback")
 
 #: seconds a finished change stays in the overlay (longer than the listing TTL)
@@ -344,7 +346,7 @@ class Journal:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.file)
-        self._fsync_dir(self.root)
+        fsync_dir(self.root)
         self.close()
         self._fd = os.open(self.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
@@ -373,17 +375,9 @@ class Journal:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            self._fsync_dir(self.data)
+            fsync_dir(self.data)
         if self._fd >= 0:
             os.fsync(self._fd)
-
-    @staticmethod
-    def _fsync_dir(path: Path) -> None:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     def close(self) -> None:
         if self._fd >= 0:

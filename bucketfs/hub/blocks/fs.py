@@ -33,6 +33,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from bucketfs.durable import fsync_dir, fsync_path
 from bucketfs.errors import InvalidArgument, NotFound
 from bucketfs.ipfs import multibase
 from bucketfs.ipfs.cid import CID, Block
@@ -54,18 +55,6 @@ def _load_syncfs() -> Callable[[int], int] | None:
 
 
 _SYNCFS = _load_syncfs()
-
-
-def _fsync_path(path: Path, flags: int = os.O_RDONLY) -> None:
-    fd = os.open(path, flags)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    _fsync_path(path, os.O_RDONLY | os.O_DIRECTORY)
 
 
 class FileBlockStore(BlockStore):
@@ -130,9 +119,9 @@ class FileBlockStore(BlockStore):
                 os.close(fd)
             return
         for path in written:
-            _fsync_path(path)  # a file, or a new shard directory
+            fsync_path(path)  # a file, or a new shard directory
         for parent in {p.parent for p in written}:
-            _fsync_dir(parent)
+            fsync_dir(parent)
 
     def _same_bytes(self, path: Path, data: bytes | bytearray | memoryview) -> bool:
         """Whether ``path`` already holds exactly ``data`` (a size check first)."""
@@ -160,7 +149,7 @@ class FileBlockStore(BlockStore):
             pending.append(path)
         elif self.fsync:
             self.barriers += 1
-            _fsync_dir(shard)
+            fsync_dir(shard)
 
     def _write_file(self, name: str, data: bytes, *, durable_now: bool) -> None:
         """Write ``data`` to the new file ``name`` (fsynced when ``durable_now``)."""
@@ -183,7 +172,7 @@ class FileBlockStore(BlockStore):
             if pending is not None:
                 pending.append(shard)
             elif self.fsync:
-                _fsync_dir(self.root)
+                fsync_dir(self.root)
         self._shards.add(shard.name)
 
     def get_unchecked(self, cid: CID) -> bytes:
