@@ -264,14 +264,18 @@ class PushPathResponse(_message.Message):
 class PushPathsRequest(_message.Message):
     __slots__ = ("header", "chunk")
     class Header(_message.Message):
-        __slots__ = ("key", "root", "paths")
+        __slots__ = ("key", "root", "paths", "modes", "mtimes")
         KEY_FIELD_NUMBER: _ClassVar[int]
         ROOT_FIELD_NUMBER: _ClassVar[int]
         PATHS_FIELD_NUMBER: _ClassVar[int]
+        MODES_FIELD_NUMBER: _ClassVar[int]
+        MTIMES_FIELD_NUMBER: _ClassVar[int]
         key: str
         root: str
         paths: _containers.RepeatedScalarFieldContainer[str]
-        def __init__(self, key: _Optional[str] = ..., root: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ...) -> None: ...
+        modes: _containers.RepeatedScalarFieldContainer[int]
+        mtimes: _containers.RepeatedScalarFieldContainer[int]
+        def __init__(self, key: _Optional[str] = ..., root: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., modes: _Optional[_Iterable[int]] = ..., mtimes: _Optional[_Iterable[int]] = ...) -> None: ...
     class Chunk(_message.Message):
         __slots__ = ("path", "data")
         PATH_FIELD_NUMBER: _ClassVar[int]
@@ -330,34 +334,42 @@ class PullIpfsPathResponse(_message.Message):
     def __init__(self, chunk: _Optional[bytes] = ...) -> None: ...
 
 class SetPathRequest(_message.Message):
-    __slots__ = ("key", "path", "cid")
+    __slots__ = ("key", "path", "cid", "root")
     KEY_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     CID_FIELD_NUMBER: _ClassVar[int]
+    ROOT_FIELD_NUMBER: _ClassVar[int]
     key: str
     path: str
     cid: str
-    def __init__(self, key: _Optional[str] = ..., path: _Optional[str] = ..., cid: _Optional[str] = ...) -> None: ...
+    root: str
+    def __init__(self, key: _Optional[str] = ..., path: _Optional[str] = ..., cid: _Optional[str] = ..., root: _Optional[str] = ...) -> None: ...
 
 class SetPathResponse(_message.Message):
-    __slots__ = ("pinned",)
+    __slots__ = ("pinned", "root")
     PINNED_FIELD_NUMBER: _ClassVar[int]
+    ROOT_FIELD_NUMBER: _ClassVar[int]
     pinned: int
-    def __init__(self, pinned: _Optional[int] = ...) -> None: ...
+    root: Root
+    def __init__(self, pinned: _Optional[int] = ..., root: _Optional[_Union[Root, _Mapping]] = ...) -> None: ...
 
 class MovePathRequest(_message.Message):
-    __slots__ = ("key", "from_path", "to_path")
+    __slots__ = ("key", "from_path", "to_path", "root")
     KEY_FIELD_NUMBER: _ClassVar[int]
     FROM_PATH_FIELD_NUMBER: _ClassVar[int]
     TO_PATH_FIELD_NUMBER: _ClassVar[int]
+    ROOT_FIELD_NUMBER: _ClassVar[int]
     key: str
     from_path: str
     to_path: str
-    def __init__(self, key: _Optional[str] = ..., from_path: _Optional[str] = ..., to_path: _Optional[str] = ...) -> None: ...
+    root: str
+    def __init__(self, key: _Optional[str] = ..., from_path: _Optional[str] = ..., to_path: _Optional[str] = ..., root: _Optional[str] = ...) -> None: ...
 
 class MovePathResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("root",)
+    ROOT_FIELD_NUMBER: _ClassVar[int]
+    root: Root
+    def __init__(self, root: _Optional[_Union[Root, _Mapping]] = ...) -> None: ...
 
 class RemoveRequest(_message.Message):
     __slots__ = ("key",)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import cast
 
@@ -179,7 +179,9 @@ class Buckets(BucketService):
         messages: Iterable[tuple[str, bytes]],
         *,
         root: str = "",
-        paths: Iterable[str] = (),
+        paths: Sequence[str] = (),
+        modes: Sequence[int] = (),
+        mtimes: Sequence[int] = (),
     ) -> Iterator[Pushed]:
         """Several files with interleaved chunks; an empty chunk closes a file. The bucket is
         saved once, at the end (or, after an error, with the files completed so far).
@@ -187,13 +189,16 @@ class Buckets(BucketService):
         Completed files are linked into the tree in batches (each directory rewritten once per
         batch): a batch is applied whenever the client has nothing more queued, or every
         :data:`PUSH_BATCH` files; each file's response carries the root after its batch.
+        ``modes``/``mtimes`` (extension) run parallel to ``paths``: each is empty or exactly as
+        long; 0 = not given. They are stored with the files, after the one save.
         """
+        given = header_attrs(paths, modes, mtimes)
         with self.locked(ctx.thread, key):
             bucket = self.records.get(ctx.thread, key)
             self.check_root(bucket, root)
             for p in paths:
                 self._check_push(bucket, ctx, bpaths.clean(p, write=True), header=True)
-            run = _PushPathsRun(self, bucket, ctx)
+            run = _PushPathsRun(self, bucket, ctx, given)
             reader: Prefetch[tuple[str, bytes]] = Prefetch(messages, maxsize=8)
             last: list[Pushed] = []
             try:
@@ -241,7 +246,10 @@ class Buckets(BucketService):
 
     # -- links, moves, removals -------------------------------------------------------------
 
-    def set_path(self, ctx: Ctx, key: str, path: str, cid_text: str) -> int:
+    def set_path(
+        self, ctx: Ctx, key: str, path: str, cid_text: str, *, root: str = ""
+    ) -> tuple[Bucket, int]:
+        """Link ``cid`` at ``path`` (``""`` = the whole content); the new bucket and ``pinned``."""
         path = bpaths.clean(path, write=True)
         try:
             cid = CID.parse(cid_text)
@@ -251,6 +259,7 @@ class Buckets(BucketService):
             raise NotFound(f"block {cid} not found on this hub", wire_code="UNKNOWN")
         with self.locked(ctx.thread, key):
             bucket = self.load(ctx, key, path, Access.WRITE)
+            self.check_root(bucket, root)
             tree = self.tree(bucket)
             old_size = content.dag_size(self.blocks, self.root_cid(bucket))
             entry = Entry("", cid, content.dag_size(self.blocks, cid))
@@ -264,7 +273,7 @@ class Buckets(BucketService):
             self._after_write(bucket, [path] if path else [], ctx)
             self.commit(bucket, new_root.cid, ctx)
             self.attrs.remove_tree(bucket.thread, bucket.key, path)
-            return new_root.tsize - old_size
+            return bucket, new_root.tsize - old_size
 
     def _replace_root(self, bucket: Bucket, entry: Entry) -> Entry:
         tree = self.tree(bucket)
@@ -278,35 +287,38 @@ class Buckets(BucketService):
         seed_entry = Entry(bpaths.SEED_NAME, block.cid, len(seed))
         return tree.codec.set(entry.cid, bpaths.SEED_NAME, seed_entry)
 
-    def move_path(self, ctx: Ctx, key: str, src: str, dst: str) -> None:
+    def move_path(self, ctx: Ctx, key: str, src: str, dst: str, *, root: str = "") -> Bucket:
+        """Move ``src`` to ``dst`` (into it, if it is a directory); the bucket after the move."""
         src = bpaths.clean(src, write=True)
         dst = bpaths.clean(dst, write=True)
         if not src:
             raise InvalidArgument("source is root directory", wire_code="UNKNOWN")
-        if src == dst:
-            return
-        if bpaths.is_under(dst, src):
+        if src != dst and bpaths.is_under(dst, src):
             raise InvalidArgument("cannot move a directory into itself")
         with self.locked(ctx.thread, key):
             bucket = self.load(ctx, key, src, Access.WRITE)
+            self.check_root(bucket, root)
+            if src == dst:
+                return bucket
             check(bucket.owner, bucket.metadata, dst, ctx.who, Access.WRITE)
             tree = self.tree(bucket)
-            root = self.root_cid(bucket)
-            entry = tree.resolve(root, src)
+            cur = self.root_cid(bucket)
+            entry = tree.resolve(cur, src)
             dst = self._move_target(bucket, src, dst, entry)
             with self.blocks.batch():
                 if bucket.private and self.file_key(bucket, src) != self.file_key(bucket, dst):
                     entry = self._recrypt(bucket).change_key(
                         entry, self.file_key(bucket, src), self.file_key(bucket, dst), src
                     )
-                root = tree.update(root, dst, entry).cid
-                root = tree.update(root, src, None).cid
+                cur = tree.update(cur, dst, entry).cid
+                cur = tree.update(cur, src, None).cid
             for other in [p for p in bucket.metadata if p.startswith(src + "/")]:
                 del bucket.metadata[other]
             bucket.metadata.setdefault(dst, {"roles": {}, "updated_at": now_ns()})
             bucket.metadata[dst]["updated_at"] = now_ns()
-            self.commit(bucket, root, ctx)
+            self.commit(bucket, cur, ctx)
             self.attrs.move_tree(bucket.thread, bucket.key, src, dst)
+            return bucket
 
     def _move_target(self, bucket: Bucket, src: str, dst: str, entry: Entry) -> str:
         """Where ``src`` ends up: inside ``dst`` if that is a directory (WIRE §4.3)."""
@@ -421,8 +433,11 @@ class Buckets(BucketService):
 class _PushPathsRun:
     """The state of one PushPaths stream: open files, completed ones not yet in the tree."""
 
-    def __init__(self, buckets: Buckets, bucket: Bucket, ctx: Ctx) -> None:
+    def __init__(
+        self, buckets: Buckets, bucket: Bucket, ctx: Ctx, attrs: dict[str, tuple[int, int]]
+    ) -> None:
         self.b = buckets
+        self.attrs = attrs
         self.bucket = bucket
         self.ctx = ctx
         self.tree = buckets.tree(bucket)
@@ -485,4 +500,26 @@ class _PushPathsRun:
             return
         self.b._after_write(self.bucket, self.done, self.ctx)
         self.b.commit(self.bucket, self.cur, self.ctx)
-        self.b._set_attrs(self.bucket, [(p, 0, 0) for p in self.done], replace_tree=True)
+        rows = [(p, *self.attrs.get(p, (0, 0))) for p in self.done]
+        self.b._set_attrs(self.bucket, rows, replace_tree=True)
+
+
+def header_attrs(
+    paths: Sequence[str], modes: Sequence[int], mtimes: Sequence[int]
+) -> dict[str, tuple[int, int]]:
+    """``(mode, mtime)`` by cleaned path from PushPaths' parallel header lists (extension)."""
+    for name, values in (("modes", modes), ("mtimes", mtimes)):
+        if values and len(values) != len(paths):
+            raise InvalidArgument(
+                f"PushPaths header: {name} has {len(values)} entries for {len(paths)} paths"
+                " (give none or one per path)"
+            )
+    if not modes and not mtimes:
+        return {}
+    out = {}
+    for i, path in enumerate(paths):
+        mode = modes[i] if modes else 0
+        mtime = mtimes[i] if mtimes else 0
+        if mode or mtime:
+            out[bpaths.clean(path, write=True)] = (mode, mtime)
+    return out

@@ -233,6 +233,8 @@ class BucketsServicer(pb_grpc.APIServiceServicer):
             _path_chunks(request_iterator),
             root=header.root,
             paths=list(header.paths),
+            modes=list(header.modes),
+            mtimes=list(header.mtimes),
         )
         for done in results:
             yield pb.PushPathsResponse(
@@ -258,13 +260,17 @@ class BucketsServicer(pb_grpc.APIServiceServicer):
 
     @grpc_errors
     def SetPath(self, request: Any, context: grpc.ServicerContext) -> Any:
-        pinned = self.b.set_path(ctx(), request.key, request.path, request.cid)
-        return pb.SetPathResponse(pinned=pinned)
+        bucket, pinned = self.b.set_path(
+            ctx(), request.key, request.path, request.cid, root=request.root
+        )
+        return pb.SetPathResponse(pinned=pinned, root=self._root(bucket))
 
     @grpc_errors
     def MovePath(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self.b.move_path(ctx(), request.key, request.from_path, request.to_path)
-        return pb.MovePathResponse()
+        bucket = self.b.move_path(
+            ctx(), request.key, request.from_path, request.to_path, root=request.root
+        )
+        return pb.MovePathResponse(root=self._root(bucket))
 
     @grpc_errors
     def Remove(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -303,7 +309,12 @@ class ExtensionServicer(ext_grpc.BucketsExtensionServicer):
     @grpc_errors
     def Capabilities(self, request: Any, context: grpc.ServicerContext) -> Any:
         return ext_pb.CapabilitiesResponse(
-            exact_sizes=True, range_reads=True, path_attrs=True, symlinks=True, list_paging=True
+            exact_sizes=True,
+            range_reads=True,
+            path_attrs=True,
+            symlinks=True,
+            list_paging=True,
+            push_paths_attrs=True,
         )
 
     @grpc_errors
