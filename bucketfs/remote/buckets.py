@@ -128,6 +128,7 @@ class BucketsClient:
                         path_attrs=reply.path_attrs,
                         symlinks=reply.symlinks,
                         list_paging=reply.list_paging,
+                        push_paths_attrs=reply.push_paths_attrs,
                     )
             return self._caps
 
@@ -247,31 +248,60 @@ class BucketsClient:
         files: Sequence[tuple[str, AsyncIterable[bytes]]],
         *,
         root: str = "",
+        attrs: Sequence[tuple[int, int]] | None = None,
     ) -> BucketRoot:
-        """Upload several files in one stream; the bucket is saved once at the end."""
+        """Upload several files in one stream; the bucket is saved once at the end.
+
+        ``attrs[i]`` = ``(mode, mtime_ns)`` of ``files[i]`` (0 = not given), sent in the header
+        (extension): a hub with ``push_paths_attrs`` stores them with the same save; other hubs
+        ignore them (the caller then sets them with ``set_path_attrs``)."""
         if not files:
             return await self.root(thread, key)
         paths = [clean_path(p) for p, _ in files]
         header = pb.PushPathsRequest.Header(key=key, root=_root_path(root), paths=paths)
+        if attrs is not None:
+            if len(attrs) != len(files):
+                raise errors.InvalidArgument(
+                    f"push_paths: {len(attrs)} attribute pairs for {len(files)} files"
+                )
+            if any(mode for mode, _ in attrs):
+                header.modes.extend(mode for mode, _ in attrs)
+            if any(mtime for _, mtime in attrs):
+                header.mtimes.extend(mtime for _, mtime in attrs)
         last = await push_paths(
             self._rpc, thread, header, [(p, s) for p, (_, s) in zip(paths, files, strict=True)]
         )
         return to_root(last.root)
 
-    async def set_path(self, thread: str, key: str, path: str, cid: str) -> None:
-        """Link an existing CID (file or directory, e.g. the empty directory) at ``path``."""
-        request = pb.SetPathRequest(key=key, path=clean_path(path), cid=cid)
-        await self._call(
-            _API + "SetPath", request, pb.SetPathResponse, thread=thread, idempotent=True
-        )
+    async def set_path(
+        self, thread: str, key: str, path: str, cid: str, *, root: str = ""
+    ) -> BucketRoot | None:
+        """Link an existing CID (file or directory, e.g. the empty directory) at ``path``.
 
-    async def move_path(self, thread: str, key: str, from_path: str, to_path: str) -> None:
-        request = pb.MovePathRequest(
-            key=key, from_path=clean_path(from_path), to_path=clean_path(to_path)
+        ``root`` (extension, "" = none): fail with ``Conflict`` unless the bucket is there. The
+        bucket after the change, or None from a hub that does not return it (an upstream hub)."""
+        request = pb.SetPathRequest(key=key, path=clean_path(path), cid=cid, root=_root_path(root))
+        # with a root check a retry after a lost reply would see its own change as a conflict
+        reply = await self._call(
+            _API + "SetPath", request, pb.SetPathResponse, thread=thread, idempotent=not root
         )
-        await self._call(
+        return to_root(reply.root) if reply.HasField("root") else None
+
+    async def move_path(
+        self, thread: str, key: str, from_path: str, to_path: str, *, root: str = ""
+    ) -> BucketRoot | None:
+        """Move a file or directory (into ``to_path`` if that is a directory); ``root`` and the
+        result as for :meth:`set_path`."""
+        request = pb.MovePathRequest(
+            key=key,
+            from_path=clean_path(from_path),
+            to_path=clean_path(to_path),
+            root=_root_path(root),
+        )
+        reply = await self._call(
             _API + "MovePath", request, pb.MovePathResponse, thread=thread, idempotent=False
         )
+        return to_root(reply.root) if reply.HasField("root") else None
 
     async def remove_path(self, thread: str, key: str, path: str, *, root: str = "") -> BucketRoot:
         request = pb.RemovePathRequest(key=key, path=clean_path(path), root=_root_path(root))

@@ -76,6 +76,7 @@ class Capabilities:
     path_attrs: bool = False
     symlinks: bool = False
     list_paging: bool = False
+    push_paths_attrs: bool = False  # PushPaths header modes/mtimes are stored with the files
 
 
 class ListenAction(enum.Enum):

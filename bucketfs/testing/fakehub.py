@@ -3,7 +3,9 @@
 ``FakeHub`` keeps threads and buckets in memory with the semantics of reference/WIRE.md §4.3
 (root check on push/remove, MovePath into an existing directory, ``.textileseed`` in every bucket
 root, errors as ``bucketfs.errors`` with the hub's texts) plus the bucketfs extensions (exact
-sizes, modes, mtimes, range reads, symlinks, list paging). ``FakeSession(hub)`` exposes it with
+sizes, modes, mtimes, range reads, symlinks, list paging, the root check and returned root of
+SetPath/MovePath and per-file attributes in PushPaths: the last two only with
+``push_paths_attrs``, which stands for that revision of the hub). ``FakeSession(hub)`` exposes it with
 the shape of ``bucketfs.remote.session.HubSession``. Capabilities can be switched off to behave
 like a plain Textile hub, ``hub.offline = True`` makes every call fail with ``Unavailable``
 (a stopped hub) and ``hub.fail_next(method, error)`` injects one failure. ``hub.calls`` counts calls per method.
@@ -44,7 +46,7 @@ PULL_CHUNK = 32768
 
 
 PLAIN_TEXTILE = Capabilities()
-ALL_EXTENSIONS = Capabilities(True, True, True, True, True)
+ALL_EXTENSIONS = Capabilities(True, True, True, True, True, True)
 
 
 @dataclass
@@ -334,25 +336,36 @@ class FakeBuckets:
         files: Sequence[tuple[str, AsyncIterable[bytes]]],
         *,
         root: str = "",
+        attrs: Sequence[tuple[int, int]] | None = None,
     ) -> BucketRoot:
-        """Several files in one call; the bucket changes once, at the end (as the hub)."""
+        """Several files in one call; the bucket changes once, at the end (as the hub).
+        ``attrs`` are kept only with the ``push_paths_attrs`` capability (else ignored)."""
         hub = self.hub
         hub._enter("push_paths")
         b = hub.bucket(thread, key)
         if root and root != b.root.path:
             raise Conflict("update is non-fast-forward", wire_code="FAILED_PRECONDITION")
+        if attrs is not None and len(attrs) != len(files):
+            raise InvalidArgument(
+                f"push_paths: {len(attrs)} attribute pairs for {len(files)} files"
+            )
+        if attrs is None or not hub.capabilities.push_paths_attrs:
+            attrs = [(0, 0)] * len(files)
         received = []
-        for path, chunks in files:
+        for (path, chunks), (mode, mtime) in zip(files, attrs, strict=True):
             parts = []
             async for chunk in chunks:
                 hub._enter("push_chunk")
                 parts.append(bytes(chunk))
-            received.append((path, b"".join(parts)))
-        for path, data in received:
+            received.append((path, b"".join(parts), mode, mtime))
+        for path, data, mode, mtime in received:
             parent, name = hub._parent(b, path, create=True)
             old = parent.children.get(name)
-            mode = old.mode if isinstance(old, _File) and not old.target else 0o100644
-            parent.children[name] = _File(data, mode, time.time_ns())
+            if mode:
+                mode = (mode & 0o7777) | 0o100000
+            else:
+                mode = old.mode if isinstance(old, _File) and not old.target else 0o100644
+            parent.children[name] = _File(data, mode, mtime or time.time_ns())
         return hub._touch(b)
 
     async def pull_path(
@@ -376,25 +389,41 @@ class FakeBuckets:
             if skip < len(chunk):
                 yield chunk[skip:]
 
-    async def set_path(self, thread: str, key: str, path: str, cid: str) -> None:
+    def _check_root(self, b: _Bucket, root: str) -> None:
+        """The SetPath/MovePath root check; a hub without this revision's extensions (signalled
+        by ``push_paths_attrs``) ignores ``root``, as an upstream hub does."""
+        if root and self.hub.capabilities.push_paths_attrs and root != b.root.path:
+            raise Conflict("update is non-fast-forward", wire_code="FAILED_PRECONDITION")
+
+    def _new_root(self, b: _Bucket) -> BucketRoot | None:
+        root = self.hub._touch(b)
+        return root if self.hub.capabilities.push_paths_attrs else None
+
+    async def set_path(
+        self, thread: str, key: str, path: str, cid: str, *, root: str = ""
+    ) -> BucketRoot | None:
         hub = self.hub
         hub._enter("set_path")
         b = hub.bucket(thread, key)
+        self._check_root(b, root)
         parent, name = hub._parent(b, path, create=True)
         if cid == EMPTY_DIR_CID:
             parent.children[name] = _Dir(0o40755, time.time_ns())
         else:
             raise NotFound(f"fake hub: unknown cid {cid}")
-        hub._touch(b)
+        return self._new_root(b)
 
-    async def move_path(self, thread: str, key: str, from_path: str, to_path: str) -> None:
+    async def move_path(
+        self, thread: str, key: str, from_path: str, to_path: str, *, root: str = ""
+    ) -> BucketRoot | None:
         hub = self.hub
         hub._enter("move_path")
         b = hub.bucket(thread, key)
         if not _split(from_path):
             raise InvalidArgument("source is root directory")
+        self._check_root(b, root)
         if _split(from_path) == _split(to_path):
-            return
+            return b.root if hub.capabilities.push_paths_attrs else None
         src_parent, src_name = hub._parent(b, from_path, create=False)
         if src_name not in src_parent.children:
             raise NotFound(
@@ -409,7 +438,7 @@ class FakeBuckets:
             raise NotADirectory("not a directory")
         del src_parent.children[src_name]
         dst_parent.children[dst_name] = node
-        hub._touch(b)
+        return self._new_root(b)
 
     async def remove_path(self, thread: str, key: str, path: str, *, root: str = "") -> BucketRoot:
         hub = self.hub

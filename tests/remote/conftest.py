@@ -195,6 +195,12 @@ def _push_request(request: Any) -> None:
         request.header.ClearField("mtime")
 
 
+def _push_paths_request(request: Any) -> None:
+    if request.WhichOneof("payload") == "header":
+        request.header.ClearField("modes")
+        request.header.ClearField("mtimes")
+
+
 _REQUESTS: dict[str, Callable[[bytes], bytes]] = {
     _API + "ListPath": _rewrite(
         bucketsd_pb2.ListPathRequest, lambda r: (r.ClearField("limit"), r.ClearField("after"))
@@ -203,9 +209,14 @@ _REQUESTS: dict[str, Callable[[bytes], bytes]] = {
         bucketsd_pb2.PullPathRequest, lambda r: (r.ClearField("offset"), r.ClearField("length"))
     ),
     _API + "PushPath": _rewrite(bucketsd_pb2.PushPathRequest, _push_request),
+    _API + "PushPaths": _rewrite(bucketsd_pb2.PushPathsRequest, _push_paths_request),
+    _API + "SetPath": _rewrite(bucketsd_pb2.SetPathRequest, lambda r: r.ClearField("root")),
+    _API + "MovePath": _rewrite(bucketsd_pb2.MovePathRequest, lambda r: r.ClearField("root")),
 }
 _REPLIES: dict[str, Callable[[bytes], bytes]] = {
     _API + "ListPath": _rewrite(bucketsd_pb2.ListPathResponse, _list_reply),
+    _API + "SetPath": _rewrite(bucketsd_pb2.SetPathResponse, lambda r: r.ClearField("root")),
+    _API + "MovePath": _rewrite(bucketsd_pb2.MovePathResponse, lambda r: r.ClearField("root")),
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import trio
 
-from bucketfs.remote.types import BucketRoot, ListenAction, ListenEvent
+from bucketfs.remote.types import BucketRoot, Capabilities, ListenAction, ListenEvent
 from bucketfs.testing.fakehub import (
     FakeHub,
     FakeSession,
@@ -270,6 +270,7 @@ def test_modes_set_elsewhere_show_after_max_age_without_a_stream(
 def test_own_directories_keep_their_kernel_entries(wenv: WatchEnv) -> None:
     """SetPath returns no root, so the event of our own mkdir looks foreign: the refresh must
     still leave alone the entries the kernel got from us (a process may be inside them)."""
+    wenv.hub.capabilities = Capabilities(*[True] * 5)  # a hub whose SetPath returns no root
     seed_bucket(wenv.hub, "t", TREE)
 
     async def body() -> None:
