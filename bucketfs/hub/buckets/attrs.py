@@ -9,7 +9,9 @@ that grows with the bucket's file count. bucketfs keeps the attributes a filesys
 * ``buckets(key) -> thread`` — which thread DB holds a bucket (the ``/ipns/<key>`` gateway
   route has no thread in it).
 * ``nodes(cid) -> kind, size, target`` — file/dir/symlink, exact byte length of a file and a
-  symlink's target (a cache: a pure function of the CID, recomputable from the root node).
+  symlink's target (a cache: a pure function of the CID, recomputable from the root node). A
+  bounded in-memory map (:attr:`AttrStore.memo`, :data:`MEMO_ENTRIES`) sits in front of it, so
+  listing a directory costs no SQLite lookup per child once its children were seen.
 
 Ordering with the bucket commit: the bucket logic writes attributes *after* the new root is
 committed, so a crash in between leaves the new content with the previous (or default)
@@ -21,9 +23,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS attrs (
@@ -38,6 +42,32 @@ CREATE TABLE IF NOT EXISTS nodes (
     cid TEXT PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL, target TEXT NOT NULL
 ) WITHOUT ROWID;
 """
+
+
+#: entries of the in-memory node map (each ~0.3 KiB: ~60 MiB when full)
+MEMO_ENTRIES = 200_000
+
+
+class Memo:
+    """A bounded map for values that are pure functions of their key (never invalidated): when
+    full, the oldest entries are dropped. Safe to share between threads (each call is atomic)."""
+
+    def __init__(self, limit: int = MEMO_ENTRIES) -> None:
+        self.limit = limit
+        self._data: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        return self._data.get(key)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            while len(self._data) > self.limit:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
 
 
 @dataclass(frozen=True)
@@ -68,6 +98,8 @@ class AttrStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        #: in-memory front of the ``nodes`` table, used by ``content.node_info``
+        self.memo = Memo()
 
     def close(self) -> None:
         with self._lock:

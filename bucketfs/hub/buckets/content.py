@@ -14,7 +14,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import cast
 
 from bucketfs.errors import CorruptData, InvalidArgument
 from bucketfs.hub.blocks import BlockStore
@@ -187,18 +188,27 @@ class NodeInfo:
     kind: str
     file_size: int = 0
     target: str = ""
+    cid_text: str = ""  # the CID's text form (listings need it; encoding it is not free)
 
 
 def node_info(
     blocks: BlockStore, attrs: AttrStore, codec: DirCodec, cid: CID, private: bool
 ) -> NodeInfo:
-    """Kind, exact size and symlink target of ``cid`` (cached by CID)."""
-    cache_key = ("p:" if private else "") + str(cid)
+    """Kind, exact size, symlink target and text form of ``cid`` (cached by CID: in memory, then
+    in the attribute store's ``nodes`` table)."""
+    memo_key = (cid, private)
+    found = attrs.memo.get(memo_key)
+    if found is not None:
+        return cast(NodeInfo, found)
+    text = str(cid)
+    cache_key = ("p:" if private else "") + text
     cached = attrs.node(cache_key)
     if cached is not None:
-        return NodeInfo(*cached)
-    info = _compute_info(blocks, codec, cid, private)
-    attrs.set_node(cache_key, info.kind, info.file_size, info.target)
+        info = NodeInfo(*cached, cid_text=text)
+    else:
+        info = replace(_compute_info(blocks, codec, cid, private), cid_text=text)
+        attrs.set_node(cache_key, info.kind, info.file_size, info.target)
+    attrs.memo.put(memo_key, info)
     return info
 
 

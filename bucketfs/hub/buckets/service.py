@@ -46,6 +46,7 @@ DEFAULT_MODES = {
     content.SYMLINK: stat.S_IFLNK | 0o777,
 }
 NON_FAST_FORWARD = "update is non-fast-forward"
+NO_ATTRS = PathAttrs()
 
 
 @dataclass(frozen=True)
@@ -247,15 +248,18 @@ class BucketService:
         root_text: str = "",
         parent_meta: dict[str, Any] | None = None,
         attrs: PathAttrs | None = None,
+        tree: Tree | None = None,
     ) -> tuple[Item, bool]:
-        """The :class:`Item` of ``entry`` at ``path``; with ``children``, one level of them."""
+        """The :class:`Item` of ``entry`` at ``path``; with ``children``, one level of them
+        (``parent_meta``, ``attrs`` and ``tree`` are what the parent's listing already has)."""
         private = bucket is not None and bucket.private
-        tree = self.tree(bucket) if bucket is not None else Tree(self.public_dirs)
+        if tree is None:
+            tree = self.tree(bucket) if bucket is not None else Tree(self.public_dirs)
         info = content.node_info(self.blocks, self.attrs, tree.codec, entry.cid, private)
         root_text = root_text or (bucket.path if bucket else "")
         full = f"{root_text}/{path}" if path else root_text
         item = Item(
-            cid=str(entry.cid),
+            cid=info.cid_text,
             name=bpaths.name(path) if path else (entry.name or str(entry.cid)),
             path=full,
             size=entry.tsize,
@@ -336,7 +340,8 @@ class BucketService:
                 child,
                 root_text=root_text,
                 parent_meta=parent_meta,
-                attrs=child_attrs.get(child.name, PathAttrs()),
+                attrs=child_attrs.get(child.name, NO_ATTRS),
+                tree=tree,
             )
             item.items.append(sub)
         return truncated

@@ -47,10 +47,23 @@ def _role(value: Any) -> Any:
     return int(value)
 
 
-def metadata_pb(meta: dict[str, Any] | None) -> Any:
+def _roles_pb(roles: dict[str, Any] | None, memo: dict[int, dict[str, int]] | None) -> Any:
+    """``Metadata.roles`` of a metadata entry; ``memo`` (by object id, for one reply) converts
+    the roles shared by a listing's children once."""
+    if not roles:
+        return {}
+    if memo is None:
+        return {str(k): _role(v) for k, v in roles.items()}
+    found = memo.get(id(roles))
+    if found is None:
+        found = memo[id(roles)] = {str(k): _role(v) for k, v in roles.items()}
+    return found
+
+
+def metadata_pb(meta: dict[str, Any] | None, memo: dict[int, dict[str, int]] | None = None) -> Any:
     meta = meta or {}
     return pb.Metadata(
-        roles={str(k): _role(v) for k, v in (meta.get("roles") or {}).items()},
+        roles=_roles_pb(meta.get("roles"), memo),
         updated_at=int(meta.get("updated_at", 0)),
         key=str(meta.get("key", "")),
         mode=int(meta.get("mode", 0)),
@@ -75,16 +88,19 @@ def root_pb(bucket: Bucket) -> Any:
     )
 
 
-def item_pb(item: Item) -> Any:
+def item_pb(item: Item, memo: dict[int, dict[str, int]] | None = None) -> Any:
+    """The ``PathItem`` of ``item`` and its children."""
+    if memo is None:
+        memo = {}
     return pb.PathItem(
         cid=item.cid,
         name=item.name,
         path=item.path,
         size=item.size,
         is_dir=item.is_dir,
-        items=[item_pb(i) for i in item.items],
+        items=[item_pb(i, memo) for i in item.items],
         items_count=item.items_count,
-        metadata=metadata_pb(item.metadata) if item.metadata is not None else None,
+        metadata=metadata_pb(item.metadata, memo) if item.metadata is not None else None,
         file_size=item.file_size,
         mode=item.mode,
         mtime=item.mtime,
