@@ -32,3 +32,48 @@ def test_node_info_is_remembered_in_memory_and_in_the_table(tmp_path: Path) -> N
     again = AttrStore(tmp_path / "attrs.sqlite")
     assert content.node_info(MemoryBlockStore(), again, dirs, entry.cid, False) == info
     again.close()
+
+
+def test_node_infos_mixes_memory_table_and_computed(tmp_path: Path) -> None:
+    blocks = MemoryBlockStore()
+    dirs = PublicDirs(blocks.get, blocks.put)
+    sizes = [0, 10, 300_000, 700_000]
+    cids = [content.import_bytes(blocks, b"y" * n).cid for n in sizes]
+    attrs = AttrStore(tmp_path / "attrs.sqlite")
+    content.node_info(blocks, attrs, dirs, cids[0], False)  # in memory and in the table
+    attrs.set_nodes([(str(cids[1]), content.FILE, 10, "")])  # only in the table
+    infos = content.node_infos(blocks, attrs, dirs, [*cids, dirs.empty().cid], False)
+    assert [(i.kind, i.file_size) for i in infos] == [
+        *[(content.FILE, n) for n in sizes],
+        (content.DIR, 0),
+    ]
+    assert attrs.nodes([str(c) for c in cids]) == {
+        str(c): (content.FILE, n, "") for c, n in zip(cids, sizes, strict=True)
+    }
+    attrs.close()
+
+
+def test_pushed_files_are_known_before_their_first_listing(tmp_path: Path) -> None:
+    from bucketfs.auth.threadid import ThreadID
+    from bucketfs.hub.buckets.mutations import Buckets, Pushed
+    from bucketfs.hub.buckets.records import BucketRecords
+    from bucketfs.hub.buckets.service import Ctx
+    from bucketfs.hub.store import open_store
+    from bucketfs.hub.threaddb import Engine
+
+    engine = Engine(open_store(":memory:"))
+    thread = ThreadID.new()
+    engine.new_db(thread.bytes, name="t", owner="", api_key="")
+    attrs = AttrStore(tmp_path / "attrs.sqlite")
+    logic = Buckets(BucketRecords(engine), MemoryBlockStore(), attrs)
+    ctx = Ctx(thread=str(thread))
+    for private in (False, True):
+        key = logic.create(ctx, "b", private=private).bucket.key
+        pushed = list(logic.push_paths(ctx, key, [("a", b"12345"), ("a", b"")]))
+        one = [e for e in logic.push_path(ctx, key, "b", [b"xyz"]) if isinstance(e, Pushed)]
+        for cid, size in [(pushed[0].cid, 5), (one[0].cid, 3)]:
+            prefix = "p:" if private else ""
+            assert attrs.node(prefix + str(cid)) == (content.FILE, size, "")
+        listing = logic.list_path(ctx, key, "")
+        got = {i.name: i.file_size for i in listing.item.items}
+        assert (got["a"], got["b"]) == (5, 3)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS nodes (
 """
 
 
+#: keys per ``IN (...)`` query (SQLite allows 999 parameters in older builds)
+_IN_BATCH = 500
 #: entries of the in-memory node map (each ~0.3 KiB: ~60 MiB when full)
 MEMO_ENTRIES = 200_000
 
@@ -222,6 +224,27 @@ class AttrStore:
                 "SELECT kind, size, target FROM nodes WHERE cid=?", (key,)
             ).fetchone()
         return (str(row[0]), int(row[1]), str(row[2])) if row else None
+
+    def nodes(self, keys: Sequence[str]) -> dict[str, tuple[str, int, str]]:
+        """``node`` of many keys at once (those not in the table are left out)."""
+        out: dict[str, tuple[str, int, str]] = {}
+        with self._lock:
+            for start in range(0, len(keys), _IN_BATCH):
+                part = list(keys[start : start + _IN_BATCH])
+                marks = ",".join("?" * len(part))
+                rows = self._db.execute(
+                    f"SELECT cid, kind, size, target FROM nodes WHERE cid IN ({marks})", part
+                ).fetchall()
+                out.update((str(c), (str(k), int(n), str(t))) for c, k, n, t in rows)
+        return out
+
+    def set_nodes(self, rows: Iterable[tuple[str, str, int, str]]) -> None:
+        """``set_node`` of many ``(key, kind, size, target)`` in one transaction."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO nodes (cid, kind, size, target) VALUES (?, ?, ?, ?)", rows
+            )
 
     def set_node(self, key: str, kind: str, size: int, target: str) -> None:
         with self._lock:

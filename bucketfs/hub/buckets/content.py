@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import cast
 
@@ -196,20 +196,51 @@ def node_info(
 ) -> NodeInfo:
     """Kind, exact size, symlink target and text form of ``cid`` (cached by CID: in memory, then
     in the attribute store's ``nodes`` table)."""
-    memo_key = (cid, private)
-    found = attrs.memo.get(memo_key)
+    found = attrs.memo.get((cid, private))
     if found is not None:
         return cast(NodeInfo, found)
-    text = str(cid)
-    cache_key = ("p:" if private else "") + text
-    cached = attrs.node(cache_key)
-    if cached is not None:
-        info = NodeInfo(*cached, cid_text=text)
-    else:
-        info = replace(_compute_info(blocks, codec, cid, private), cid_text=text)
-        attrs.set_node(cache_key, info.kind, info.file_size, info.target)
-    attrs.memo.put(memo_key, info)
-    return info
+    return node_infos(blocks, attrs, codec, [cid], private)[0]
+
+
+def node_infos(
+    blocks: BlockStore, attrs: AttrStore, codec: DirCodec, cids: Sequence[CID], private: bool
+) -> list[NodeInfo]:
+    """:func:`node_info` of many CIDs (a directory's children): one table query for those not
+    in memory, one transaction for those computed."""
+    out: list[NodeInfo | None] = [attrs.memo.get((cid, private)) for cid in cids]
+    missing = [i for i, info in enumerate(out) if info is None]
+    if not missing:
+        return cast(list[NodeInfo], out)
+    prefix = "p:" if private else ""
+    texts = {i: str(cids[i]) for i in missing}
+    stored = attrs.nodes([prefix + texts[i] for i in missing])
+    computed = []
+    for i in missing:
+        row = stored.get(prefix + texts[i])
+        if row is not None:
+            info = NodeInfo(*row, cid_text=texts[i])
+        else:
+            info = replace(_compute_info(blocks, codec, cids[i], private), cid_text=texts[i])
+            computed.append((prefix + texts[i], info.kind, info.file_size, info.target))
+        attrs.memo.put((cids[i], private), info)
+        out[i] = info
+    if computed:
+        attrs.set_nodes(computed)
+    return cast(list[NodeInfo], out)
+
+
+def remember_files(attrs: AttrStore, files: Iterable[tuple[CID, int]], private: bool) -> None:
+    """Record the kind and exact size of files just imported (their first listing then reads
+    no block and writes no row)."""
+    prefix = "p:" if private else ""
+    rows = []
+    for cid, size in files:
+        if attrs.memo.get((cid, private)) is None:
+            text = str(cid)
+            attrs.memo.put((cid, private), NodeInfo(FILE, size, cid_text=text))
+            rows.append((prefix + text, FILE, size, ""))
+    if rows:
+        attrs.set_nodes(rows)
 
 
 def _compute_info(blocks: BlockStore, codec: DirCodec, cid: CID, private: bool) -> NodeInfo:

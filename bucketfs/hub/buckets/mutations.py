@@ -169,6 +169,7 @@ class Buckets(BucketService):
             self._after_write(bucket, [path], ctx)
             self.commit(bucket, new_root.cid, ctx)
             self._set_attrs(bucket, [(path, mode, mtime)], replace_tree=True)
+            content.remember_files(self.attrs, [(entry.cid, plain)], bucket.private)
             pinned = new_root.tsize - old_size
         yield Pushed(path, entry.cid, entry.tsize, plain, bucket, pinned)
 
@@ -485,6 +486,8 @@ class _PushPathsRun:
             return []
         batch, self.pending = self.pending, []
         new_root = self.tree.update_many(self.cur, {p: e for p, e, _ in batch})
+        files = [(e.cid, plain) for _, e, plain in batch]
+        content.remember_files(self.b.attrs, files, self.bucket.private)
         self.cur = new_root.cid
         pinned = new_root.tsize - self.size
         self.size = new_root.tsize

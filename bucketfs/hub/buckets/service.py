@@ -249,13 +249,15 @@ class BucketService:
         parent_meta: dict[str, Any] | None = None,
         attrs: PathAttrs | None = None,
         tree: Tree | None = None,
+        info: content.NodeInfo | None = None,
     ) -> tuple[Item, bool]:
         """The :class:`Item` of ``entry`` at ``path``; with ``children``, one level of them
         (``parent_meta``, ``attrs`` and ``tree`` are what the parent's listing already has)."""
         private = bucket is not None and bucket.private
         if tree is None:
             tree = self.tree(bucket) if bucket is not None else Tree(self.public_dirs)
-        info = content.node_info(self.blocks, self.attrs, tree.codec, entry.cid, private)
+        if info is None:
+            info = content.node_info(self.blocks, self.attrs, tree.codec, entry.cid, private)
         root_text = root_text or (bucket.path if bucket else "")
         full = f"{root_text}/{path}" if path else root_text
         item = Item(
@@ -332,7 +334,10 @@ class BucketService:
         if bucket is not None:
             child_attrs = self.attrs.children(bucket.thread, bucket.key, path)
             parent_meta = self.nearest_meta(bucket, path)
-        for child in entries:
+        private = bucket is not None and bucket.private
+        cids = [child.cid for child in entries]
+        infos = content.node_infos(self.blocks, self.attrs, tree.codec, cids, private)
+        for child, info in zip(entries, infos, strict=True):
             child_path = f"{path}/{child.name}" if path else child.name
             sub, _ = self.item(
                 bucket,
@@ -342,6 +347,7 @@ class BucketService:
                 parent_meta=parent_meta,
                 attrs=child_attrs.get(child.name, NO_ATTRS),
                 tree=tree,
+                info=info,
             )
             item.items.append(sub)
         return truncated
