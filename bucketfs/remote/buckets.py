@@ -10,7 +10,7 @@ paging is done on one full listing, ``pull_path`` with an offset reads and disca
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, Callable, Sequence
 from typing import Any
 
 import trio
@@ -249,8 +249,10 @@ class BucketsClient:
         *,
         root: str = "",
         attrs: Sequence[tuple[int, int]] | None = None,
+        on_file: Callable[[str, str], object] | None = None,
     ) -> BucketRoot:
-        """Upload several files in one stream; the bucket is saved once at the end.
+        """Upload several files in one stream; the bucket is saved once at the end;
+        ``on_file(path, cid)`` learns the CID the hub stored each file as.
 
         ``attrs[i]`` = ``(mode, mtime_ns)`` of ``files[i]`` (0 = not given), sent in the header
         (extension): a hub with ``push_paths_attrs`` stores them with the same save; other hubs
@@ -269,7 +271,11 @@ class BucketsClient:
             if any(mtime for _, mtime in attrs):
                 header.mtimes.extend(mtime for _, mtime in attrs)
         last = await push_paths(
-            self._rpc, thread, header, [(p, s) for p, (_, s) in zip(paths, files, strict=True)]
+            self._rpc,
+            thread,
+            header,
+            [(p, s) for p, (_, s) in zip(paths, files, strict=True)],
+            on_file,
         )
         return to_root(last.root)
 

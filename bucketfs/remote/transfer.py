@@ -176,9 +176,11 @@ async def push_paths(
     thread: str,
     header: pb.PushPathsRequest.Header,
     files: Sequence[tuple[str, ChunkSource]],
+    on_file: Callable[[str, str], object] | None = None,
 ) -> pb.PushPathsResponse:
     """PushPaths: header, then each file's chunks closed by an empty chunk; returns the last
-    reply (its ``root`` is the bucket after all files)."""
+    reply (its ``root`` is the bucket after all files). ``on_file(path, cid)`` is called for
+    each file the hub answered for, once the stream succeeded."""
 
     async def feed(call: Bidi[Any]) -> None:
         await call.send(pb.PushPathsRequest(header=header))
@@ -195,6 +197,10 @@ async def push_paths(
         )
         if not replies:
             raise errors.BucketfsError(f"hub {rpc.address} ended PushPaths without a result")
+        if on_file is not None:
+            for reply in replies:
+                if reply.path and reply.cid:
+                    on_file(reply.path, reply.cid)
         return replies[-1]
 
     reopenable = all(callable(source) for _, source in files)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import trio
@@ -337,6 +337,7 @@ class FakeBuckets:
         *,
         root: str = "",
         attrs: Sequence[tuple[int, int]] | None = None,
+        on_file: Callable[[str, str], object] | None = None,
     ) -> BucketRoot:
         """Several files in one call; the bucket changes once, at the end (as the hub).
         ``attrs`` are kept only with the ``push_paths_attrs`` capability (else ignored)."""
@@ -365,7 +366,9 @@ class FakeBuckets:
                 mode = (mode & 0o7777) | 0o100000
             else:
                 mode = old.mode if isinstance(old, _File) and not old.target else 0o100644
-            parent.children[name] = _File(data, mode, mtime or time.time_ns())
+            parent.children[name] = node = _File(data, mode, mtime or time.time_ns())
+            if on_file is not None:
+                on_file(path.strip("/"), node.cid)
         return hub._touch(b)
 
     async def pull_path(

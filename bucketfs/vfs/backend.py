@@ -78,6 +78,8 @@ class CapabilitiesLike(Protocol):
     def symlinks(self) -> bool: ...
     @property
     def list_paging(self) -> bool: ...
+    @property
+    def push_paths_attrs(self) -> bool: ...
 
 
 class BucketsApi(Protocol):
@@ -113,6 +115,7 @@ class BucketsApi(Protocol):
         *,
         root: str = "",
         attrs: Sequence[tuple[int, int]] | None = None,
+        on_file: Callable[[str, str], object] | None = None,
     ) -> RootLike: ...
     async def set_path(
         self, thread: str, key: str, path: str, cid: str, *, root: str = ""

@@ -37,8 +37,8 @@ MUTATING = {
     "remove": 1,
 }
 #: of these, the ones that send a root check when called with ``root=``
-ROOT_CHECKED = {"push_path", "push_paths", "remove_path", "symlink"}
-OWN_ROOTS = 64  # roots remembered per bucket (events come within milliseconds)
+ROOT_CHECKED = {"push_path", "push_paths", "remove_path", "symlink", "set_path", "move_path"}
+OWN_ROOTS = 1024  # roots remembered per bucket (events come within milliseconds)
 
 
 @dataclass

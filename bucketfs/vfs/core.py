@@ -109,7 +109,7 @@ class Handle:
 
 
 class _NoCapabilities:
-    exact_sizes = range_reads = path_attrs = symlinks = list_paging = False
+    exact_sizes = range_reads = path_attrs = symlinks = list_paging = push_paths_attrs = False
 
 
 class VfsCore:

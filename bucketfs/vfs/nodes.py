@@ -158,6 +158,23 @@ class InodeTable:
             node = self.get(node.parent)
         return "/".join(reversed(parts))
 
+    def find(self, key: str, path: str) -> Node | None:
+        """The node at ``path`` inside the bucket with key ``key``, if this table has it."""
+        bucket = next(
+            (
+                n
+                for i in self.get(BUCKETS_INO).children.values()
+                if (n := self._nodes.get(i)) is not None and n.bucket == key
+            ),
+            None,
+        )
+        node = bucket
+        for part in path.split("/") if path else []:
+            if node is None:
+                return None
+            node = self.child(node.ino, part)
+        return node
+
     def bucket_node(self, node: Node) -> Node:
         while node.kind is not Kind.BUCKET:
             if node.kind is Kind.ROOT:

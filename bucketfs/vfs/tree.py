@@ -105,8 +105,10 @@ class Vfs(WriteBackOps):
             if self.wb is not None:
                 made = self.queue_mkdir(parent, name, perm)
             else:
-                await self.api.set_path(thread, key, full, EMPTY_DIR_CID)
-                self.roots.pop(key, None)
+                await self.root_checked(
+                    key,
+                    lambda root: self.api.set_path(thread, key, full, EMPTY_DIR_CID, root=root),
+                )
                 if self.caps.path_attrs and perm not in (0, 0o755):  # mkdir -m, a umask of 077
                     root = await self.api.set_path_attrs(thread, key, full, mode=perm)
                     self.roots[key] = root.path
@@ -147,7 +149,9 @@ class Vfs(WriteBackOps):
             self.queue_remove(node)
             self.drop_entry(parent, name)
         else:
-            self.roots[key] = (await self.api.remove_path(thread, key, path)).path
+            await self.root_checked(
+                key, lambda root: self.api.remove_path(thread, key, path, root=root)
+            )
             self.drop_entry(parent, name)
         self.listings.pop((key, path), None)
         self.inodes.detach(node)
@@ -167,7 +171,9 @@ class Vfs(WriteBackOps):
         elif of is None or node.cid:  # a file created here has no CID until it is pushed
             thread, key, path = self.where(node)
             try:
-                self.roots[key] = (await self.api.remove_path(thread, key, path)).path
+                await self.root_checked(
+                    key, lambda root: self.api.remove_path(thread, key, path, root=root)
+                )
             except NotFound:
                 if of is None:
                     raise
@@ -205,8 +211,9 @@ class Vfs(WriteBackOps):
         if self.wb is not None:
             self.wb.pending.forget_recent(key, path)
             self.wb.pending.forget_recent(key, dst_path)
-        await self.api.move_path(thread, key, path, dst_path)
-        self.roots.pop(key, None)
+        await self.root_checked(
+            key, lambda root: self.api.move_path(thread, key, path, dst_path, root=root)
+        )
         if node.kind is Kind.DIR:
             self.invalidate(node)  # listings below it are cached under the old path
         self.drop_entry(src_dir, old_name)

@@ -25,11 +25,10 @@ from pathlib import Path
 
 from bucketfs.errors import NotFound, TimedOut, Unavailable
 from bucketfs.vfs.backend import EntryLike
-from bucketfs.vfs.cids import EMPTY_DIR_CID
-from bucketfs.vfs.core import CachedListing, LocalEntry
+from bucketfs.vfs.core import CachedListing
 from bucketfs.vfs.nodes import Kind, Node
 from bucketfs.vfs.writeback_journal import Journal, Op
-from bucketfs.vfs.writeback_upload import Uploads
+from bucketfs.vfs.writeback_upload import Uploads, op_entry
 
 log = logging.getLogger("bucketfs.vfs.writeback")
 
@@ -121,13 +120,7 @@ class WriteBackOps(Uploads):
                 entries[name] = self._entry(name, op, base.get(name))
         return entries
 
-    @staticmethod
-    def _entry(name: str, op: Op, old: EntryLike | None) -> LocalEntry:
-        mtime = op.mtime or op.made
-        if op.kind == "mkdir":
-            return LocalEntry(name, EMPTY_DIR_CID, True, 0, 0, op.mode or 0o755, mtime)
-        mode = op.mode or (old.mode & 0o7777 if old is not None else 0) or 0o644
-        return LocalEntry(name, "", False, op.size, op.size, mode, mtime)
+    _entry = staticmethod(op_entry)
 
     # -- reading a pending file ---------------------------------------------------------
 

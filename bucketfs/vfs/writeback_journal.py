@@ -77,6 +77,7 @@ class Op:
     made: int = 0  # ns when the change was made (what stat shows while mtime is not set)
     sending: bool = field(default=False, compare=False)
     replayed: bool = field(default=False, compare=False)
+    cid: str = field(default="", compare=False)  # put: the CID the hub answered (not journaled)
 
     def record(self) -> dict[str, Any]:
         rec: dict[str, Any] = {"op": self.kind, "seq": self.seq, "thread": self.thread}
@@ -185,11 +186,13 @@ class PendingSet:
         self._forget_recent(key, path, True)
 
     def expire(self, now: float) -> list[PathKey]:
-        """Forget finished changes older than the grace time; their (key, parent dir)."""
-        gone = [pk for pk, (_, until) in self.recent.items() if until <= now]
-        for pk in gone:
+        """Forget finished changes older than the grace time; the (key, parent dir) of those
+        whose listing entry the hub's answer did not complete (a put without its CID, a
+        directory, whose CID changed with its content)."""
+        gone = [(pk, op) for pk, (op, until) in self.recent.items() if until <= now]
+        for pk, _ in gone:
             self._forget_recent(pk[0], pk[1], False)
-        return [(k, parent_of(p)) for k, p in gone]
+        return [(k, parent_of(p)) for (k, p), op in gone if not (op.kind == "put" and op.cid)]
 
     def _cancel(self, key: str, path: str, is_dir: bool) -> None:
         if is_dir:

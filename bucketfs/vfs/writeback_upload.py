@@ -4,8 +4,8 @@ It waits until the queue has been idle for ``IDLE`` seconds (or holds ``BATCH_FI
 ``BATCH_BYTES`` bytes, or someone waits for it), then sends one round: the directory creations
 and removals that may go first (no pending change before them touches their path), then up to
 ``BATCH_FILES`` files of one bucket in one PushPaths stream with the root (fast-forward) check,
-then SetPathAttrs for the files whose mode or mtime the program set (PushPaths carries neither);
-a round of one file is one PushPath, which carries them. A new directory that the round's files
+with the files' modes and mtimes in its header (a hub without that extension gets a SetPathAttrs
+per file whose mode or mtime the program set); a round of one file is one PushPath. A new directory that the round's files
 are pushed into is made by their push (no SetPath); only its attributes are set after them.
 Records are marked done only when the hub answered; on any failure the data stays in the journal
 and the round is retried with backoff (one file at a time after a failed batch, so one bad path
@@ -31,7 +31,9 @@ from pathlib import Path
 import trio
 
 from bucketfs.errors import BucketfsError, Conflict, NotFound
+from bucketfs.vfs.backend import EntryLike
 from bucketfs.vfs.cids import EMPTY_DIR_CID, file_cid
+from bucketfs.vfs.core import LocalEntry
 from bucketfs.vfs.writeback_journal import Journal, Op, below, parent_of, related
 from bucketfs.vfs.writes import CONFLICT_RETRIES, RETRY_FIRST, RETRY_MAX, WriteOps
 
@@ -64,6 +66,15 @@ async def file_chunks(path: Path, size: int) -> AsyncIterator[bytes]:
 def needs_attrs(op: Op) -> bool:
     """Whether the hub must be told the op's mode or mtime (PushPaths carries neither)."""
     return bool(op.mtime) or bool(op.mode and not (op.base == "" and op.mode == 0o644))
+
+
+def op_entry(name: str, op: Op, old: EntryLike | None) -> LocalEntry:
+    """The listing entry of a pending (or just finished) change, as the overlay shows it."""
+    mtime = op.mtime or op.made
+    if op.kind == "mkdir":
+        return LocalEntry(name, EMPTY_DIR_CID, True, 0, 0, op.mode or 0o755, mtime)
+    mode = op.mode or (old.mode & 0o7777 if old is not None else 0) or 0o644
+    return LocalEntry(name, op.cid, False, op.size, op.size, mode, mtime)
 
 
 class Uploads(WriteOps):
@@ -221,8 +232,12 @@ class Uploads(WriteOps):
                 self.roots[op.key] = done.path
             return
         if not (op.replayed and await self._exists(op)):
-            await self.api.set_path(op.thread, op.key, op.path, EMPTY_DIR_CID)
-            self.roots.pop(op.key, None)
+            await self.root_checked(
+                op.key,
+                lambda root: self.api.set_path(
+                    op.thread, op.key, op.path, EMPTY_DIR_CID, root=root
+                ),
+            )
         await self._dir_attrs(op)
 
     @staticmethod
@@ -277,9 +292,9 @@ class Uploads(WriteOps):
         self._finish(files)  # those the checks found in the hub already
 
     async def _push(self, thread: str, key: str, targets: list[tuple[Op, str]]) -> None:
-        """One file: PushPath (mode and mtime included); several: one PushPaths stream, then
-        SetPathAttrs for those with a mode or mtime to set (unary calls cost the hub one save
-        each, as a PushPath per file would, and the client much less than a stream each)."""
+        """One file: PushPath; several: one PushPaths stream. Both carry the modes and mtimes (on
+        a hub without ``push_paths_attrs``, SetPathAttrs follows for those that have any: one
+        save each, as a PushPath per file would cost, but a unary call is much cheaper)."""
         journal = self._journal()
         attrs = self.caps.path_attrs
         if len(targets) == 1:
@@ -291,22 +306,62 @@ class Uploads(WriteOps):
                 functools.partial(file_chunks, journal.data_path(op.data), op.size),
                 root=await self.root_of(key),
                 mode=op.mode if attrs and needs_attrs(op) else 0,
-                mtime=op.mtime if attrs else 0,
+                mtime=(op.mtime or op.made) if attrs else 0,
                 size=op.size,
             )
-            self.learn_length(res.cid, op.size)
             self.roots[key] = res.root.path
+            self._uploaded_as(op, path, res.cid)
             return
         files = [(path, file_chunks(journal.data_path(op.data), op.size)) for op, path in targets]
         root = await self.root_of(key)
-        self.roots[key] = (await self.api.push_paths(thread, key, files, root=root)).path
-        for op, path in targets if attrs else []:
+        along = attrs and self.caps.push_paths_attrs  # the hub takes them in the same save
+        sent = [(op.mode if needs_attrs(op) else 0, op.mtime or op.made) for op, _ in targets]
+        cids: dict[str, str] = {}
+        done = await self.api.push_paths(
+            thread,
+            key,
+            files,
+            root=root,
+            attrs=sent if along else None,
+            on_file=lambda p, cid: cids.__setitem__(p.strip("/"), cid),
+        )
+        self.roots[key] = done.path
+        for op, path in targets:
+            self._uploaded_as(op, path, cids.get(path, ""))
+        for op, path in targets if attrs and not along else []:
             if needs_attrs(op):
                 mode = op.mode if op.mode else None
                 done = await self.api.set_path_attrs(
                     thread, key, path, mode=mode, mtime=op.mtime or None
                 )
                 self.roots[key] = done.path
+
+    def _uploaded_as(self, op: Op, path: str, cid: str) -> None:
+        """The hub stored ``op``'s file at ``path`` as ``cid``: the cached listing and node get
+        the CID (no ListPath to learn it), and the content cache a hard link to the journal's
+        copy, which holds exactly the bytes the hub imported (reading it back downloads
+        nothing). Without a CID (an older hub) the listing is fetched again when the change
+        leaves the overlay."""
+        if not cid or path != op.path:
+            return
+        op.cid = cid
+        self.learn_length(cid, op.size)
+        link = self.cache.partial / f"wb-{op.seq}"
+        try:
+            link.unlink(missing_ok=True)
+            os.link(self._journal().data_path(op.data), link)
+            self.cache.store(cid, link)
+        except OSError as exc:  # another filesystem, or the file is gone: it is only a cache
+            log.debug("write-back: %s not cached: %r", path, exc)
+        if self._journal().pending.latest(op.key, path) is not op:
+            return  # changed again meanwhile: what is shown is the newer change
+        parent, name = parent_of(path), path.rpartition("/")[2]
+        cached = self.listings.get((op.key, parent))
+        if cached is not None and name in cached.entries:
+            cached.entries[name] = op_entry(name, op, cached.entries[name])
+        node = self.inodes.find(op.key, path)
+        if node is not None and node.ino not in self.open_files:
+            node.cid = cid
 
     async def _check_bases(self, thread: str, key: str, files: list[Op]) -> list[tuple[Op, str]]:
         """Where each file goes after someone else changed the bucket (module docstring)."""

@@ -15,6 +15,7 @@ import functools
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import trio
@@ -29,7 +30,7 @@ from bucketfs.errors import (
     PermissionDenied,
     Unsupported,
 )
-from bucketfs.vfs.backend import PushResultLike
+from bucketfs.vfs.backend import PushResultLike, RootLike
 from bucketfs.vfs.core import SEED, VfsCore
 from bucketfs.vfs.files import OpenFile
 from bucketfs.vfs.nodes import Attr, Kind, Node
@@ -289,6 +290,24 @@ class WriteOps(VfsCore):
                 node.size, node.size_exact = of.size(), True
                 node.mtime = mtime or time.time_ns()
                 self.note(node)
+
+    async def root_checked(
+        self, key: str, change: Callable[[str], Awaitable[RootLike | None]]
+    ) -> None:
+        """Make a namespace change (``SetPath``, ``MovePath``) with the root check, so that the
+        root it returns is known to be ours and our caches of the bucket stay valid. A refused
+        check (someone else changed the bucket) repeats the change without it; that, or a hub
+        that returns no root, leaves the root unknown, and the caches are revalidated as after
+        any other client's change."""
+        try:
+            done = await change(await self.root_of(key))
+        except Conflict:
+            await change("")
+            done = None
+        if done is None:
+            self.roots.pop(key, None)
+        else:
+            self.roots[key] = done.path
 
     async def _loaded_node(self, ino: int, of: OpenFile) -> Node:
         node = self.inodes.get(ino)

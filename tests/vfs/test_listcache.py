@@ -80,13 +80,22 @@ def test_own_checked_pushes_keep_the_cache_and_unchecked_changes_revalidate(env:
         assert (await env.resolve("t/d0/e0/mine")).size == 24
         assert env.hub.calls["list_path"] == 0 and env.hub.calls["root"] == 1
         parent = await env.resolve("t/d0/e0")
-        await env.vfs.unlink(parent.ino, "mine")  # RemovePath without a root check
+        await env.vfs.unlink(parent.ino, "mine")  # RemovePath with a root check
+        await env.mkdir("t/d0/e0/sub")  # SetPath with a root check
+        await env.vfs.rename(parent.ino, "sub", parent.ino, "moved")  # MovePath, checked
+        await trio.sleep(LIST_TTL + 0.1)
+        env.hub.calls.clear()
+        await walk(env)
+        assert env.hub.calls["list_path"] == 0 and env.hub.calls["root"] == 1
+        assert sorted(await env.ls("t/d0/e0")) == ["f0", "f1", "moved"]
+        mine = await env.resolve("t/d0/e0/f0")
+        await env.vfs.setattr(mine.ino, mode=0o600)  # SetPathAttrs has no root check
         await trio.sleep(LIST_TTL + 0.1)
         env.hub.calls.clear()
         await walk(env)
         assert env.hub.calls["root"] == 1
-        assert env.hub.calls["list_path"] == len(DIRS)  # the bucket was re-read
-        assert "mine" not in await env.ls("t/d0/e0")
+        assert env.hub.calls["list_path"] == len(DIRS) + 1  # the bucket was re-read (+ moved/)
+        assert "moved" in await env.ls("t/d0/e0")
 
     env.run(body)
 

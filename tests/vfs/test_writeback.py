@@ -324,3 +324,41 @@ def test_utimens_after_the_upload_is_what_stat_shows(wenv: Env) -> None:
         assert (await wenv.resolve("b/f")).mtime == 4_000_000_000_000
 
     wenv.run(body)
+
+
+def test_an_uploaded_burst_needs_no_listing_download_or_attribute_call(
+    wenv: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PushPaths header carries the modes and mtimes, its answers the CIDs: after the
+    upload the cached listing is complete and the journal's copies are the cache."""
+    from bucketfs.vfs import writeback_upload
+
+    monkeypatch.setattr(writeback_upload, "IDLE", 10.0)
+
+    async def body() -> None:
+        await wenv.mkdir("b")
+        await wenv.vfs.wait_uploaded(5)
+        await wenv.ls("b")
+        for i in range(10):
+            await wenv.write(f"b/f{i}", b"y" * (i + 1))
+        f3 = await wenv.resolve("b/f3")
+        await wenv.vfs.setattr(f3.ino, mode=0o600, mtime=1_500_000_000_000_000_000)
+        wenv.hub.calls.clear()
+        assert await wenv.vfs.wait_uploaded(5)
+        assert wenv.hub.calls["push_paths"] == 1
+        assert wenv.hub.calls["set_path_attrs"] == 0
+        await trio.sleep(3.5)  # past the overlay's grace time
+        wenv.hub.calls.clear()
+        for i in range(10):
+            assert await wenv.read(f"b/f{i}") == b"y" * (i + 1)
+        a = await wenv.resolve("b/f3")
+        assert (a.mode & 0o7777, a.mtime) == (0o600, 1_500_000_000_000_000_000)
+        assert wenv.hub.calls["pull_path"] == 0 and wenv.hub.calls["list_path"] == 0
+        fresh = wenv.new_vfs()  # what the hub stored
+        await fresh.start()
+        b = await wenv.resolve("b/f3", fresh)
+        assert (b.mode & 0o7777, b.mtime) == (0o600, 1_500_000_000_000_000_000)
+        c, d = await wenv.resolve("b/f4"), await wenv.resolve("b/f4", fresh)
+        assert c.mtime == d.mtime  # the close time was sent: both sides agree
+
+    wenv.run(body)
