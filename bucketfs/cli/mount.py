@@ -346,17 +346,24 @@ def umount(mountpoint: Path, force: bool, timeout: float) -> None:
     _wait_exit(pid, mountpoint, timeout)
 
 
+def _some(paths: list[str], shown: int = 5) -> str:
+    """The first ``shown`` of ``paths`` and how many more (a write-back queue can hold
+    thousands: one line, not a page)."""
+    more = len(paths) - shown
+    return ", ".join(paths[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
 def _flush(runtime: RuntimeDir, force: bool, timeout: float) -> None:
     """Ask the daemon to upload pending writes; refuse (or, with ``force``, warn) if it can't."""
     status = _ask(runtime, {"op": "status"}, 10)
     pending = status.get("pending") or []
     if pending:
         click.echo(
-            f"bucketfs: uploading {len(pending)} pending file(s): {', '.join(pending)}", err=True
+            f"bucketfs: uploading {len(pending)} pending change(s): {_some(pending)}", err=True
         )
     result = _ask(runtime, {"op": "flush", "timeout": timeout, "force": force}, timeout + 30)
     if not result.get("flushed"):
-        names = ", ".join(result.get("pending") or [])
+        names = _some(result.get("pending") or [])
         if result.get("journal"):
             if not force:
                 raise Failure(

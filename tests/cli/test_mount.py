@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from bucketfs.cli.main import cli
-from bucketfs.cli.mount import RuntimeDir, request
+from bucketfs.cli.mount import RuntimeDir, _some, request
 from bucketfs.embedded import CLI
 from bucketfs.testing.hubproc import HubProcess
 
@@ -346,3 +346,12 @@ def test_mount_restarts_a_crashed_embedded_hub(user: UserEnv) -> None:
     assert sorted(user.status(mnt)["buckets"]) == ["after", "before"]  # type: ignore[arg-type]
     assert "restarting it" in user.logs()
     user.ok("umount", str(mnt))
+
+
+def test_a_long_write_back_queue_is_named_in_one_short_line() -> None:
+    paths = [f"buckets/b/f{i}" for i in range(3409)]
+    line = _some(paths)
+    assert (
+        line == "buckets/b/f0, buckets/b/f1, buckets/b/f2, buckets/b/f3, buckets/b/f4 and 3404 more"
+    )
+    assert _some(paths[:2]) == "buckets/b/f0, buckets/b/f1"
