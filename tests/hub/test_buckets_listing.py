@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bucketfs.hub.blocks import MemoryBlockStore
 from bucketfs.hub.buckets import content
-from bucketfs.hub.buckets.attrs import AttrStore, Memo
+from bucketfs.hub.buckets.attrs import CHILDREN_QUERY, AttrStore, Memo, PathAttrs
 from bucketfs.hub.buckets.publicdirs import PublicDirs
 
 
@@ -77,3 +77,31 @@ def test_pushed_files_are_known_before_their_first_listing(tmp_path: Path) -> No
         listing = logic.list_path(ctx, key, "")
         got = {i.name: i.file_size for i in listing.item.items}
         assert (got["a"], got["b"]) == (5, 3)
+
+
+def test_a_directory_listing_and_a_move_read_only_their_own_rows(tmp_path: Path) -> None:
+    """Children by the parent index and moves by key ranges: without that, each listing and each
+    move scanned every row of the bucket (SQLite keeps no statistics here)."""
+    attrs = AttrStore(tmp_path / "attrs.sqlite")
+    rows = [(f"big/f{i:04d}", PathAttrs(0o644, i)) for i in range(3000)]
+    rows += [("small", PathAttrs(0o755, 1)), ("small/a", PathAttrs(0o600, 2))]
+    attrs.set_many("t", "b", rows)
+    db = attrs._db
+    plan = " ".join(
+        r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + CHILDREN_QUERY, ("t", "b", "x"))
+    )
+    assert "attrs_parent" in plan and "parent=?" in plan
+    assert attrs.children("t", "b", "small") == {"a": PathAttrs(0o600, 2)}
+    assert len(attrs.children("t", "b", "big")) == 3000
+    trace: list[str] = []
+    db.set_trace_callback(trace.append)
+    attrs.move_tree("t", "b", "small", "moved")
+    db.set_trace_callback(None)
+    for sql in trace:
+        if sql.startswith(("SELECT", "DELETE")):
+            detail = " ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + sql))
+            assert "path" in detail, (sql, detail)  # a key search on the path, not a scan
+    assert attrs.children("t", "b", "moved") == {"a": PathAttrs(0o600, 2)}
+    assert attrs.get("t", "b", "moved") == PathAttrs(0o755, 1)
+    assert attrs.get("t", "b", "small") is None and attrs.children("t", "b", "small") == {}
+    attrs.close()

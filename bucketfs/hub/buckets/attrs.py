@@ -72,6 +72,16 @@ class Memo:
         return len(self._data)
 
 
+#: the children of one directory. Without statistics SQLite prefers the primary key's
+#: ``(thread, bucket)`` prefix, which scans every row of the bucket (4.5 ms per directory of a
+#: 8,000-file bucket, growing with it); the parent index reads only the directory's rows
+#: (0.13 ms).
+CHILDREN_QUERY = (
+    "SELECT path, mode, mtime FROM attrs INDEXED BY attrs_parent "
+    "WHERE thread=? AND bucket=? AND parent=?"
+)
+
+
 @dataclass(frozen=True)
 class PathAttrs:
     mode: int = 0
@@ -120,10 +130,7 @@ class AttrStore:
     def children(self, thread: str, bucket: str, directory: str) -> dict[str, PathAttrs]:
         """Attributes of the direct children of ``directory``, by child name."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT path, mode, mtime FROM attrs WHERE thread=? AND bucket=? AND parent=?",
-                (thread, bucket, directory),
-            ).fetchall()
+            rows = self._db.execute(CHILDREN_QUERY, (thread, bucket, directory)).fetchall()
         return {str(p).rsplit("/", 1)[-1]: PathAttrs(m, t) for p, m, t in rows}
 
     def set_many(
@@ -176,15 +183,18 @@ class AttrStore:
                 "DELETE FROM attrs WHERE thread=? AND bucket=? AND path=?", (thread, bucket, dst)
             )
             self._delete_below(thread, bucket, dst)
+            # the path itself and the range below it as two key searches: with an OR, SQLite
+            # scans every row of the bucket
             rows = self._db.execute(
-                "SELECT path, mode, mtime FROM attrs WHERE thread=? AND bucket=? "
-                "AND (path=? OR (path >= ? AND path < ?))",
-                (thread, bucket, src, src_low, src_high),
+                "SELECT path, mode, mtime FROM attrs WHERE thread=? AND bucket=? AND path=? "
+                "UNION ALL SELECT path, mode, mtime FROM attrs "
+                "WHERE thread=? AND bucket=? AND path >= ? AND path < ?",
+                (thread, bucket, src, thread, bucket, src_low, src_high),
             ).fetchall()
             self._db.execute(
-                "DELETE FROM attrs WHERE thread=? AND bucket=? AND (path=? OR (path >= ? AND path < ?))",
-                (thread, bucket, src, src_low, src_high),
+                "DELETE FROM attrs WHERE thread=? AND bucket=? AND path=?", (thread, bucket, src)
             )
+            self._delete_below(thread, bucket, src)
             moved = [(dst + str(p)[len(src) :], m, t) for p, m, t in rows]
             self._db.executemany(
                 "INSERT OR REPLACE INTO attrs (thread, bucket, path, parent, mode, mtime) "
