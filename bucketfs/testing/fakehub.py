@@ -67,6 +67,14 @@ class _File:
             self.cid, self.dag_size = str(result.cid), result.dag_size
 
 
+def _file_mode(mode: int, old: object) -> int:
+    """The stored mode of a pushed file: the permission bits sent, or (0, as the hub does) the
+    mode the path had, else 0644."""
+    if mode:
+        return (mode & 0o7777) | 0o100000
+    return old.mode if isinstance(old, _File) and not old.target else 0o100644
+
+
 @dataclass
 class _Dir:
     mode: int
@@ -319,11 +327,7 @@ class FakeBuckets:
         parent, name = hub._parent(b, path, create=True)
         if not hub.capabilities.path_attrs:
             mode = mtime = 0
-        old = parent.children.get(name)
-        if mode:
-            mode = (mode & 0o7777) | 0o100000
-        else:  # as the hub: 0 keeps the mode the path had
-            mode = old.mode if isinstance(old, _File) and not old.target else 0o100644
+        mode = _file_mode(mode, parent.children.get(name))
         node = _File(b"".join(parts), mode, mtime or time.time_ns())
         parent.children[name] = node
         new_root = hub._touch(b)
@@ -361,11 +365,7 @@ class FakeBuckets:
             received.append((path, b"".join(parts), mode, mtime))
         for path, data, mode, mtime in received:
             parent, name = hub._parent(b, path, create=True)
-            old = parent.children.get(name)
-            if mode:
-                mode = (mode & 0o7777) | 0o100000
-            else:
-                mode = old.mode if isinstance(old, _File) and not old.target else 0o100644
+            mode = _file_mode(mode, parent.children.get(name))
             parent.children[name] = node = _File(data, mode, mtime or time.time_ns())
             if on_file is not None:
                 on_file(path.strip("/"), node.cid)

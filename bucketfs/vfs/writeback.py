@@ -117,10 +117,8 @@ class WriteBackOps(Uploads):
             if op.kind == "rm":
                 entries.pop(name, None)
             else:
-                entries[name] = self._entry(name, op, base.get(name))
+                entries[name] = op_entry(name, op, base.get(name))
         return entries
-
-    _entry = staticmethod(op_entry)
 
     # -- reading a pending file ---------------------------------------------------------
 

@@ -125,14 +125,19 @@ def test_push_paths_attr_lists_must_match_paths(
     assert b.root(key).path == before
 
 
-def test_push_paths_with_attrs_saves_the_bucket_once(tmp_path: Path) -> None:
+def bucket_logic(tmp_path: Path) -> tuple[Engine, ThreadID, BucketLogic, Ctx]:
+    """The bucket logic over an in-memory ThreadDB with one thread, without a server."""
     engine = Engine(open_store(":memory:"))
     thread = ThreadID.new()
     engine.new_db(thread.bytes, name="t", owner="", api_key="")
     logic = BucketLogic(
         BucketRecords(engine), MemoryBlockStore(), AttrStore(tmp_path / "attrs.sqlite")
     )
-    ctx = Ctx(thread=str(thread))
+    return engine, thread, logic, Ctx(thread=str(thread))
+
+
+def test_push_paths_with_attrs_saves_the_bucket_once(tmp_path: Path) -> None:
+    engine, thread, logic, ctx = bucket_logic(tmp_path)
     key = logic.create(ctx, "b").bucket.key
     names = [f"f{i}" for i in range(20)]
     messages = [(n, n.encode()) for n in names] + [(n, b"") for n in names]
@@ -154,13 +159,7 @@ def test_push_paths_with_attrs_saves_the_bucket_once(tmp_path: Path) -> None:
 
 
 def test_logic_refuses_stale_roots_and_bad_lists(tmp_path: Path) -> None:
-    engine = Engine(open_store(":memory:"))
-    thread = ThreadID.new()
-    engine.new_db(thread.bytes, name="t", owner="", api_key="")
-    logic = BucketLogic(
-        BucketRecords(engine), MemoryBlockStore(), AttrStore(tmp_path / "attrs.sqlite")
-    )
-    ctx = Ctx(thread=str(thread))
+    _, _, logic, ctx = bucket_logic(tmp_path)
     made = logic.create(ctx, "b").bucket
     bucket, _ = logic.set_path(ctx, made.key, "d", EMPTY, root=made.path)
     assert bucket.path == logic.root(ctx, made.key).path
