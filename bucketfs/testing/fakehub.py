@@ -100,6 +100,12 @@ class _Bucket:
     tree: _Dir
 
 
+def _fast_forward(b: _Bucket, root: str) -> None:
+    """The push root check (upstream's): ``root`` given and not the bucket's current one."""
+    if root and root != b.root.path:
+        raise Conflict("update is non-fast-forward", wire_code="FAILED_PRECONDITION")
+
+
 def _split(path: str) -> list[str]:
     return [p for p in path.strip("/").split("/") if p]
 
@@ -115,6 +121,9 @@ class FakeHub:
         self.calls: Counter[str] = Counter()
         self.failures: dict[str, list[BaseException]] = {}
         self._counter = 0
+        #: scheduling points between a listing's snapshot and its reply (a network's latency:
+        #: other tasks, our own pushes included, run while the answer travels)
+        self.reply_delay = 0
 
     def fail_next(self, method: str, error: BaseException) -> None:
         """Make the next call of ``method`` (e.g. ``"push_path"``) raise ``error``."""
@@ -296,6 +305,8 @@ class FakeBuckets:
             sub = "/".join(parts)
             for n in names:
                 children.append(hub._entry(b, f"{sub}/{n}", n, node.children[n]))
+        for _ in range(hub.reply_delay):
+            await trio.lowlevel.checkpoint()
         return Listing(item, children, b.root, truncated)
 
     async def push_path(
@@ -313,12 +324,11 @@ class FakeBuckets:
         hub = self.hub
         hub._enter("push_path")
         b = hub.bucket(thread, key)
-        if root and root != b.root.path:
-            raise Conflict("update is non-fast-forward", wire_code="FAILED_PRECONDITION")
         parts = []
         async for chunk in chunks() if callable(chunks) else chunks:
             hub._enter("push_chunk")
             parts.append(bytes(chunk))
+        _fast_forward(b, root)  # at the save, after the stream, as the hub does
         received = sum(map(len, parts))
         if size > 0 and received != size:  # as the hub (size extension)
             raise InvalidArgument(
@@ -348,8 +358,6 @@ class FakeBuckets:
         hub = self.hub
         hub._enter("push_paths")
         b = hub.bucket(thread, key)
-        if root and root != b.root.path:
-            raise Conflict("update is non-fast-forward", wire_code="FAILED_PRECONDITION")
         if attrs is not None and len(attrs) != len(files):
             raise InvalidArgument(
                 f"push_paths: {len(attrs)} attribute pairs for {len(files)} files"
@@ -363,6 +371,7 @@ class FakeBuckets:
                 hub._enter("push_chunk")
                 parts.append(bytes(chunk))
             received.append((path, b"".join(parts), mode, mtime))
+        _fast_forward(b, root)  # at the save, after the stream, as the hub does
         for path, data, mode, mtime in received:
             parent, name = hub._parent(b, path, create=True)
             mode = _file_mode(mode, parent.children.get(name))

@@ -3,7 +3,7 @@
 A cached listing is valid while its bucket's *generation* is the one it was stored under.
 ``BucketStates.bump(key)`` starts a new generation (every cached listing of the bucket is then
 stale); it happens when the hub's root turns out to differ from the root our caches are
-consistent with (``VfsCore.roots[key]``) for a reason other than our own changes.
+consistent with (``BucketLedger.root(key)``, ``vfs.ledger``) for a reason other than our own changes.
 
 Our own changes are told apart by ``TrackedApi``, a thin wrapper of the buckets client that
 watches the calls that change a bucket: the roots they return are remembered per bucket (so

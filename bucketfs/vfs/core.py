@@ -35,6 +35,7 @@ from bucketfs.vfs.cids import CHUNK_SIZE, is_single_block
 from bucketfs.vfs.content import ContentCache
 from bucketfs.vfs.dagsize import length_for_dag_size
 from bucketfs.vfs.files import OpenFile
+from bucketfs.vfs.ledger import BucketLedger
 from bucketfs.vfs.namespace import BucketIndex
 from bucketfs.vfs.nodes import BUCKETS_INO, ROOT_INO, THREADS_INO, Attr, InodeTable, Kind, Node
 from bucketfs.vfs.reader import Fetcher, Pull
@@ -145,7 +146,7 @@ class VfsCore:
         self._prefetch_limit = trio.CapacityLimiter(PREFETCH)
         self._prefetching = 0
         self.lengths: dict[str, int] = {}  # file CID -> exact length learned by reading it
-        self.roots: dict[str, str] = {}  # bucket key -> last known root path (root check)
+        self.ledger = BucketLedger()  # bucket roots (the root check) and our own content
         self.open_files: dict[int, OpenFile] = {}
         self.handles: dict[int, Handle] = {}
         self._next_fh = 1
@@ -213,10 +214,10 @@ class VfsCore:
 
     async def root_of(self, key: str) -> str:
         """The bucket's root as last seen here (fetched when unknown): the push root check."""
-        root = self.roots.get(key)
+        root = self.ledger.root(key)
         if root is None:
             root = (await self.api.root(self.thread(), key)).path
-            self.roots[key] = root
+            self.ledger.learn(key, root)
         return root
 
     def invalidate(self, node: Node) -> None:
@@ -253,6 +254,12 @@ class VfsCore:
             cached.entries.pop(name, None)
 
     def apply(self, node: Node, e: EntryLike) -> None:
+        """Take a listing entry's attributes for ``node``, unless the entry shows an older
+        version of ours than the node has (a listing fetched before our newer change)."""
+        stale = node.cid and e.cid != node.cid and node.bucket
+        if stale and self.ledger.older(node.bucket, self.inodes.bucket_path(node), e.cid, node.cid):
+            log.debug("%s: listing older than our change; kept %s", node.name, node.cid)
+            return
         node.cid, node.mtime, node.target = e.cid, e.mtime, e.symlink_target
         node.perm = e.mode & 0o7777
         if e.is_dir:
@@ -330,18 +337,18 @@ class VfsCore:
         if st.gen != gen:
             return st.gen
         watched = self.watching(started)
-        if root == self.roots.get(key) and st.busy == 0 and (watched or not st.tainted):
+        if root == self.ledger.root(key) and st.busy == 0 and (watched or not st.tainted):
             st.checked = time.monotonic()
         elif watched:
-            log.debug("bucket %s: root %s is not %s", key[-8:], root, self.roots.get(key))
+            log.debug("bucket %s: root %s is not %s", key[-8:], root, self.ledger.root(key))
             if st.busy == 0 and root not in st.own and self.on_foreign is not None:
                 self.on_foreign(key)  # the watcher diffs and tells the kernel
         else:
             log.debug(
-                "bucket %s: root %s is not %s: re-listing", key[-8:], root, self.roots.get(key)
+                "bucket %s: root %s is not %s: re-listing", key[-8:], root, self.ledger.root(key)
             )
             gen = self.states.bump(key)
-            self.roots[key] = root
+            self.ledger.learn(key, root)
         return st.gen
 
     async def listing(self, node: Node) -> dict[str, EntryLike]:
@@ -389,7 +396,7 @@ class VfsCore:
             return CachedListing(entries, started, -2)
         gen = self.confirm(key, root, gen, started)
         if node.kind is Kind.BUCKET and gen == st.gen:
-            self.roots[key] = root
+            self.ledger.learn(key, root)
         cached = CachedListing(entries, started, gen)
         self.listings[(key, path)] = cached
         return cached
@@ -460,7 +467,7 @@ class VfsCore:
                 root.updated_at,
                 time.monotonic(),
             )
-            self.roots.setdefault(root.key, root.path)
+            self.ledger.learn_if_unknown(root.key, root.path)
             out[name] = node
         for name in [n for n in self.inodes.get(BUCKETS_INO).children if n not in out]:
             gone = self.inodes.child(BUCKETS_INO, name)

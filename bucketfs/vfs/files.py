@@ -45,6 +45,7 @@ class OpenFile:
     pending_mode: int | None = None
     pending_mtime: int | None = None
     journaled: bool = False  # the staging file belongs to the write-back journal
+    origin: object = None  # write-back: the journal change this copy started from (see _commit)
     lock: trio.Lock = field(default_factory=trio.Lock)
     load_lock: trio.Lock = field(default_factory=trio.Lock)
 

@@ -93,7 +93,7 @@ class Vfs(WriteBackOps):
             node = (await self.bucket_nodes()).get(name)
             if node is None:
                 raise AlreadyExists(f"bucket {name!r} was created but shows under another name")
-            self.roots[root.key] = root.path
+            self.ledger.learn(root.key, root.path)
         else:
             self._writable_dir(parent)
             self._check_name(name)
@@ -111,7 +111,7 @@ class Vfs(WriteBackOps):
                 )
                 if self.caps.path_attrs and perm not in (0, 0o755):  # mkdir -m, a umask of 077
                     root = await self.api.set_path_attrs(thread, key, full, mode=perm)
-                    self.roots[key] = root.path
+                    self.ledger.learn(key, root.path)
             node = self.inodes.upsert(parent_ino, name, Kind.DIR, parent.bucket)
             node.cid, node.size, node.mtime = EMPTY_DIR_CID, 0, made
             node.perm, node.checked, node.unlinked = perm, time.monotonic(), False
@@ -143,7 +143,7 @@ class Vfs(WriteBackOps):
         if node.kind is Kind.BUCKET:
             await self._uploaded(key)
             await self.api.remove(thread, key)
-            self.roots.pop(key, None)
+            self.ledger.forget(key)
             self.index.invalidate()
         elif self.wb is not None:
             self.queue_remove(node)
@@ -214,6 +214,7 @@ class Vfs(WriteBackOps):
         await self.root_checked(
             key, lambda root: self.api.move_path(thread, key, path, dst_path, root=root)
         )
+        self.ledger.moved(key, path, dst_path)
         if node.kind is Kind.DIR:
             self.invalidate(node)  # listings below it are cached under the old path
         self.drop_entry(src_dir, old_name)
@@ -249,7 +250,7 @@ class Vfs(WriteBackOps):
         full = f"{path}/{name}".lstrip("/")
         await self._uploaded(key)  # write-back: its directory must be in the hub first
         root = await self.api.symlink(thread, key, full, target, root=await self.root_of(key))
-        self.roots[key] = root.path
+        self.ledger.stored(key, full, "", root.path)
         node = self.inodes.upsert(parent_ino, name, Kind.LINK, parent.bucket)
         node.cid, node.target, node.mtime, node.unlinked = "", target, time.time_ns(), False
         node.checked = time.monotonic()

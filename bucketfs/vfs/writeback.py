@@ -64,11 +64,11 @@ class WriteBackOps(Uploads):
             return None
         return self.wb.pending.latest(node.bucket, self.inodes.bucket_path(node))
 
-    def local_content(self, node: Node) -> tuple[Path, str] | None:
+    def local_content(self, node: Node) -> tuple[Path, str, object] | None:
         op = self._op_of(node)
         if op is None or op.kind != "put" or self.wb is None:
             return None
-        return self.wb.data_path(op.data), op.base
+        return self.wb.data_path(op.data), self.wb.pending.base_after(op), op
 
     async def listing(self, node: Node) -> dict[str, EntryLike]:
         """The cached or fetched listing: fetched ones get the overlay (``_fetch``), cached ones
@@ -172,6 +172,12 @@ class WriteBackOps(Uploads):
                 of.detach(self.staging_dir())
             thread, key, path = self.where(node)
             size = of.size()
+            # the base is decided now, not at open: a change of ours the copy started from may
+            # have been uploaded meanwhile (then the hub holds our content, its CID is the base)
+            prior = journal.pending.latest(key, path)
+            if prior is None or prior.kind != "put":
+                prior = of.origin if isinstance(of.origin, Op) else None
+            base = of.base_cid if prior is None else journal.pending.base_after(prior)
             op = journal.new_op(
                 "put",
                 thread,
@@ -181,7 +187,7 @@ class WriteBackOps(Uploads):
                 size=size,
                 mode=of.pending_mode or 0,
                 mtime=of.pending_mtime or 0,
-                base=of.base_cid,
+                base=base,
             )
             of.journaled = True
             of.pushed_generation = of.generation

@@ -10,7 +10,8 @@ written file); ``sync()`` makes everything appended so far durable. Records:
 - ``mkdir`` (thread, key, path, mode, mtime), ``rm`` (thread, key, path, dir);
 - ``attrs`` (seq, mode, mtime): chmod/utimens of a change not sent yet (it keeps its place);
 - ``drop`` (key, path, dir): the not-yet-sent changes of that path (and below it) are cancelled;
-- ``done`` (seqs): those changes are in the hub.
+- ``done`` (seqs, cids): those changes are in the hub, with the CIDs the hub stored for puts
+  (the base of later changes of the same path, so our own uploads are never conflicts).
 
 ``PendingSet`` is the state the records describe, built the same way live and at replay: the
 changes still to send, in order (``ops``), the changes per path (``at``) and per directory
@@ -121,6 +122,10 @@ class PendingSet:
         self.bytes = 0
         self.puts = 0  # pending put changes
         self._release = release
+        #: while replaying: seq -> path of a put superseded by a later record (live, only a
+        #: put not being sent is superseded; replayed, it may have been sent, and its ``done``
+        #: record, which comes later in the file, must still become the base of the later put)
+        self.replaying: dict[int, PathKey] | None = None
 
     # -- queries ------------------------------------------------------------------------
 
@@ -159,6 +164,8 @@ class PendingSet:
             for old in list(self.at.get(pk, [])):
                 if not old.sending and old.kind == op.kind:
                     self._remove(old)
+                    if self.replaying is not None:
+                        self.replaying[old.seq] = pk
         self.ops[op.seq] = op
         self.at.setdefault(pk, []).append(op)
         self.names.setdefault((op.key, parent_of(op.path)), set()).add(op.path.rpartition("/")[2])
@@ -167,12 +174,28 @@ class PendingSet:
         self._forget_recent(key, path, is_dir)
         self._cancel(key, path, is_dir)
 
-    def done(self, seqs: list[int], now: float) -> None:
+    def base_after(self, op: Op) -> str:
+        """The CID a change made on top of ``op``'s content starts from: ``op``'s own base
+        while it is pending (``done`` moves it on), the CID the hub stored once it is done."""
+        return op.base if op.seq in self.ops else (op.cid or op.base)
+
+    def done(self, seqs: list[int], now: float, cids: dict[int, str] | None = None) -> None:
+        """Those changes are in the hub; a finished put's CID (``cids`` or ``op.cid``) becomes
+        the base of the later changes of its path, which were made on top of it: the hub now
+        holds our content there, and it must never be taken for another client's."""
         for seq in seqs:
+            cid = (cids or {}).get(seq, "")
             op = self.ops.get(seq)
-            if op is None:
+            if op is None:  # superseded while it was being sent (seen at replay only)
+                pk = self.replaying.pop(seq, None) if self.replaying is not None else None
+                if pk is not None and cid:
+                    self._rebase(pk, seq, cid)
                 continue
             pk = (op.key, op.path)
+            if op.kind == "put":
+                op.cid = cid or op.cid
+                if op.cid:
+                    self._rebase(pk, seq, op.cid)
             newest = self.at.get(pk, [None])[-1] is op
             if newest:
                 self._forget_recent(op.key, op.path, False)
@@ -180,6 +203,11 @@ class PendingSet:
                 if op.kind == "put":
                     self.refs[op.data] += 1
             self._remove(op)
+
+    def _rebase(self, pk: PathKey, seq: int, cid: str) -> None:
+        for later in self.at.get(pk, []):
+            if later.kind == "put" and later.seq > seq:
+                later.base = cid
 
     def forget_recent(self, key: str, path: str) -> None:
         """Stop showing finished changes at and below ``path`` (it was moved)."""
@@ -304,11 +332,13 @@ class Journal:
     def replay(self) -> int:
         """Rebuild the pending set from the file, compact it, remove unreferenced data files;
         returns the number of pending changes."""
+        self.pending.replaying = {}
         for rec in read_records(self.file):
             try:
                 self.apply(rec)
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("write-back journal %s: record ignored: %s", self.file, exc)
+        self.pending.replaying = None
         for op in self.pending.ops.values():
             op.replayed = True
         self.pending.recent.clear()
@@ -336,7 +366,8 @@ class Journal:
         elif kind == "drop":
             self.pending.drop(str(rec["key"]), str(rec["path"]), bool(rec.get("dir")))
         elif kind == "done":
-            self.pending.done([int(s) for s in rec["seqs"]], time.monotonic())
+            cids = {int(k): str(v) for k, v in rec.get("cids", {}).items()}
+            self.pending.done([int(s) for s in rec["seqs"]], time.monotonic(), cids)
         else:
             raise ValueError(f"unknown record {kind!r}")
 

@@ -34,6 +34,7 @@ from bucketfs.errors import BucketfsError, Conflict, NotFound
 from bucketfs.vfs.backend import EntryLike
 from bucketfs.vfs.cids import EMPTY_DIR_CID, file_cid
 from bucketfs.vfs.core import LocalEntry
+from bucketfs.vfs.ledger import conflict_name
 from bucketfs.vfs.writeback_journal import Journal, Op, below, parent_of, related
 from bucketfs.vfs.writes import CONFLICT_RETRIES, RETRY_FIRST, RETRY_MAX, WriteOps
 
@@ -213,9 +214,10 @@ class Uploads(WriteOps):
         await self._notify()
 
     def _finish(self, ops: list[Op]) -> None:
-        done = [op.seq for op in ops if op.seq in self._journal().pending.ops]
+        done = [op for op in ops if op.seq in self._journal().pending.ops]
         if done:
-            self._journal().append({"op": "done", "seqs": done})
+            cids = {str(op.seq): op.cid for op in done if op.kind == "put" and op.cid}
+            self._journal().append({"op": "done", "seqs": [op.seq for op in done], "cids": cids})
             self.wb_sent += len(done)
 
     # -- directories and removals -------------------------------------------------------
@@ -229,7 +231,7 @@ class Uploads(WriteOps):
                 except Conflict:
                     root = (await self.api.root(op.thread, op.key)).path
                     done = await self.api.remove_path(op.thread, op.key, op.path, root=root)
-                self.roots[op.key] = done.path
+                self.ledger.learn(op.key, done.path)
             return
         if not (op.replayed and await self._exists(op)):
             await self.root_checked(
@@ -259,7 +261,7 @@ class Uploads(WriteOps):
             root = await self.api.set_path_attrs(
                 op.thread, op.key, op.path, mode=mode, mtime=op.mtime or None
             )
-            self.roots[op.key] = root.path
+            self.ledger.learn(op.key, root.path)
 
     async def _exists(self, op: Op) -> bool:
         try:
@@ -274,7 +276,7 @@ class Uploads(WriteOps):
         thread, key = files[0].thread, files[0].key
         targets = [(op, op.path) for op in files]
         if any(op.replayed for op in files):
-            self.roots[key] = (await self.api.root(thread, key)).path
+            self.ledger.learn(key, (await self.api.root(thread, key)).path)
             targets = await self._check_bases(thread, key, files)
         attempt = 0
         while targets:
@@ -285,7 +287,7 @@ class Uploads(WriteOps):
                 attempt += 1
                 if attempt > CONFLICT_RETRIES:
                     raise
-                self.roots[key] = (await self.api.root(thread, key)).path
+                self.ledger.learn(key, (await self.api.root(thread, key)).path)
                 left = [op for op in files if op.seq in self._journal().pending.ops]
                 targets = await self._check_bases(thread, key, left)
                 await trio.sleep(0.05 * attempt)
@@ -309,7 +311,7 @@ class Uploads(WriteOps):
                 mtime=(op.mtime or op.made) if attrs else 0,
                 size=op.size,
             )
-            self.roots[key] = res.root.path
+            self.ledger.stored(key, path, res.cid, res.root.path)
             self._uploaded_as(op, path, res.cid)
             return
         files = [(path, file_chunks(journal.data_path(op.data), op.size)) for op, path in targets]
@@ -325,8 +327,9 @@ class Uploads(WriteOps):
             attrs=sent if along else None,
             on_file=lambda p, cid: cids.__setitem__(p.strip("/"), cid),
         )
-        self.roots[key] = done.path
+        self.ledger.learn(key, done.path)
         for op, path in targets:
+            self.ledger.stored(key, path, cids.get(path, ""))
             self._uploaded_as(op, path, cids.get(path, ""))
         for op, path in targets if attrs and not along else []:
             if needs_attrs(op):
@@ -334,7 +337,7 @@ class Uploads(WriteOps):
                 done = await self.api.set_path_attrs(
                     thread, key, path, mode=mode, mtime=op.mtime or None
                 )
-                self.roots[key] = done.path
+                self.ledger.learn(key, done.path)
 
     def _uploaded_as(self, op: Op, path: str, cid: str) -> None:
         """The hub stored ``op``'s file at ``path`` as ``cid``: the cached listing and node get
@@ -360,7 +363,7 @@ class Uploads(WriteOps):
         if cached is not None and name in cached.entries:
             cached.entries[name] = op_entry(name, op, cached.entries[name])
         node = self.inodes.find(op.key, path)
-        if node is not None and node.ino not in self.open_files:
+        if node is not None:  # (an open file reads its staged copy, not this)
             node.cid = cid
 
     async def _check_bases(self, thread: str, key: str, files: list[Op]) -> list[tuple[Op, str]]:
@@ -379,11 +382,11 @@ class Uploads(WriteOps):
             if now == op.base:
                 targets.append((op, op.path))
                 continue
-            data = self._journal().data_path(op.data)
-            if now and now == await trio.to_thread.run_sync(file_cid, data):
-                continue  # the hub has our content already
-            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-            other = f"{op.path}.conflict-{stamp}"
+            if now and await self._ours(op, now):
+                if op.cid == now:  # the hub has this very content: as if we had sent it
+                    self._uploaded_as(op, op.path, now)
+                continue  # (or a later change of ours, which supersedes this one)
+            other = conflict_name(op.path)
             msg = f"{key}/{op.path} changed on the hub meanwhile; our version saved as {other}"
             log.warning("hub %s: %s", self.hub_address, msg)
             self.conflicts.append(msg)
@@ -392,6 +395,25 @@ class Uploads(WriteOps):
         for op in files:
             op.replayed = False
         return targets
+
+    async def _ours(self, op: Op, now: str) -> bool:
+        """Whether ``now``, the CID the hub has at ``op``'s path, is ``op``'s content or that of
+        a later change of ours to the path (an upload made before a crash and not yet marked
+        done): then ``op`` needs no upload. ``op`` learns the CID it would have, so that
+        marking it done makes that CID the base of the later changes."""
+        journal = self._journal()
+        for change in journal.pending.at.get((op.key, op.path), []):
+            if change.kind != "put" or change.seq < op.seq:
+                continue
+            if not change.cid:
+                data = journal.data_path(change.data)
+                change.cid = await trio.to_thread.run_sync(file_cid, data)
+            if change.cid == now:
+                if change is op:
+                    return True
+                op.cid = ""  # superseded: the later change's CID is the base after it
+                return True
+        return False
 
     # -- waiting ------------------------------------------------------------------------
 

@@ -4,8 +4,8 @@ Close-to-open: written bytes are pushed when a handle is flushed (every ``close(
 released; a push that returns means the hub has the data. Pushes carry the last known bucket root
 (``root`` check). The conflict rule, when the hub answers ``update is non-fast-forward``: fetch
 the current root and look at the path; if it still has the content this handle started from
-(or is still absent for a new file), push again on the new root (up to ``CONFLICT_RETRIES``
-times); otherwise someone else changed that file, so ours is written beside it as
+(or is still absent for a new file), push again on the new root (for up to ``CONFLICT_PATIENCE`` seconds of lost races); otherwise
+someone else changed that file, so ours is written beside it as
 ``<name>.conflict-<UTC yyyymmddThhmmss>`` and the event is logged and kept in ``status()``.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import random
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -33,11 +34,15 @@ from bucketfs.errors import (
 from bucketfs.vfs.backend import PushResultLike, RootLike
 from bucketfs.vfs.core import SEED, VfsCore
 from bucketfs.vfs.files import OpenFile
+from bucketfs.vfs.ledger import conflict_name
 from bucketfs.vfs.nodes import Attr, Kind, Node
 
 log = logging.getLogger("bucketfs.vfs")
 
-CONFLICT_RETRIES = 5
+CONFLICT_RETRIES = 5  # write-back: rounds refused by a moved root before the round is retried
+#: seconds a push keeps retrying on new roots while other changes of the bucket win the race
+CONFLICT_PATIENCE = 60.0
+CONFLICT_PAUSE = 0.01  # first (jittered) pause between those retries, doubled up to 1 s
 #: background pushes of closed files the hub did not take: first pause, doubled up to the last
 RETRY_FIRST = 0.5
 RETRY_MAX = 30.0
@@ -64,9 +69,10 @@ class WriteOps(VfsCore):
         """Where staging files of files open for writing are made."""
         return self.cache.staging
 
-    def local_content(self, node: Node) -> tuple[Path, str] | None:
-        """(file, base CID) of content this mount holds for ``node`` but the hub may not
-        (write-back mode); None when the hub's content (``node.cid``) is current."""
+    def local_content(self, node: Node) -> tuple[Path, str, object] | None:
+        """(file, base CID, the change it belongs to) of content this mount holds for ``node``
+        but the hub may not (write-back mode); None when the hub's content (``node.cid``) is
+        current."""
         return None
 
     def _open_file(self, node: Node, truncate: bool) -> OpenFile:
@@ -75,12 +81,16 @@ class WriteOps(VfsCore):
             local = self.local_content(node)
             if local is not None:
                 of = OpenFile.new(self.staging_dir(), node.ino, local[1], loaded=True)
+                of.origin = local[2]
                 if not truncate:
                     of.load_from(local[0])
             else:
                 of = OpenFile.new(self.staging_dir(), node.ino, node.cid, loaded=not node.cid)
             self.open_files[node.ino] = of
-        if truncate and (of.size() or not of.loaded):
+        # O_TRUNC empties the file's current content: what the hub has (not loaded), what
+        # this staging copy holds, or what a pending write-back change holds (``node.size``:
+        # the new staging copy starts empty and must still be recorded)
+        if truncate and (of.size() or not of.loaded or node.size):
             if of.journaled:
                 of.detach(self.staging_dir())
             of.truncate(0)
@@ -284,7 +294,7 @@ class WriteOps(VfsCore):
                 res = await self._resolve_conflict(node, of, size)
             of.pushed_generation, of.pushed_cid, of.base_cid = generation, res.cid, res.cid
             self.learn_length(res.cid, size)
-            self.roots[key] = res.root.path
+            self.ledger.stored(key, path, res.cid, res.root.path)
             if self.inodes.bucket_path(node) == path:
                 node.cid, node.checked = res.cid, time.monotonic()
                 node.size, node.size_exact = of.size(), True
@@ -305,9 +315,9 @@ class WriteOps(VfsCore):
             await change("")
             done = None
         if done is None:
-            self.roots.pop(key, None)
+            self.ledger.forget(key)
         else:
-            self.roots[key] = done.path
+            self.ledger.learn(key, done.path)
 
     async def _loaded_node(self, ino: int, of: OpenFile) -> Node:
         node = self.inodes.get(ino)
@@ -315,9 +325,15 @@ class WriteOps(VfsCore):
         return node
 
     async def _resolve_conflict(self, node: Node, of: OpenFile, size: int) -> PushResultLike:
+        """The hub refused the push: the bucket moved on. If the path still holds what this
+        handle started from, push again on the new root, for as long as other changes keep winning the race (``CONFLICT_PATIENCE``, with
+        jittered backoff); otherwise someone else changed the file: ours goes beside it."""
         thread, key, path = self.where(node)
-        for _ in range(CONFLICT_RETRIES):
-            self.roots[key] = (await self.api.root(thread, key)).path
+        deadline = time.monotonic() + CONFLICT_PATIENCE
+        pause = CONFLICT_PAUSE
+        while True:
+            root = (await self.api.root(thread, key)).path
+            self.ledger.learn(key, root)
             try:
                 current = (await self.api.list_path(thread, key, path)).item.cid
             except NotFound:
@@ -330,15 +346,17 @@ class WriteOps(VfsCore):
                     key,
                     path,
                     functools.partial(of.chunks, size),
-                    root=self.roots[key],
+                    root=root,
                     mode=of.pending_mode or 0,
                     mtime=of.pending_mtime or 0,
                     size=size,
                 )
             except Conflict:
-                await trio.sleep(0.05)
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        other = f"{path}.conflict-{stamp}"
+                if time.monotonic() > deadline:
+                    raise
+                await trio.sleep(random.uniform(0, pause))
+                pause = min(pause * 2, 1.0)
+        other = conflict_name(path)
         msg = f"{key}/{path} changed on the hub meanwhile; our version saved as {other}"
         log.warning("hub %s: %s", self.hub_address, msg)
         self.conflicts.append(msg)
@@ -401,7 +419,7 @@ class WriteOps(VfsCore):
         root = await self.api.set_path_attrs(
             thread, key, path, mode=None if mode is None else mode & 0o7777, mtime=mtime
         )
-        self.roots[key] = root.path
+        self.ledger.learn(key, root.path)
         if mode is not None:
             node.perm = mode & 0o7777
         if mtime is not None:

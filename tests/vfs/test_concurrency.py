@@ -65,3 +65,68 @@ def test_parallel_writers_in_one_mount_do_not_lose_data(env: Env) -> None:
         assert env.vfs.status()["conflicts"] == []
 
     env.run(body)
+
+
+def test_many_writers_creating_distinct_names_with_a_lister_never_conflict(env: Env) -> None:
+    """8 writers each creating files in one directory while another mount lists it: distinct
+    names are never conflicts, however often the bucket's root moves under a push."""
+
+    async def body() -> None:
+        await env.mkdir("b")
+        await env.mkdir("b/d")
+        lister = env.new_vfs()
+        await lister.start()
+        done = trio.Event()
+
+        async def writer(w: int) -> None:
+            for i in range(25):
+                await env.write(f"b/d/w{w}-{i}", f"{w}/{i}".encode() * 100)
+                await trio.sleep(0)
+
+        async def list_until_done() -> None:
+            while not done.is_set():
+                await env.ls("b/d", lister)
+                await env.write("b/other", b"x", lister)  # and changes the bucket elsewhere
+                await trio.sleep(0)
+
+        async with trio.open_nursery() as n:
+            n.start_soon(list_until_done)
+            async with trio.open_nursery() as writers:
+                for w in range(8):
+                    writers.start_soon(writer, w)
+            done.set()
+        fresh = env.new_vfs()
+        await fresh.start()
+        names = await env.ls("b/d", fresh)
+        assert sorted(names) == sorted(f"w{w}-{i}" for w in range(8) for i in range(25))
+        assert env.vfs.status()["conflicts"] == []
+
+    env.run(body)
+
+
+def test_a_listing_older_than_our_change_never_takes_the_file_back(env: Env) -> None:
+    """A listing fetched before our last push finished (the Listen watcher's, a revalidation
+    raced by our push) shows the version before ours: applying it must not take the node back
+    (the next read would return stale bytes, and a read-modify-write would drop our change)."""
+
+    async def body() -> None:
+        await env.mkdir("b")
+        other = env.new_vfs()
+        await other.start()
+        await env.write("b/f", b"v1")
+        b = await env.resolve("b")
+        thread = env.vfs.thread()
+        key = env.vfs.inodes.get(b.ino).bucket
+        before = (await env.vfs.api.list_path(thread, key, "")).children  # fetched before ...
+        await env.write("b/f", b"v2")  # ... our push ends, applied after it
+        node = env.vfs.inodes.get((await env.resolve("b/f")).ino)
+        env.vfs.apply(node, next(e for e in before if e.name == "f"))
+        await env.write("b/g", b"theirs", other)  # the root moves on: our next push is refused
+        assert await env.read("b/f") == b"v2"
+        fh = await env.vfs.open(node.ino, os.O_RDWR)
+        await env.vfs.write(fh, 2, b"+")
+        await env.vfs.release(fh)
+        assert env.api_file("b", "f") == b"v2+"
+        assert env.vfs.status()["conflicts"] == []
+
+    env.run(body)
