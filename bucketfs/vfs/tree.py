@@ -249,8 +249,12 @@ class Vfs(WriteBackOps):
         thread, key, path = self.where(parent)
         full = f"{path}/{name}".lstrip("/")
         await self._uploaded(key)  # write-back: its directory must be in the hub first
-        root = await self.api.symlink(thread, key, full, target, root=await self.root_of(key))
-        self.ledger.stored(key, full, "", root.path)
+        root = await self.path_checked(
+            thread, key, full, "", lambda r: self.api.symlink(thread, key, full, target, root=r)
+        )
+        if root is None:
+            raise AlreadyExists(f"{name!r} was just made by another client")
+        self.ledger.learn(key, root.path)
         node = self.inodes.upsert(parent_ino, name, Kind.LINK, parent.bucket)
         node.cid, node.target, node.mtime, node.unlinked = "", target, time.time_ns(), False
         node.checked = time.monotonic()

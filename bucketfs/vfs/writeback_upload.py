@@ -165,6 +165,8 @@ class Uploads(WriteOps):
     def _plan(self) -> tuple[list[Op], list[Op]]:
         """(directory ops to send first, files for one stream), all of one bucket."""
         ops = [op for op in self._journal().pending.ops.values() if not op.sending]
+        if not ops:  # settled meanwhile (mkdir d; rmdir d during the idle pause)
+            return [], []
         key = ops[0].key
         others: list[Op] = []
         files: list[Op] = []

@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import trio
 
@@ -38,6 +39,7 @@ from bucketfs.vfs.ledger import conflict_name
 from bucketfs.vfs.nodes import Attr, Kind, Node
 
 log = logging.getLogger("bucketfs.vfs")
+T = TypeVar("T")
 
 CONFLICT_RETRIES = 5  # write-back: rounds refused by a moved root before the round is retried
 #: seconds a push keeps retrying on new roots while other changes of the bucket win the race
@@ -279,19 +281,16 @@ class WriteOps(VfsCore):
             thread, key, path = self.where(node)
             mode, mtime = of.pending_mode or 0, of.pending_mtime or 0
             size = of.size()
-            try:
-                res = await self.api.push_path(
-                    thread,
-                    key,
-                    path,
-                    functools.partial(of.chunks, size),
-                    root=await self.root_of(key),
-                    mode=mode,
-                    mtime=mtime,
-                    size=size,
+
+            def send(root: str, to: str = path) -> Awaitable[PushResultLike]:
+                chunks = functools.partial(of.chunks, size)
+                return self.api.push_path(
+                    thread, key, to, chunks, root=root, mode=mode, mtime=mtime, size=size
                 )
-            except Conflict:
-                res = await self._resolve_conflict(node, of, size)
+
+            res = await self.path_checked(thread, key, path, of.base_cid, send)
+            if res is None:  # someone else changed the file meanwhile
+                res = await self._beside(node, path, send)
             of.pushed_generation, of.pushed_cid, of.base_cid = generation, res.cid, res.cid
             self.learn_length(res.cid, size)
             self.ledger.stored(key, path, res.cid, res.root.path)
@@ -324,45 +323,49 @@ class WriteOps(VfsCore):
         await self._loaded(node, of)
         return node
 
-    async def _resolve_conflict(self, node: Node, of: OpenFile, size: int) -> PushResultLike:
-        """The hub refused the push: the bucket moved on. If the path still holds what this
-        handle started from, push again on the new root, for as long as other changes keep winning the race (``CONFLICT_PATIENCE``, with
-        jittered backoff); otherwise someone else changed the file: ours goes beside it."""
-        thread, key, path = self.where(node)
+    async def path_checked(
+        self,
+        thread: str,
+        key: str,
+        path: str,
+        base: str,
+        change: Callable[[str], Awaitable[T]],
+    ) -> T | None:
+        """``change(root)`` with the root check, as the conflict rule wants (module docstring):
+        when the bucket moved on, it is made again on the new root for as long as ``path``
+        still holds ``base`` ("" = absent) and other changes keep winning the race
+        (``CONFLICT_PATIENCE``, jittered backoff); None when the path holds something else."""
+        root = await self.root_of(key)
         deadline = time.monotonic() + CONFLICT_PATIENCE
         pause = CONFLICT_PAUSE
         while True:
+            try:
+                return await change(root)
+            except Conflict:
+                if time.monotonic() > deadline:
+                    raise
+            if pause > CONFLICT_PAUSE:
+                await trio.sleep(random.uniform(0, pause))
+            pause = min(pause * 2, 1.0)
             root = (await self.api.root(thread, key)).path
             self.ledger.learn(key, root)
             try:
                 current = (await self.api.list_path(thread, key, path)).item.cid
             except NotFound:
                 current = ""
-            if current != of.base_cid:
-                break
-            try:
-                return await self.api.push_path(
-                    thread,
-                    key,
-                    path,
-                    functools.partial(of.chunks, size),
-                    root=root,
-                    mode=of.pending_mode or 0,
-                    mtime=of.pending_mtime or 0,
-                    size=size,
-                )
-            except Conflict:
-                if time.monotonic() > deadline:
-                    raise
-                await trio.sleep(random.uniform(0, pause))
-                pause = min(pause * 2, 1.0)
+            if current != base:
+                return None
+
+    async def _beside(
+        self, node: Node, path: str, send: Callable[[str, str], Awaitable[PushResultLike]]
+    ) -> PushResultLike:
+        """Our version of a file someone else changed meanwhile goes beside it."""
+        key = node.bucket
         other = conflict_name(path)
         msg = f"{key}/{path} changed on the hub meanwhile; our version saved as {other}"
         log.warning("hub %s: %s", self.hub_address, msg)
         self.conflicts.append(msg)
-        result = await self.api.push_path(
-            thread, key, other, functools.partial(of.chunks, size), size=size
-        )
+        result = await send("", other)
         self.invalidate(self.inodes.get(node.parent))
         return result
 

@@ -362,3 +362,42 @@ def test_an_uploaded_burst_needs_no_listing_download_or_attribute_call(
         assert c.mtime == d.mtime  # the close time was sent: both sides agree
 
     wenv.run(body)
+
+
+def test_mkdir_then_rmdir_during_the_idle_pause_sends_nothing_and_logs_no_failure(
+    wenv: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def body() -> None:
+        await wenv.mkdir("b")
+        assert await wenv.vfs.wait_uploaded(5)
+        parent = (await wenv.resolve("b")).ino
+        for i in range(5):
+            await wenv.vfs.mkdir(parent, f"d{i}", 0o755)
+            await trio.sleep(0)  # the uploader wakes and starts its idle pause
+            await wenv.vfs.rmdir(parent, f"d{i}")
+            await trio.sleep(0.2)
+        assert await wenv.vfs.wait_uploaded(5)
+
+    with caplog.at_level(logging.WARNING):
+        wenv.run(body)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+def test_symlink_while_another_client_changes_the_bucket_is_made_on_the_new_root(
+    wenv: Env,
+) -> None:
+    async def body() -> None:
+        await wenv.mkdir("b")
+        assert await wenv.vfs.wait_uploaded(5)
+        other = wenv.new_vfs()
+        await other.start()
+        parent = (await wenv.resolve("b")).ino
+        for i in range(5):
+            await wenv.write(f"b/o{i}", b"x", other)  # the root moves on each time
+            await wenv.vfs.symlink(parent, f"l{i}", "target")
+        fresh = wenv.new_vfs()
+        await fresh.start()
+        names = await wenv.ls("b", fresh)
+        assert sorted(n for n in names if n.startswith("l")) == [f"l{i}" for i in range(5)]
+
+    wenv.run(body)
