@@ -64,6 +64,14 @@ class Unsupported(BucketfsError):
     """The operation is not supported here."""
 
 
+class NameTooLong(BucketfsError):
+    """A file name is longer than ``NAME_MAX`` bytes."""
+
+
+class FileTooLarge(BucketfsError):
+    """A file would grow past the largest size the mount stores."""
+
+
 class QuotaExceeded(BucketfsError):
     """A storage or usage quota is exhausted."""
 

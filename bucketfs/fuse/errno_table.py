@@ -27,6 +27,8 @@ ERRNO: dict[type[BaseException], int] = {
     errors.Unauthenticated: errno.EACCES,
     XattrUnsupported: errno.ENOTSUP,
     errors.Unsupported: errno.EPERM,
+    errors.NameTooLong: errno.ENAMETOOLONG,
+    errors.FileTooLarge: errno.EFBIG,
     errors.QuotaExceeded: errno.EDQUOT,
     errors.NoSpace: errno.ENOSPC,
     errors.ReadOnly: errno.EROFS,

@@ -64,7 +64,8 @@ class BucketOperations(pyfuse3.Operations):
         e.st_size = a.size
         e.st_blksize = 65536
         e.st_blocks = (a.size + 511) // 512
-        e.st_atime_ns = e.st_mtime_ns = e.st_ctime_ns = a.mtime
+        e.st_atime_ns = e.st_mtime_ns = a.mtime
+        e.st_ctime_ns = a.ctime or a.mtime
         return e
 
     async def lookup(

@@ -28,7 +28,7 @@ from typing import cast
 
 import trio
 
-from bucketfs.errors import CorruptData, NotADirectory, NotFound, ReadOnly
+from bucketfs.errors import CorruptData, NameTooLong, NotADirectory, NotFound, ReadOnly
 from bucketfs.vfs.backend import BucketsApi, CapabilitiesLike, EntryLike, SessionLike
 from bucketfs.vfs.bucketstate import BucketStates, TrackedApi
 from bucketfs.vfs.cids import CHUNK_SIZE, is_single_block
@@ -63,6 +63,13 @@ LIST_PAGE = 1000
 LOAD_TRIES = 3  # fetches of one listing while our own changes race it (then used uncached)
 SEED = ".textileseed"
 MAX_LENGTHS = 100_000
+NAME_MAX = 255  # bytes in one file name (what statfs says)
+MAX_FILE_SIZE = 1 << 44  # bytes in one file (16 TiB, as ext4): larger is EFBIG
+
+
+def check_name_length(name: str) -> None:
+    if len(os.fsencode(name)) > NAME_MAX:
+        raise NameTooLong(f"{name[:32]}...: names are at most {NAME_MAX} bytes")
 
 
 @dataclass
@@ -477,6 +484,7 @@ class VfsCore:
 
     async def child(self, parent: Node, name: str) -> Node:
         """The node called ``name`` in directory ``parent`` (raises NotFound)."""
+        check_name_length(name)
         if parent.ino == ROOT_INO:
             node = self.inodes.child(ROOT_INO, name)
             if node is None:
@@ -510,7 +518,14 @@ class VfsCore:
         of = self.open_files.get(node.ino)
         if of is not None and of.loaded:
             return node.attr(of.size(), ttl)
-        return node.attr(None, ttl)
+        return node.attr(None, ttl, self._subdirs(node) if node.kind.is_dir else 0)
+
+    def _subdirs(self, node: Node) -> int:
+        """Subdirectories of a directory as far as its cached listing knows (its nlink - 2)."""
+        if not node.bucket:
+            return sum(1 for i in node.children.values() if self.inodes.get(i).kind.is_dir)
+        cached = self.listings.get((node.bucket, self.inodes.bucket_path(node)))
+        return sum(1 for e in cached.entries.values() if e.is_dir) if cached is not None else 0
 
     async def lookup(self, parent_ino: int, name: str) -> Attr:
         node = await self.child(self.inodes.get(parent_ino), name)

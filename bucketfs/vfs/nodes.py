@@ -43,6 +43,7 @@ class Attr:
     mtime: int  # ns
     nlink: int
     ttl: float = 1.0  # how long the kernel may cache the entry and these attributes (s)
+    ctime: int = 0  # ns; 0 = as mtime
 
 
 @dataclass
@@ -57,23 +58,38 @@ class Node:
     size_exact: bool = True
     perm: int = 0  # permission bits; 0 = default for the kind
     mtime: int = 0
+    ctime: int = 0  # ns of the last local change of data or attributes (0 = as mtime)
+    touched: int = 0  # directories: ns of our last change of an entry (shown if newer)
     target: str = ""  # symlink target
     checked: float = 0.0  # monotonic time the attributes were last confirmed
     lookups: int = 0
     unlinked: bool = False
     children: dict[str, int] = field(default_factory=dict)
 
-    def attr(self, size: int | None = None, ttl: float = 1.0) -> Attr:
+    def changed(self, data: bool = False) -> None:
+        """A local change of the node's attributes (and of its data: mtime too)."""
+        now = time.time_ns()
+        self.ctime = now
+        if data:
+            self.mtime = now
+
+    def entries_changed(self) -> None:
+        """An entry of this directory was created, removed or renamed (mtime and ctime)."""
+        self.touched = self.ctime = time.time_ns()
+
+    def attr(self, size: int | None = None, ttl: float = 1.0, subdirs: int = 0) -> Attr:
         if self.kind is Kind.LINK:
             mode = stat.S_IFLNK | 0o777
         elif self.kind.is_dir:
             mode = stat.S_IFDIR | (self.perm or 0o755)
         else:
             mode = stat.S_IFREG | (self.perm or 0o644)
-        nlink = 2 if self.kind.is_dir else 1
+        nlink = 2 + subdirs if self.kind.is_dir else 0 if self.unlinked else 1
         if self.kind is Kind.LINK:
             size = len(self.target.encode())
-        return Attr(self.ino, mode, self.size if size is None else size, self.mtime, nlink, ttl)
+        mtime = max(self.mtime, self.touched)
+        size = self.size if size is None else size
+        return Attr(self.ino, mode, size, mtime, nlink, ttl, max(self.ctime, mtime))
 
 
 class InodeTable:

@@ -115,6 +115,8 @@ class Vfs(WriteBackOps):
             node = self.inodes.upsert(parent_ino, name, Kind.DIR, parent.bucket)
             node.cid, node.size, node.mtime = EMPTY_DIR_CID, 0, made
             node.perm, node.checked, node.unlinked = perm, time.monotonic(), False
+            node.ctime = made
+            parent.entries_changed()
             self.note(node)
             self.listings[(key, self.inodes.bucket_path(node))] = CachedListing(
                 {}, time.monotonic()
@@ -154,6 +156,7 @@ class Vfs(WriteBackOps):
             )
             self.drop_entry(parent, name)
         self.listings.pop((key, path), None)
+        parent.entries_changed()
         self.inodes.detach(node)
 
     async def unlink(self, parent_ino: int, name: str) -> None:
@@ -178,6 +181,8 @@ class Vfs(WriteBackOps):
                 if of is None:
                     raise
         self.drop_entry(parent, name)
+        node.changed()  # open descriptors see nlink 0 and the new ctime
+        parent.entries_changed()
         self.inodes.detach(node)
 
     async def rename(
@@ -219,6 +224,9 @@ class Vfs(WriteBackOps):
             self.invalidate(node)  # listings below it are cached under the old path
         self.drop_entry(src_dir, old_name)
         self.inodes.move(node, new_parent, new_name)
+        node.changed()
+        src_dir.entries_changed()
+        dst_dir.entries_changed()
         self.note(node)
 
     async def _uploaded(self, key: str) -> None:
@@ -257,7 +265,8 @@ class Vfs(WriteBackOps):
         self.ledger.learn(key, root.path)
         node = self.inodes.upsert(parent_ino, name, Kind.LINK, parent.bucket)
         node.cid, node.target, node.mtime, node.unlinked = "", target, time.time_ns(), False
-        node.checked = time.monotonic()
+        node.checked, node.ctime = time.monotonic(), node.mtime
+        parent.entries_changed()
         self.note(node)
         node.lookups += 1
         return self.attr(node)

@@ -25,6 +25,7 @@ import trio
 from bucketfs.errors import (
     AlreadyExists,
     Conflict,
+    FileTooLarge,
     InvalidArgument,
     IsADirectory,
     NotADirectory,
@@ -33,7 +34,7 @@ from bucketfs.errors import (
     Unsupported,
 )
 from bucketfs.vfs.backend import PushResultLike, RootLike
-from bucketfs.vfs.core import SEED, VfsCore
+from bucketfs.vfs.core import MAX_FILE_SIZE, SEED, VfsCore, check_name_length
 from bucketfs.vfs.files import OpenFile
 from bucketfs.vfs.ledger import conflict_name
 from bucketfs.vfs.nodes import Attr, Kind, Node
@@ -64,6 +65,7 @@ class WriteOps(VfsCore):
 
     @staticmethod
     def _check_name(name: str) -> None:
+        check_name_length(name)
         if SEED in name:
             raise InvalidArgument("paths containing .textileseed are not allowed")
 
@@ -131,6 +133,8 @@ class WriteOps(VfsCore):
             return fh, self.attr(existing)
         node = self.inodes.upsert(parent_ino, name, Kind.FILE, parent.bucket)
         node.cid, node.size, node.perm, node.mtime = "", 0, mode & 0o7777, time.time_ns()
+        node.ctime = node.mtime
+        parent.entries_changed()
         node.checked, node.unlinked = time.monotonic(), False
         of = self._open_file(node, truncate=False)
         of.touch()  # a new file is pushed even if nothing is written
@@ -159,9 +163,11 @@ class WriteOps(VfsCore):
             await self._loaded(node, of)
         if of.journaled:  # recorded by the write-back journal: continue in a copy
             of.detach(self.staging_dir())
+        if off + len(data) > MAX_FILE_SIZE:
+            raise FileTooLarge(f"{node.name}: files are at most {MAX_FILE_SIZE} bytes")
         n = of.write(off, data)
         of.pending_mtime = None
-        node.mtime = time.time_ns()
+        node.changed(data=True)
         return n
 
     async def flush(self, fh: int) -> None:
@@ -397,6 +403,9 @@ class WriteOps(VfsCore):
     async def _truncate(self, node: Node, fh: int | None, size: int) -> None:
         if node.kind.is_dir:
             raise IsADirectory(node.name)
+        if size > MAX_FILE_SIZE:
+            raise FileTooLarge(f"{node.name}: files are at most {MAX_FILE_SIZE} bytes")
+        node.changed(data=True)
         of = self.open_files.get(node.ino)
         if of is not None and fh is not None:
             (await self._changeable(node, of)).truncate(size)
@@ -411,6 +420,7 @@ class WriteOps(VfsCore):
     async def _set_attrs(self, node: Node, mode: int | None, mtime: int | None) -> None:
         if not self.caps.path_attrs:
             raise Unsupported(f"hub {self.hub_address} cannot store modes or times (no extension)")
+        node.changed()
         of = self.open_files.get(node.ino)
         if of is not None and of.dirty:
             if mode is not None:
