@@ -372,7 +372,10 @@ class BucketService:
         if info.kind == content.SYMLINK:
             return iter([info.target.encode()[offset : (offset + length) if length else None]])
         key_bytes = self.file_key(bucket, path)
-        return content.read(self.blocks, entry.cid, key_bytes, offset, length, info.file_size)
+        where = f"bucket {key} (thread {ctx.thread}) path {path!r}"
+        return content.read(
+            self.blocks, entry.cid, key_bytes, offset, length, info.file_size, where=where
+        )
 
     def pull_ipfs_path(
         self, ipfs_path: str, *, offset: int = 0, length: int = 0
@@ -382,7 +385,7 @@ class BucketService:
         info = content.node_info(self.blocks, self.attrs, self.public_dirs, entry.cid, False)
         if info.kind == content.DIR:
             raise IsADirectory("node is a directory", wire_code="UNKNOWN")
-        return content.read(self.blocks, entry.cid, None, offset, length)
+        return content.read(self.blocks, entry.cid, None, offset, length, where=ipfs_path)
 
     def pull_roles(self, ctx: Ctx, key: str, path: str) -> dict[str, int]:
         path = bpaths.clean(path)
