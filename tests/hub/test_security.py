@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import itertools
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,7 +29,7 @@ from test_buckets_api import Buckets, rpc_error
 from bucketfs.auth.identity import Identity
 from bucketfs.proto import bucketfs_ext_pb2 as ext_pb
 from bucketfs.proto import bucketsd_pb2 as pb
-from bucketfs.testing.hubproc import HubClients, HubProcess
+from bucketfs.testing.hubproc import HubClients, HubProcess, free_tcp_port
 
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -36,6 +38,26 @@ READER, WRITER, ADMIN = 1, 2, 3
 BUCKETS = pb.DESCRIPTOR.services_by_name["APIService"]
 EXTENSION = ext_pb.DESCRIPTOR.services_by_name["BucketsExtension"]
 ALL_METHODS = [(BUCKETS, m) for m in BUCKETS.methods] + [(EXTENSION, m) for m in EXTENSION.methods]
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[HubProcess]:
+    """A hub with the HTTP gateway (overrides conftest's ``hub``); its log must stay clean."""
+    gateway = f"127.0.0.1:{free_tcp_port()}"
+    with HubProcess(extra_args=("--gateway", gateway)) as proc:
+        proc.gateway = gateway  # type: ignore[attr-defined]
+        yield proc
+        assert not proc.log_errors(), proc.log_text()[-3000:]
+
+
+def gateway_status(hub: HubProcess, thread: Any, key: str, path: str) -> int:
+    url = f"http://{hub.gateway}/thread/{thread}/buckets/{key}/{path}"  # type: ignore[attr-defined]
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return exc.code
 
 
 @pytest.fixture(scope="module")
@@ -280,7 +302,7 @@ def test_undecodable_request_is_refused_after_authentication(
 # -- public buckets ---------------------------------------------------------------------------
 
 
-def test_public_bucket_read_rule(world: dict[str, Any]) -> None:
+def test_public_bucket_read_rule(hub: HubProcess, world: dict[str, Any]) -> None:
     owner, clients = world["owner"], world["clients"]
     key = owner.create("public").root.key
     owner.push(key, "dir/f.txt", b"hello")
@@ -300,6 +322,7 @@ def test_public_bucket_read_rule(world: dict[str, Any]) -> None:
         assert rpc_error(s.api.PushPathAccessRoles, grant, metadata=s.md()).code() == DENIED
         err = rpc_error(s.api.List, pb.ListRequest(), metadata=s.md())
         assert err.code() == DENIED  # the thread's bucket list stays with its owner
+    assert gateway_status(hub, owner.thread, key, "dir/f.txt") == 200  # anonymous
     private = owner.create("secret", private=True).root.key
     owner.push(private, "s.txt", b"secret")
     for s in strangers:
@@ -313,3 +336,5 @@ def test_public_bucket_read_rule(world: dict[str, Any]) -> None:
         assert rpc_error(s.pull, closed, "c.txt").code() == DENIED
         assert rpc_error(s.ls, closed).code() == DENIED
     assert owner.pull(closed, "c.txt") == b"closed"
+    assert gateway_status(hub, owner.thread, closed, "c.txt") == 403
+    assert gateway_status(hub, owner.thread, private, "s.txt") == 403
