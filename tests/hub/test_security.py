@@ -253,36 +253,66 @@ def _raw(b: Buckets, path: str, kind: str, payload: bytes) -> Any:
     return make(payload, metadata=b.md(), timeout=10)
 
 
+def _varint(n: int) -> bytes:
+    out = b""
+    while n >= 0x80:
+        out += bytes([n & 0x7F | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
 def _field(number: int, data: bytes) -> bytes:
-    assert len(data) < 128
-    return bytes([number << 3 | 2, len(data)]) + data
+    """A length-delimited protobuf field (wire type 2), written by hand so it may be invalid."""
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
 
 
 BAD_UTF8 = [b"\xff", b"a\xc3", b"\xed\xa0\x80", b"ok/\xfe\xfe"]
 
 
-@pytest.mark.parametrize("bad", BAD_UTF8, ids=[b.hex() for b in BAD_UTF8])
-def test_path_that_is_not_utf8_is_invalid_argument(
-    hub: HubProcess, paths_bucket: tuple[Buckets, str], bad: bytes
+def _bad_string_payload(message: Any, bad: bytes) -> bytes | None:
+    """Wire bytes of ``message`` (a descriptor) with ``bad`` in every string field (the key,
+    paths, CIDs, …), recursing into a ``header``/``chunk`` sub-message; ``None`` if it has none."""
+    out = b""
+    for fd in message.fields:
+        if fd.type == fd.TYPE_STRING:
+            out += _field(fd.number, bad)
+        elif fd.type == fd.TYPE_MESSAGE and fd.name in ("header", "chunk"):
+            inner = _bad_string_payload(fd.message_type, bad)
+            if inner is not None:
+                return _field(fd.number, inner)
+    return out or None
+
+
+def _kind(method: Any) -> str:
+    first = "stream" if method.client_streaming else "unary"
+    return f"{first}_{'stream' if method.server_streaming else 'unary'}"
+
+
+STRING_METHODS = [
+    (s, m) for s, m in ALL_METHODS if _bad_string_payload(m.input_type, b"x") is not None
+]
+
+
+@pytest.mark.parametrize(
+    ("service", "method"),
+    STRING_METHODS,
+    ids=[f"{s.name}.{m.name}" for s, m in STRING_METHODS],
+)
+def test_string_that_is_not_utf8_is_invalid_argument(
+    hub: HubProcess, paths_bucket: tuple[Buckets, str], service: Any, method: Any
 ) -> None:
     b, key = paths_bucket
     start = len(hub.log_text())
-    svc = f"/{BUCKETS.full_name}"
-    key_field = _field(1, key.encode())
-    header = _field(1, key_field + _field(2, bad))  # PushPathRequest{header{key, path}}
-    calls = {
-        "ListPath": (f"{svc}/ListPath", "unary_unary", key_field + _field(2, bad)),
-        "PullPath": (f"{svc}/PullPath", "unary_stream", key_field + _field(2, bad)),
-        "PushPath": (f"{svc}/PushPath", "stream_stream", header),
-        "RemovePath": (f"{svc}/RemovePath", "unary_unary", key_field + _field(2, bad)),
-        "Root": (f"{svc}/Root", "unary_unary", _field(1, bad)),
-    }
-    for name, (path, kind, payload) in calls.items():
-        err = rpc_error(_raw, b, path, kind, payload)
-        assert err.code() == INVALID, (name, err.code(), err.details())
-        assert "UTF-8" in err.details(), (name, err.details())
+    path = f"/{service.full_name}/{method.name}"
+    for bad in BAD_UTF8:
+        payload = _bad_string_payload(method.input_type, bad)
+        assert payload is not None
+        err = rpc_error(_raw, b, path, _kind(method), payload)
+        assert err.code() == INVALID, (bad, err.code(), err.details())
+        assert "UTF-8" in err.details(), (bad, err.details())
     log = hub.log_text()[start:]
     assert "Traceback" not in log and "Exception deserializing" not in log, log[-2000:]
+    assert b.pull(key, "dir/f.txt") == b"hello"
 
 
 def test_undecodable_request_is_refused_after_authentication(
