@@ -89,25 +89,43 @@ class Report:
 
 
 @contextlib.contextmanager
-def open_offline(data_dir: Path) -> Iterator[Buckets]:
-    """The bucket logic over ``data_dir`` as the hub opens it, holding the hub's lock."""
+def hub_lock(data_dir: Path) -> Iterator[None]:
+    """Hold the hub's exclusive lock of ``data_dir`` (``DataDirLocked`` while a hub serves it)."""
     if not (data_dir / STORE_FILE).is_file():
         raise NotFound(f"{data_dir} is not a hub data directory (no {STORE_FILE})")
     fd = lock_data_dir(data_dir)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def open_locked(data_dir: Path) -> Iterator[Buckets]:
+    """The bucket logic over ``data_dir`` as the hub opens it; the caller holds the lock."""
     store = open_store(str(data_dir / STORE_FILE))
-    hub = HubContext(
-        data_dir=data_dir,
-        store=store,
-        engine=Engine(store),
-        accounts=Accounts(store),
-        identity=load_or_create_identity(data_dir),
-        options=HubOptions(),
-    )
+    with contextlib.ExitStack() as stack:
+        stack.callback(store.close)
+        hub = HubContext(
+            data_dir=data_dir,
+            store=store,
+            engine=Engine(store),
+            accounts=Accounts(store),
+            identity=load_or_create_identity(data_dir),
+            options=HubOptions(),
+        )
+        stack.pop_all()
     try:
         yield open_buckets(hub)
     finally:
-        hub.close()
-        os.close(fd)
+        hub.close()  # closes the store too
+
+
+@contextlib.contextmanager
+def open_offline(data_dir: Path) -> Iterator[Buckets]:
+    """:func:`open_locked` under :func:`hub_lock`."""
+    with hub_lock(data_dir), open_locked(data_dir) as svc:
+        yield svc
 
 
 def database_files(data_dir: Path) -> list[Path]:
@@ -126,8 +144,9 @@ def check_databases(data_dir: Path) -> list[Problem]:
     for path in database_files(data_dir):
         rel = path.relative_to(data_dir)
         try:
-            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
                 rows = [str(r[0]) for r in db.execute("PRAGMA integrity_check")]
+            rows = [line for row in rows for line in row.splitlines() if line]
         except sqlite3.DatabaseError as exc:
             rows = [str(exc)]
         if rows != ["ok"]:
@@ -264,13 +283,18 @@ class Checker:
 
 def fsck(data_dir: Path, *, repair: bool = False) -> Report:
     """Check ``data_dir`` (and repair it with ``repair``); the hub must not be running."""
-    db_problems = check_databases(data_dir)
-    with open_offline(data_dir) as svc:
-        checker = Checker(svc)
-        report = checker.run()
-        report.problems[:0] = db_problems
-        if repair:
-            Repairer(svc, checker.corrupt).repair(report)
+    with hub_lock(data_dir):
+        db_problems = check_databases(data_dir)
+        try:
+            with open_locked(data_dir) as svc:
+                checker = Checker(svc)
+                report = checker.run()
+                report.problems[:0] = db_problems
+                if repair:
+                    Repairer(svc, checker.corrupt).repair(report)
+        except sqlite3.DatabaseError as exc:
+            report = Report(problems=db_problems)
+            report.problems.append(Problem("database", f"the hub cannot open its data: {exc}"))
     return report
 
 

@@ -155,3 +155,19 @@ def test_random_damage_is_reported_by_path_and_repaired(
         for name, content in files.items():
             if name not in damaged:
                 assert b"".join(svc.pull_path(ctx, key, name)) == content
+
+
+def test_damaged_hub_database_is_reported(tmp_path: Path) -> None:
+    data = new_data_dir(tmp_path / "data")
+    with fsck.open_offline(data) as svc:
+        new_bucket(svc, {f"f{i}": os.urandom(100) for i in range(30)})
+    db = data / STORE_FILE
+    raw = bytearray(db.read_bytes())
+    for end in range(2 * 4096, len(raw) + 1, 4096):  # cell contents sit at the end of a page
+        raw[end - 600 : end] = os.urandom(600)
+    db.write_bytes(bytes(raw))
+    for name in (STORE_FILE + "-wal", STORE_FILE + "-shm"):
+        (data / name).unlink(missing_ok=True)
+    report = fsck.fsck(data)
+    assert report.status == fsck.DAMAGED
+    assert any(p.kind == "database" and STORE_FILE in p.text for p in report.problems)
