@@ -57,8 +57,17 @@ def made() -> Iterator[dict[str, Any]]:
             (name, path): b.ls(key, path).item.cid for name, key in keys.items() for path in files
         }
         roots = {name: b.root(key).path.removeprefix("/ipfs/") for name, key in keys.items()}
+        dirs = {name: b.ls(key, "d").item.cid for name, key in keys.items()}
         hub.stop()
-        yield {"hub": hub, "b": b, "keys": keys, "files": files, "cids": cids, "roots": roots}
+        yield {
+            "hub": hub,
+            "b": b,
+            "keys": keys,
+            "files": files,
+            "cids": cids,
+            "roots": roots,
+            "dirs": dirs,
+        }
         clients.close()
 
 
@@ -173,5 +182,22 @@ def test_corrupt_block_read_at_run_time_is_logged_with_cid_and_path(
             mine = [ln for ln in lines if keys[name] in ln]
             assert mine, hub.log_text()[-2000:]
             assert " ERROR " in mine[0] and "'d/f3.txt'" in mine[0] and cid in mine[0], mine
+    finally:
+        hub.stop()
+
+
+def test_corrupt_directory_block_met_by_a_listing_is_logged(made: dict[str, Any]) -> None:
+    hub, b, keys = made["hub"], made["b"], made["keys"]
+    for name in ("pub", "priv"):
+        flip_byte(block_file(hub, made["dirs"][name]))
+    hub.start()
+    try:
+        for name in ("pub", "priv"):
+            assert rpc_error(b.ls, keys[name], "d").code() != grpc.StatusCode.OK
+            assert rpc_error(b.pull, keys[name], "d/f0.txt").code() != grpc.StatusCode.OK
+            lines = [ln for ln in hub.log_text().splitlines() if "corrupt block" in ln]
+            mine = [ln for ln in lines if keys[name] in ln and made["dirs"][name] in ln]
+            assert any("path 'd'" in ln for ln in mine), lines
+            assert any("path 'd/f0.txt'" in ln for ln in mine), lines
     finally:
         hub.stop()

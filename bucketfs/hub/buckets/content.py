@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -141,12 +142,20 @@ def read(
 ) -> Iterator[bytes]:
     """Yield the (plaintext) bytes of a file in messages of at most :data:`PULL_CHUNK` bytes.
 
-    A corrupt block is logged (ERROR, with its CID and ``where``, e.g. the bucket path) before
-    the :class:`CorruptData` reaches the caller, so damage found by a read is never silent."""
-    try:
+    A corrupt block is logged (see :func:`corruption_logged`; ``where`` names the bucket path)."""
+    with corruption_logged(f"{where or 'a file'} (file {cid})"):
         yield from _read(blocks, cid, file_key, offset, length, plain_size)
+
+
+@contextlib.contextmanager
+def corruption_logged(where: str) -> Iterator[None]:
+    """Log a :class:`CorruptData` raised in the block (ERROR: the block's CID, from the error,
+    and ``where``, e.g. bucket and path) before it reaches the caller, so damage a read meets
+    is never silent; fsck finds it before a read does."""
+    try:
+        yield
     except CorruptData as exc:
-        log.error("corrupt block read in %s (file %s): %s", where or "a file", cid, exc.message)
+        log.error("corrupt block read in %s: %s", where, exc.message)
         raise
 
 
