@@ -51,6 +51,18 @@ CLEAN, REPAIRED, DAMAGED = 0, 3, 4
 DB_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
 
+#: damage below a node: (bucket path relative to the node, the bad block, what is wrong)
+Damage = tuple[str, CID, str]
+#: a node's child: (entry name, or "" inside a file; CID; whether it is a directory entry)
+Child = tuple[str, CID, bool]
+
+
+def _join(name: str, rel: str) -> str:
+    if not name:
+        return rel
+    return f"{name}/{rel}" if rel else name
+
+
 @dataclass
 class Problem:
     """One thing that is wrong; ``repaired`` says what ``--repair`` did about it."""
@@ -162,8 +174,8 @@ class Checker:
         self.svc = svc
         self.blocks = svc.blocks
         self.corrupt: dict[bytes, CID] = {}
-        #: multihash -> damage below that node (relative path, cid, what), memoised per node
-        self._memo: dict[bytes, list[tuple[str, CID, str]]] = {}
+        #: multihash -> damage below that node, memoised per node
+        self._memo: dict[bytes, list[Damage]] = {}
         self.report = Report()
 
     # -- blocks ------------------------------------------------------------------------------
@@ -186,35 +198,48 @@ class Checker:
 
     # -- references --------------------------------------------------------------------------
 
-    def damage(self, codec: DirCodec, cid: CID, is_dir: bool) -> list[tuple[str, CID, str]]:
-        """Damage reachable from ``cid`` as ``(path relative to it, cid, what)``."""
-        found = self._memo.get(cid.multihash)
-        if found is not None:
-            return found
+    def damage(self, codec: DirCodec, root: CID, is_dir: bool) -> list[Damage]:
+        """Damage reachable from ``root`` as ``(path relative to it, cid, what)``.
+
+        A post-order walk with an explicit stack (bucket trees may be deeper than Python's
+        recursion limit); results are memoised per node, so a subtree shared by several paths
+        or buckets is read once and its damage reported under every path that reaches it."""
+        stack: list[tuple[CID, bool, list[Child] | None]] = [(root, is_dir, None)]
+        while stack:
+            cid, as_dir, children = stack.pop()
+            if children is not None:  # every child is done: combine
+                self._memo[cid.multihash] = [
+                    (_join(name, rel), bad, what)
+                    for name, child, _ in children
+                    for rel, bad, what in self._memo[child.multihash]
+                ]
+                continue
+            if cid.multihash in self._memo:
+                continue
+            found, children = self._expand(codec, cid, as_dir)
+            if children is None:
+                self._memo[cid.multihash] = found
+                continue
+            stack.append((cid, as_dir, children))
+            stack += [(c, d, None) for _, c, d in children if c.multihash not in self._memo]
+        return self._memo[root.multihash]
+
+    def _expand(
+        self, codec: DirCodec, cid: CID, as_dir: bool
+    ) -> tuple[list[Damage], list[Child] | None]:
+        """A node's own damage (and ``None``), or its children ``(name, cid, is a dir entry)``."""
         state = self.state(cid)
         if state != "ok":
-            found = [("", cid, f"{state} block")]
-        elif is_raw(cid) or cid.codec != DAG_PB:
-            found = []
-        elif is_dir and codec.is_dir(cid):
-            found = self._dir_damage(codec, cid)
-        else:
-            found = []
-            for link in dagpb.decode(self.blocks.get(cid)).links:
-                found += [("", c, what) for _, c, what in self.damage(codec, link.cid, False)]
-        self._memo[cid.multihash] = found
-        return found
-
-    def _dir_damage(self, codec: DirCodec, cid: CID) -> list[tuple[str, CID, str]]:
-        try:
-            entries = codec.listing(cid)
-        except (NotFound, CorruptData) as exc:  # a HAMT shard block below the directory node
-            return [("", cid, f"unreadable directory: {exc.message}")]
-        found = []
-        for entry in entries:
-            for rel, bad, what in self.damage(codec, entry.cid, True):
-                found.append((f"{entry.name}/{rel}" if rel else entry.name, bad, what))
-        return found
+            return [("", cid, f"{state} block")], None
+        if is_raw(cid) or cid.codec != DAG_PB:
+            return [], None
+        if as_dir and codec.is_dir(cid):
+            try:
+                entries = codec.listing(cid)
+            except (NotFound, CorruptData) as exc:  # a HAMT shard block below the node
+                return [("", cid, f"unreadable directory: {exc.message}")], None
+            return [], [(e.name, e.cid, True) for e in entries]
+        return [], [("", link.cid, False) for link in dagpb.decode(self.blocks.get(cid)).links]
 
     def check_bucket(self, key: str, thread: str) -> None:
         try:

@@ -171,3 +171,22 @@ def test_damaged_hub_database_is_reported(tmp_path: Path) -> None:
     report = fsck.fsck(data)
     assert report.status == fsck.DAMAGED
     assert any(p.kind == "database" and STORE_FILE in p.text for p in report.problems)
+
+
+def test_a_shared_block_is_reported_under_every_path_and_bucket(tmp_path: Path) -> None:
+    data = new_data_dir(tmp_path / "data")
+    same = os.urandom(5000)
+    with fsck.open_offline(data) as svc:
+        ctx1, key1 = new_bucket(svc, {"a/x": same, "b/y": same, "c": b"other"})
+        ctx2, key2 = new_bucket(svc, {"z/x": same})
+        cid = svc.resolve(svc.records.get(ctx1.thread, key1), "a/x").cid
+        svc.blocks.delete(cid)
+    report = fsck.fsck(data)
+    found = sorted((p.bucket, p.path) for p in report.problems)
+    assert found == sorted([(key1, "a/x"), (key1, "b/y"), (key2, "z/x")])
+    assert all(p.cid == str(cid) for p in report.problems)
+    fsck.fsck(data, repair=True)
+    assert fsck.fsck(data).status == fsck.CLEAN
+    with fsck.open_offline(data) as svc:
+        assert b"".join(svc.pull_path(ctx1, key1, "c")) == b"other"
+        assert [i.name for i in svc.list_path(ctx2, key2, "").item.items] == [".textileseed", "z"]
