@@ -1,12 +1,15 @@
-"""``bucketfs hub serve`` and ``bucketfs hub keys create|list|invalidate``.
+"""``bucketfs hub serve``, ``bucketfs hub keys create|list|invalidate``, ``bucketfs hub fsck``
+and ``bucketfs hub gc``.
 
 ``serve`` runs the hub in the foreground and prints exactly one line on stdout,
 ``bucketfs hub listening on <address>``, once it accepts calls; logs go to stderr. SIGTERM or
 SIGINT stop it cleanly (exit 0). The ``keys`` commands open the hub's SQLite store directly, so
-they work whether or not the hub runs.
+they work whether or not the hub runs. ``fsck`` and ``gc`` take the hub's data directory lock, so
+they refuse to run while a hub serves the directory (see ``bucketfs/hub/fsck.py``).
 
 Exit status: 0 success; 1 a user error, printed as one line (e.g. the data directory is in use
-by another hub, an unknown key); 2 bad usage.
+by another hub, an unknown key); 2 bad usage; ``fsck`` only: 3 damage found and all of it
+repaired, 4 damage remains.
 """
 
 from __future__ import annotations
@@ -184,3 +187,44 @@ def invalidate(data_dir: Path | None, key: str) -> None:
     with _accounts(data_dir) as accounts:
         accounts.invalidate_key(key)
     click.echo(f"invalidated {key}", err=True)
+
+
+@hub.command()
+@data_option
+@click.option("--repair", is_flag=True, help="Remove what cannot be used (and say so).")
+def fsck(data_dir: Path | None, repair: bool) -> None:
+    """Check a stopped hub's data: databases, every block against its CID, every bucket's
+    references. Exit 0 clean, 3 damage found and repaired, 4 damage remains, 1 cannot check."""
+    from bucketfs.hub import fsck as checker
+
+    directory = _data_dir(data_dir)
+    try:
+        report = checker.fsck(directory, repair=repair)
+    except BucketfsError as exc:
+        raise click.ClickException(exc.message) from None
+    for problem in report.problems:
+        click.echo(problem.line())
+    state = {checker.CLEAN: "clean", checker.REPAIRED: "repaired", checker.DAMAGED: "DAMAGED"}
+    click.echo(
+        f"fsck {directory}: {report.blocks} blocks, {report.buckets} buckets, "
+        f"{len(report.problems)} problems, {report.unreferenced} unreferenced blocks: "
+        f"{state[report.status]}"
+    )
+    raise SystemExit(report.status)
+
+
+@hub.command()
+@data_option
+def gc(data_dir: Path | None) -> None:
+    """Delete the blocks no bucket references (the hub must be stopped)."""
+    from bucketfs.hub import fsck as checker
+
+    directory = _data_dir(data_dir)
+    try:
+        buckets, kept, deleted, freed = checker.gc(directory)
+    except BucketfsError as exc:
+        raise click.ClickException(f"{exc.message}; nothing was deleted") from None
+    click.echo(
+        f"gc {directory}: {buckets} buckets, kept {kept} blocks, "
+        f"deleted {deleted} blocks ({freed} bytes)"
+    )

@@ -10,7 +10,16 @@ before the servicer runs, it
 3. checks thread ownership: the ``x-textile-thread`` header and every ``dbID`` in the request
    (for streams, in each message as it arrives) must name a thread the caller created, except for
    the Buckets methods of the cross-user allow-list, where bucket roles decide;
-4. runs the handler with the resulting :class:`~bucketfs.hub.caller.Caller` as the current caller.
+4. refuses a request that is not a valid message of the method (a string that is not UTF-8, a
+   truncated field) with ``INVALID_ARGUMENT`` naming the problem: grpc itself would answer
+   INTERNAL and log a traceback, so the interceptor installs a deserializer that keeps the
+   decoding error and reports it here, after authentication (unauthenticated callers learn
+   nothing about their payload);
+5. runs the handler with the resulting :class:`~bucketfs.hub.caller.Caller` as the current caller.
+
+The thread check is one rule for every method: the owner's identity is accepted only with the
+API key the thread was created with (``Bad API key`` otherwise). The cross-user Buckets methods
+differ only in letting *other* identities through to the bucket roles, never in the owner's key.
 
 Unlike upstream, the ownership check also covers streaming ThreadDB methods (Listen and the
 transactions) and the ThreadDB methods of upstream's cross-user allow-list: a thread is private to
@@ -21,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Set
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import grpc
 from google.protobuf.message import Message
@@ -176,21 +185,29 @@ class Authenticator:
             raise PermissionDenied("Bad authorization") from None
         return token.verify_token(bearer, self.hub_key).subject
 
-    def check_thread(self, caller: Caller, db_id: bytes) -> None:
-        """PERMISSION_DENIED unless ``caller`` owns thread ``db_id`` (unknown threads pass: the
-        handler reports them as not found)."""
+    def check_thread(self, caller: Caller, db_id: bytes, *, shared: bool = False) -> None:
+        """PERMISSION_DENIED unless ``caller`` owns thread ``db_id`` with the API key the thread
+        was created with (unknown threads pass: the handler reports them as not found).
+
+        With ``shared`` (a method whose service enforces bucket roles) a caller of another
+        identity passes, and the roles decide; the owner's own identity must still come with
+        the thread's key, so a token is never worth more with another key than with its own.
+        """
         try:
             info = self.owners.get_db(db_id)
         except NotFound:
             return
         if info.owner != caller.identity:
+            if shared:
+                return
             raise PermissionDenied("User does not own thread")
         if caller.key_type is KeyType.USER and info.api_key != caller.api_key:
             raise PermissionDenied("Bad API key")
 
     def check_header(self, method: str, caller: Caller) -> None:
-        if caller.thread and method not in self.cross_user and method not in GET_TOKEN:
-            self.check_thread(caller, parse_thread_id(caller.thread))
+        if caller.thread and method not in GET_TOKEN:
+            tid = parse_thread_id(caller.thread)
+            self.check_thread(caller, tid, shared=method in self.cross_user)
 
     def check_request(self, method: str, caller: Caller, request: Any) -> None:
         if method.startswith(THREADS_PREFIX) and isinstance(request, Message):
@@ -199,9 +216,34 @@ class Authenticator:
                     self.check_thread(caller, db_id)
 
 
-def _abort_with(context: grpc.ServicerContext, exc: BucketfsError) -> None:
+class Undecodable:
+    """What the tolerant deserializer returns for bytes that are not a valid request."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+    def refusal(self) -> InvalidArgument:
+        return InvalidArgument(f"request could not be decoded: {self.error}")
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """``deserializer`` returning :class:`Undecodable` instead of raising (see module doc)."""
+    if deserializer is None:
+        return None
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # any decoding failure is the client's malformed request
+            return Undecodable(str(exc) or type(exc).__name__)
+
+    return decode
+
+
+def _abort_with(context: grpc.ServicerContext, exc: BucketfsError) -> NoReturn:
     code, message = status_for(exc)
     context.abort(code, message)
+    raise AssertionError("unreachable: abort raises")
 
 
 class AuthInterceptor(grpc.ServerInterceptor):
@@ -217,7 +259,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or method in SKIPPED:
+        if handler is None:
             return handler
         return _wrap(handler, _Gate(self.auth, method))
 
@@ -229,8 +271,13 @@ class _Gate:
         self.auth = auth
         self.method = method
 
-    def admit(self, request: Any, context: grpc.ServicerContext) -> Caller:
-        """Authenticate and check ownership; aborts the call with the wire error otherwise."""
+    def admit(self, request: Any, context: grpc.ServicerContext) -> Caller | None:
+        """Authenticate and check ownership; aborts the call with the wire error otherwise.
+        ``None`` for the skipped (unauthenticated) methods."""
+        if self.method in SKIPPED:
+            if isinstance(request, Undecodable):
+                _abort_with(context, request.refusal())
+            return None
         try:
             if self.method in BLOCKED:
                 raise PermissionDenied("Method is not accessible")
@@ -239,12 +286,13 @@ class _Gate:
             }
             caller = self.auth.authenticate(self.method, metadata)
             self.auth.check_header(self.method, caller)
+            if isinstance(request, Undecodable):
+                raise request.refusal()
             if request is not None:
                 self.auth.check_request(self.method, caller, request)
         except BucketfsError as exc:
             log.debug("%s refused: %s", self.method, exc.message)
             _abort_with(context, exc)
-            raise AssertionError("unreachable") from exc
         if log.isEnabledFor(logging.DEBUG):
             who = caller.identity or "(no identity yet)"
             log.debug(
@@ -252,16 +300,21 @@ class _Gate:
             )
         return caller
 
-    def checked(self, caller: Caller, requests: Iterable[Any]) -> Iterator[Any]:
-        """Pass stream messages through, checking the ``dbID`` of each one."""
+    def checked(
+        self, caller: Caller | None, requests: Iterable[Any], context: grpc.ServicerContext
+    ) -> Iterator[Any]:
+        """Pass stream messages through, checking each decoded and its ``dbID``."""
         for request in requests:
-            self.auth.check_request(self.method, caller, request)
+            if isinstance(request, Undecodable):
+                _abort_with(context, request.refusal())
+            if caller is not None:
+                self.auth.check_request(self.method, caller, request)
             yield request
 
 
 def _wrap(handler: grpc.RpcMethodHandler, gate: _Gate) -> grpc.RpcMethodHandler:
     serializers = {
-        "request_deserializer": handler.request_deserializer,
+        "request_deserializer": _tolerant(handler.request_deserializer),
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary is not None:
@@ -286,7 +339,7 @@ def _wrap(handler: grpc.RpcMethodHandler, gate: _Gate) -> grpc.RpcMethodHandler:
         def stream_unary(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
             caller = gate.admit(None, context)
             with acting_as(caller):
-                return inner_su(gate.checked(caller, requests), context)
+                return inner_su(gate.checked(caller, requests, context), context)
 
         return grpc.stream_unary_rpc_method_handler(stream_unary, **serializers)
     inner_ss = handler.stream_stream
@@ -295,6 +348,6 @@ def _wrap(handler: grpc.RpcMethodHandler, gate: _Gate) -> grpc.RpcMethodHandler:
     def stream_stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
         caller = gate.admit(None, context)
         with acting_as(caller):
-            yield from inner_ss(gate.checked(caller, requests), context)
+            yield from inner_ss(gate.checked(caller, requests, context), context)
 
     return grpc.stream_stream_rpc_method_handler(stream_stream, **serializers)

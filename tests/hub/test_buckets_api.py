@@ -173,7 +173,7 @@ def test_thread_header_required_and_unknown_bucket(b: Buckets) -> None:
 def test_push_pull_roundtrip_with_events_and_exact_sizes(b: Buckets) -> None:
     key = b.create().root.key
     data = os.urandom(3 * 1024 * 1024 + 123)
-    events = b.push(key, "/docs/big.bin", data, mode=0o600, mtime=1_700_000_000_000_000_000)
+    events = b.push(key, "docs/big.bin", data, mode=0o600, mtime=1_700_000_000_000_000_000)
     progress = [e.event.bytes for e in events[:-1]]
     assert progress and progress == sorted(progress) and progress[-1] <= len(data)
     final = events[-1].event

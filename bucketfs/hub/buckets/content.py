@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import cast
@@ -34,6 +36,8 @@ FIRST_CHUNK = 32 * 1024
 FIRST_BYTES = 256 * 1024
 PULL_CHUNK = CHUNK_SIZE
 FILE, DIR, SYMLINK = "file", "dir", "symlink"
+
+log = logging.getLogger(__name__)
 
 
 class Importer:
@@ -133,8 +137,36 @@ def read(
     offset: int = 0,
     length: int = 0,
     plain_size: int | None = None,
+    *,
+    where: str = "",
 ) -> Iterator[bytes]:
-    """Yield the (plaintext) bytes of a file in messages of at most :data:`PULL_CHUNK` bytes."""
+    """Yield the (plaintext) bytes of a file in messages of at most :data:`PULL_CHUNK` bytes.
+
+    A corrupt block is logged (see :func:`corruption_logged`; ``where`` names the bucket path)."""
+    with corruption_logged(f"{where or 'a file'} (file {cid})"):
+        yield from _read(blocks, cid, file_key, offset, length, plain_size)
+
+
+@contextlib.contextmanager
+def corruption_logged(where: str) -> Iterator[None]:
+    """Log a :class:`CorruptData` raised in the block (ERROR: the block's CID, from the error,
+    and ``where``, e.g. bucket and path) before it reaches the caller, so damage a read meets
+    is never silent; fsck finds it before a read does."""
+    try:
+        yield
+    except CorruptData as exc:
+        log.error("corrupt block read in %s: %s", where, exc.message)
+        raise
+
+
+def _read(
+    blocks: BlockStore,
+    cid: CID,
+    file_key: bytes | None,
+    offset: int,
+    length: int,
+    plain_size: int | None,
+) -> Iterator[bytes]:
     if offset < 0 or length < 0:
         raise InvalidArgument("offset and length must not be negative")
     get = blocks.get_unchecked  # read_file and prefetch_leaves verify every block

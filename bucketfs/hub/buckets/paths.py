@@ -1,8 +1,12 @@
 """Bucket path normalisation (WIRE §4.3, DESIGN §4 isolation).
 
-Bucket paths are relative, ``/``-separated, with no leading slash; ``""`` is the bucket root.
-Clients may send one leading ``/``. Paths that would escape the bucket (``..``), that are absolute
-after the one allowed slash, or that contain ``.textileseed`` (write methods only) are refused.
+Bucket paths are relative, ``/``-separated, with no leading slash; ``""`` (or ``"/"``) is the
+bucket root. Absolute paths (any other path starting with ``/``), paths that would escape the
+bucket (``..``) and paths that contain ``.textileseed`` (write methods only) are refused.
+
+Upstream strips one leading ``/`` (so ``/etc/passwd`` names ``etc/passwd``); bucketfs refuses it,
+so that a client that meant a local absolute path learns so instead of writing somewhere it did
+not intend (docs/PROTOCOL.md, "Paths"). The bucketfs client never sends a leading slash.
 """
 
 from __future__ import annotations
@@ -15,18 +19,20 @@ SEED_NAME = ".textileseed"
 def clean(path: str, *, write: bool = False) -> str:
     """Return the canonical form of a client-supplied bucket path.
 
-    ``"/a//b/./c/"`` → ``"a/b/c"``. ``..`` anywhere, a second leading slash, NUL bytes and (for
-    write methods) any ``.textileseed`` component raise :class:`InvalidArgument`.
+    ``"a//b/./c/"`` → ``"a/b/c"``; ``"/"`` → ``""``. A leading slash (other than the root
+    ``"/"``), ``..`` anywhere, NUL bytes and (for write methods) any ``.textileseed`` component
+    raise :class:`InvalidArgument`.
     """
     if "\0" in path:
         raise InvalidArgument("paths must not contain NUL bytes")
     if write and SEED_NAME in path:
         raise InvalidArgument("paths containing .textileseed are not allowed")
-    rest = path[1:] if path.startswith("/") else path
-    if rest.startswith("/"):
+    if path == "/":
+        return ""
+    if path.startswith("/"):
         raise InvalidArgument(f"absolute paths are not allowed: {path!r}")
     parts = []
-    for part in rest.split("/"):
+    for part in path.split("/"):
         if part in ("", "."):
             continue
         if part == "..":

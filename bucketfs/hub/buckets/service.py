@@ -230,8 +230,11 @@ class BucketService:
     ) -> Listing:
         path = bpaths.clean(path)
         bucket = self.load(ctx, key, path, Access.READ)
-        entry = self.resolve(bucket, path)
-        item, truncated = self.item(bucket, path, entry, children=True, limit=limit, after=after)
+        with content.corruption_logged(_where(ctx, key, path)):
+            entry = self.resolve(bucket, path)
+            item, truncated = self.item(
+                bucket, path, entry, children=True, limit=limit, after=after
+            )
         if not path:
             item.name = bucket.name
         return Listing(item, self.filtered(bucket, ctx.who), truncated)
@@ -364,15 +367,19 @@ class BucketService:
     ) -> Iterator[bytes]:
         path = bpaths.clean(path)
         bucket = self.load(ctx, key, path, Access.READ)
-        entry = self.resolve(bucket, path)
-        tree = self.tree(bucket)
-        info = content.node_info(self.blocks, self.attrs, tree.codec, entry.cid, bucket.private)
+        where = _where(ctx, key, path)
+        with content.corruption_logged(where):
+            entry = self.resolve(bucket, path)
+            tree = self.tree(bucket)
+            info = content.node_info(self.blocks, self.attrs, tree.codec, entry.cid, bucket.private)
         if info.kind == content.DIR:
             raise IsADirectory("node is a directory", wire_code="UNKNOWN")
         if info.kind == content.SYMLINK:
             return iter([info.target.encode()[offset : (offset + length) if length else None]])
         key_bytes = self.file_key(bucket, path)
-        return content.read(self.blocks, entry.cid, key_bytes, offset, length, info.file_size)
+        return content.read(
+            self.blocks, entry.cid, key_bytes, offset, length, info.file_size, where=where
+        )
 
     def pull_ipfs_path(
         self, ipfs_path: str, *, offset: int = 0, length: int = 0
@@ -382,7 +389,7 @@ class BucketService:
         info = content.node_info(self.blocks, self.attrs, self.public_dirs, entry.cid, False)
         if info.kind == content.DIR:
             raise IsADirectory("node is a directory", wire_code="UNKNOWN")
-        return content.read(self.blocks, entry.cid, None, offset, length)
+        return content.read(self.blocks, entry.cid, None, offset, length, where=ipfs_path)
 
     def pull_roles(self, ctx: Ctx, key: str, path: str) -> dict[str, int]:
         path = bpaths.clean(path)
@@ -432,6 +439,11 @@ class _Gate:
             with self._cond:
                 self._exclusive = False
                 self._cond.notify_all()
+
+
+def _where(ctx: Ctx, key: str, path: str) -> str:
+    """How a corrupt-block log line names a bucket path."""
+    return f"bucket {key} (thread {ctx.thread}) path {path!r}"
 
 
 def parse_ipfs_path(ipfs_path: str) -> tuple[CID, str]:
