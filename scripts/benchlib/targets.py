@@ -1,17 +1,21 @@
 """The filesystems ``scripts/bench`` compares, all below one base directory on the same disk.
 
 * :class:`LocalTarget` — a plain directory (the limit);
+* :class:`LocalFsyncTarget` — the same directory where every file is fsynced at close and every
+  directory change is fsynced (``benchlib.durable``): the limit for per-close durability;
 * :class:`RcloneTarget` — ``rclone mount --vfs-cache-mode writes`` of an rclone local remote;
-* :class:`NullfsTarget` — ``bucketfs.fuse.nullfs``, an in-memory pyfuse3 filesystem whose
+* :class:`NullfsTarget` — ``benchlib/nullfs.py``, an in-memory pyfuse3 filesystem whose
   handlers do nothing: the ceiling of a Python FUSE daemon on the machine;
 * :class:`BucketfsTarget` — ``bucketfs mount -f`` (the real CLI, in a subprocess with its config,
   cache and data directories below the base) over a hub of its own (:class:`HubProcess`);
 * :class:`BucketfsWritebackTarget` — the same with ``--write-back``.
 
 Each target has ``workdir`` (where workloads create files), ``cold()`` (forget every cache before
-a cold measurement: a fresh mount for the FUSE targets, then the kernel's page cache is dropped)
-and ``processes()`` (name -> pid of the processes whose memory and profile matter). Use them as
-context managers; leaving stops every process the target started.
+a cold measurement: a fresh mount for the FUSE targets, then the kernel's page cache is dropped),
+``populate()`` (many small files put where the daemon finds them after ``cold()``, the fastest way
+for that target: ``benchlib.populate``) and ``processes()`` (name -> pid of the processes whose
+memory and profile matter). Use them as context managers; leaving stops every process the target
+started.
 """
 
 from __future__ import annotations
@@ -24,10 +28,13 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from bucketfs.testing.hubproc import HubProcess
+from benchlib.populate import push_files, write_files
+from bucketfs.testing.hubproc import HubClient, HubProcess
 
 #: the ``bucketfs`` console script of this interpreter's environment
 BUCKETFS_CLI = str(Path(sys.executable).parent / "bucketfs")
+#: the pyfuse3 ceiling, run as a script (it is not part of the bucketfs package)
+NULLFS = Path(__file__).resolve().with_name("nullfs.py")
 
 
 def drop_page_cache() -> bool:
@@ -69,6 +76,10 @@ class Target:
     """A filesystem to measure; subclasses start and stop whatever serves it."""
 
     name = ""
+    #: the phases this target runs (None: all)
+    phases: tuple[str, ...] | None = None
+    #: untar and rm -rf make every file and directory change durable before going on
+    fsync_each = False
 
     def __init__(self, base: Path, *, drop_caches: bool = True) -> None:
         #: whether ``cold()`` drops the kernel's page cache (machine-wide; needs root)
@@ -87,6 +98,10 @@ class Target:
 
     def processes(self) -> dict[str, int]:
         return {}
+
+    def populate(self, paths: list[str]) -> None:
+        """Create the small files ``workdir/path`` of ``paths``; they are there after ``cold()``."""
+        write_files(self.workdir, paths)
 
     def close(self) -> None:
         """Stop everything; the files stay (the caller removes the base directory)."""
@@ -108,6 +123,15 @@ class LocalTarget(Target):
     """A plain directory."""
 
     name = "local"
+
+
+class LocalFsyncTarget(Target):
+    """A plain directory; untar and rm -rf fsync every file at close and every directory after
+    each change (``benchlib.durable``). The other phases would measure the local disk again."""
+
+    name = "local-fsync"
+    phases = ("tree",)
+    fsync_each = True
 
 
 class _FuseTarget(Target):
@@ -189,16 +213,20 @@ class RcloneTarget(_FuseTarget):
     def forget_cache(self) -> None:
         shutil.rmtree(self.base / "cache", ignore_errors=True)
 
+    def populate(self, paths: list[str]) -> None:
+        """Into the local remote's directory (rclone lists it again after a remount)."""
+        write_files(self.base / "remote", paths)
+
 
 class NullfsTarget(_FuseTarget):
-    """``bucketfs.fuse.nullfs``: pyfuse3 + trio answering from memory with no work at all, the
+    """``benchlib/nullfs.py``: pyfuse3 + trio answering from memory with no work at all, the
     ceiling of any Python FUSE daemon on this machine. Its files live in the daemon's memory, so
     ``cold()`` only drops the page cache (a remount would lose them)."""
 
     name = "pyfuse3"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "bucketfs.fuse.nullfs", str(self.mountpoint)]
+        return [sys.executable, str(NULLFS), str(self.mountpoint)]
 
     def cold(self, *, forget: bool = True) -> bool:
         return self.drop_caches and drop_page_cache()
@@ -260,6 +288,15 @@ class BucketfsTarget(_FuseTarget):
     def forget_cache(self) -> None:
         shutil.rmtree(self.base / "cache", ignore_errors=True)
 
+    def populate(self, paths: list[str]) -> None:
+        """Through the hub, as another client of the same account would write them."""
+        address, key, secret = self.credentials
+        client = HubClient(address, key, secret)
+        try:
+            push_files(client, "buckets", self.workdir.name, paths)
+        finally:
+            client.close()
+
     def processes(self) -> dict[str, int]:
         found = super().processes()
         if self.hub.proc is not None:
@@ -299,5 +336,12 @@ def write_back_supported() -> bool:
 BUCKETFS_TARGETS = ("bucketfs", "bucketfs-wb")
 TARGETS: dict[str, type[Target]] = {
     cls.name: cls
-    for cls in (LocalTarget, RcloneTarget, NullfsTarget, BucketfsTarget, BucketfsWritebackTarget)
+    for cls in (
+        LocalTarget,
+        LocalFsyncTarget,
+        RcloneTarget,
+        NullfsTarget,
+        BucketfsTarget,
+        BucketfsWritebackTarget,
+    )
 }
