@@ -140,3 +140,17 @@ def test_speed_ratio_direction() -> None:
     assert speed_ratio("untar", 200.0, 100.0) == 2.0  # a rate: higher is faster
     assert speed_ratio("rm_rf", 2.0, 1.0) == 0.5  # a duration: longer is slower
     assert speed_ratio("rm_rf", None, 1.0) is None
+
+
+@pytest.mark.parametrize("name", ["pyfuse3", "rclone", "bucketfs"])
+def test_fuse_targets_work_through_their_mount(name: str, tmp_path: Path) -> None:
+    """Every workload of a FUSE target runs below its mount point, on the mounted filesystem
+    (the rclone and pyfuse3 targets once worked in a plain directory beside the mount)."""
+    if name == "rclone" and shutil.which("rclone") is None:
+        pytest.skip("rclone is not installed (scripts/bench installs it)")
+    with TARGETS[name](tmp_path, drop_caches=False) as target:
+        assert target.workdir.is_dir()
+        assert os.stat(target.workdir).st_dev != os.stat(target.base).st_dev
+        target.populate(["d/f1", "d/f2"])
+        target.cold()
+        assert sorted(os.listdir(target.workdir / "d")) == ["f1", "f2"]

@@ -20,16 +20,18 @@ started.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from types import TracebackType
 
 from benchlib.populate import push_files, write_files
-from bucketfs.testing.hubproc import HubClient, HubProcess
+from bucketfs.testing.hubproc import HubClient, HubProcess, free_tcp_port
 
 #: the ``bucketfs`` console script of this interpreter's environment
 BUCKETFS_CLI = str(Path(sys.executable).parent / "bucketfs")
@@ -141,6 +143,7 @@ class _FuseTarget(Target):
         super().__init__(base, drop_caches=drop_caches)
         self.mountpoint = self.base / "mnt"
         self.mountpoint.mkdir(exist_ok=True)
+        self.workdir = self.mountpoint  # the workloads go through the mount
         self.proc: subprocess.Popen[bytes] | None = None
         self.mounts = 0
 
@@ -190,9 +193,35 @@ class _FuseTarget(Target):
 
 
 class RcloneTarget(_FuseTarget):
-    """``rclone mount`` of a local-disk remote with the write cache rclone users turn on."""
+    """``rclone mount`` of a local-disk remote with the write cache rclone users turn on.
+
+    rclone uploads a written file 5 s after its close; a file still waiting at unmount stays in
+    its cache for the next mount, so before a cold step removes the cache :meth:`unmount` waits
+    (through rclone's remote control, ``vfs/stats``) until nothing is queued, as bucketfs-wb's
+    ``umount`` waits for its uploads."""
 
     name = "rclone"
+
+    def __init__(self, base: Path, *, drop_caches: bool = True) -> None:
+        super().__init__(base, drop_caches=drop_caches)
+        self.rc_port = free_tcp_port()
+
+    def pending_uploads(self) -> int:
+        url = f"http://127.0.0.1:{self.rc_port}/vfs/stats"
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10) as r:
+            cache = json.load(r).get("diskCache", {})
+        return int(cache.get("uploadsInProgress", 0)) + int(cache.get("uploadsQueued", 0))
+
+    def unmount(self) -> None:
+        deadline = time.monotonic() + 600
+        while self.proc is not None and self.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                if self.pending_uploads() == 0:
+                    break
+            except OSError:
+                break  # no remote control: nothing to wait for
+            time.sleep(0.2)
+        super().unmount()
 
     def command(self) -> list[str]:
         backing = self.base / "remote"
@@ -208,6 +237,10 @@ class RcloneTarget(_FuseTarget):
             str(self.base / "cache"),
             "--config",
             "/dev/null",
+            "--rc",
+            "--rc-addr",
+            f"127.0.0.1:{self.rc_port}",
+            "--rc-no-auth",
         ]
 
     def forget_cache(self) -> None:
