@@ -35,8 +35,8 @@ from bucketfs.testing.hubproc import HubClient, HubProcess, free_tcp_port
 
 #: the ``bucketfs`` console script of this interpreter's environment
 BUCKETFS_CLI = str(Path(sys.executable).parent / "bucketfs")
-#: the pyfuse3 ceiling, run as a script (it is not part of the bucketfs package)
-NULLFS = Path(__file__).resolve().with_name("nullfs.py")
+#: the directory holding ``benchlib`` (``scripts/``), for the subprocesses that import it
+SCRIPTS_DIR = Path(__file__).resolve().parent.parent
 
 
 def drop_page_cache() -> bool:
@@ -259,7 +259,14 @@ class NullfsTarget(_FuseTarget):
     name = "pyfuse3"
 
     def command(self) -> list[str]:
-        return [sys.executable, str(NULLFS), str(self.mountpoint)]
+        return [sys.executable, "-m", "benchlib.nullfs", str(self.mountpoint)]
+
+    def env(self) -> dict[str, str]:
+        path = os.environ.get("PYTHONPATH", "")
+        return {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in (str(SCRIPTS_DIR), path) if p),
+        }
 
     def cold(self, *, forget: bool = True) -> bool:
         return self.drop_caches and drop_page_cache()
