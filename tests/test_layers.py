@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,34 @@ def test_violations_are_reported(tmp_path: Path) -> None:
     assert "hub/b.py:1: hub/ must not import bucketfs.vfs" in out
     assert "hub/b.py:2: imports nacl.signing" in out
     assert "ipfs/c.py:1: ipfs/ must not import trio" in out
+
+
+def test_bench_harness_rules(tmp_path: Path) -> None:
+    """scripts/benchlib beside the package: nullfs.py may import pyfuse3, nothing else there may,
+    and the package must not import the bench."""
+    pkg = tmp_path / "bucketfs"
+    (pkg / "vfs").mkdir(parents=True)
+    (pkg / "vfs" / "a.py").write_text("from benchlib.targets import TARGETS\n")
+    bench = tmp_path / "scripts" / "benchlib"
+    bench.mkdir(parents=True)
+    (bench / "nullfs.py").write_text("import pyfuse3\nimport trio\n")
+    (bench / "targets.py").write_text("import os\nimport pyfuse3\nimport grpc\n")
+    result = run(pkg)
+    assert result.returncode == 1
+    out = result.stdout
+    assert "benchlib/nullfs.py:" not in out
+    assert "vfs/a.py:1: the package must not import the bench" in out
+    assert "scripts/benchlib/targets.py:2: imports pyfuse3" in out
+    assert "scripts/benchlib/targets.py:3: imports grpc" in out
+    (pkg / "vfs" / "a.py").unlink()
+    (bench / "targets.py").write_text("import os\n")
+    result = run(pkg)
+    assert result.returncode == 0, result.stdout
+    assert "2 bench modules" in result.stdout
+
+
+def test_real_bench_harness_checked() -> None:
+    """The real check covers scripts/benchlib (its nullfs imports pyfuse3 and passes)."""
+    result = run(ROOT / "bucketfs")
+    assert re.search(r", [1-9][0-9]* bench modules", result.stdout), result.stdout
+    assert "import pyfuse3" in (ROOT / "scripts" / "benchlib" / "nullfs.py").read_text()

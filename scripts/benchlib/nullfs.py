@@ -5,7 +5,9 @@ the same run on the same machine, how fast pyfuse3 + trio can answer the kernel 
 does no work at all. The gap between this target and bucketfs is bucketfs's own cost; the gap
 between this target and the local disk is the cost of the language and of the FUSE round trips.
 It has the same mount options and timeouts as the bucketfs mount and keeps everything in memory
-(nothing is durable: ``fsync`` is a no-op). Run: ``python -m bucketfs.fuse.nullfs MOUNTPOINT``.
+(nothing is durable: ``fsync`` is a no-op). Run, with ``scripts/`` on ``PYTHONPATH``:
+``python -m benchlib.nullfs MOUNTPOINT``. It lives beside the bench, outside the installed
+package; ``scripts/check_layers.py`` lets this one file import pyfuse3 besides ``bucketfs/fuse/``.
 """
 
 from __future__ import annotations
@@ -179,7 +181,7 @@ class NullFs(pyfuse3.Operations):
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m bucketfs.fuse.nullfs MOUNTPOINT", file=sys.stderr)
+        print("usage: python -m benchlib.nullfs MOUNTPOINT", file=sys.stderr)
         return 2
     options = set(pyfuse3.default_options) | {"fsname=nullfs", "subtype=nullfs"}
     pyfuse3.init(NullFs(), argv[0], options)

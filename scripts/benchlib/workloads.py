@@ -6,9 +6,16 @@
   /dev/null (MiB/s), then once more after a fresh mount that keeps the daemon's disk cache;
 * ``tree`` — ``tar -xf`` of a tarball of the Python standard library (files/s), ``ls -lR``,
   ``cat`` of every file, then after ``cold()`` ``os.stat`` of every path twice (cold, warm), and
-  ``rm -rf`` (seconds);
+  ``rm -rf`` (seconds); on a target with ``fsync_each`` (``local-fsync``) untar and rm -rf are
+  the fsyncing programs of ``benchlib.durable``;
 * ``randread`` — a file written with ``dd``, then after ``cold()`` ``fio`` 4 KiB random reads
-  (psync, queue depth 1, time based) — IOPS.
+  (psync, queue depth 1, time based) — IOPS;
+* ``dirs`` — a directory of ``big_dir`` small files and a tree of ``inodes`` small files (1,000
+  per directory) put in place by ``target.populate()``; after ``cold()`` ``ls -l`` of the big
+  directory (seconds), after another ``cold()`` ``os.stat`` of every path of the tree (seconds;
+  the peak memory of the mount daemon then is the memory of that many known inodes). It runs
+  last and leaves its files (too slow to remove through a synchronous mount; the target's
+  directory is removed after it).
 
 Each phase returns ``{metric: value}``; :data:`METRICS` gives each metric's unit and direction.
 Inputs (the random file, the tarball) are made once by :class:`Inputs` outside every target.
@@ -26,8 +33,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bucketfs.testing.bench_probe import BenchError, Probe, run
-from bucketfs.testing.bench_targets import Target
+from benchlib.durable import extract_fsync, read_members, remove_fsync
+from benchlib.probe import BenchError, Probe, run
+from benchlib.targets import Target
 
 
 @dataclass(frozen=True)
@@ -48,20 +56,25 @@ METRICS: dict[str, Metric] = {
     "stat_warm": Metric("stat every path, warm", "s", False),
     "rm_rf": Metric("rm -rf the tree", "s", False),
     "randread": Metric("4 KiB random read (fio)", "IOPS", True),
+    "ls_l_big": Metric("ls -l of the big dir, fresh mount", "s", False),
+    "stat_inodes": Metric("stat every path of the big tree", "s", False),
 }
 PHASE_METRICS: dict[str, tuple[str, ...]] = {
     "seq": ("seq_write", "seq_read", "seq_read_kept"),
     "tree": ("untar", "ls_lR", "read_all", "stat_cold", "stat_warm", "rm_rf"),
     "randread": ("randread",),
+    "dirs": ("ls_l_big", "stat_inodes"),
 }
 
 
 @dataclass(frozen=True)
 class Sizes:
-    seq_mib: int = 1024
+    seq_mib: int = 2048
     tree_files: int = 8000
     fio_mib: int = 256
     fio_seconds: int = 20
+    big_dir: int = 20_000
+    inodes: int = 100_000
 
 
 def stdlib_files(limit: int) -> Iterator[tuple[Path, str]]:
@@ -147,7 +160,11 @@ def tree_phase(target: Target, inputs: Inputs, probe: Probe) -> dict[str, float]
     tree = target.workdir / "tree"
     tree.mkdir()
     inputs.warm()
-    untar = probe.command("untar", ["tar", "-xf", str(inputs.tarball), "-C", str(tree)])
+    if target.fsync_each:
+        members = read_members(inputs.tarball)
+        untar = probe.time("untar", lambda: extract_fsync(members, tree))
+    else:
+        untar = probe.command("untar", ["tar", "-xf", str(inputs.tarball), "-C", str(tree)])
     out = {"untar": _rate(inputs.files, untar)}
     out["ls_lR"] = probe.time("ls_lR", lambda: run(["ls", "-lR", str(tree)]))
     cat = f"find {_q(tree)} -type f -exec cat {{}} + > /dev/null"
@@ -156,7 +173,10 @@ def tree_phase(target: Target, inputs: Inputs, probe: Probe) -> dict[str, float]
     # stat of every name of the tarball also checks that the untar left them all
     for metric in ("stat_cold", "stat_warm"):
         out[metric] = probe.time(metric, lambda: stat_all(tree, inputs.paths))
-    out["rm_rf"] = probe.command("rm_rf", ["rm", "-rf", str(tree)])
+    if target.fsync_each:
+        out["rm_rf"] = probe.time("rm_rf", lambda: remove_fsync(tree))
+    else:
+        out["rm_rf"] = probe.command("rm_rf", ["rm", "-rf", str(tree)])
     if tree.exists():
         raise BenchError(f"{tree} still exists after rm -rf")
     return out
@@ -186,10 +206,31 @@ def randread_phase(target: Target, inputs: Inputs, probe: Probe) -> dict[str, fl
     return {"randread": iops[0]}
 
 
+def tree_paths(files: int, per_dir: int = 1000) -> list[str]:
+    """``files`` file names spread over directories of ``per_dir`` files each."""
+    return [f"d{i // per_dir:04d}/f{i:06d}" for i in range(files)]
+
+
+def dirs_phase(target: Target, inputs: Inputs, probe: Probe) -> dict[str, float]:
+    sizes = inputs.sizes
+    big = [f"big/f{i:06d}" for i in range(sizes.big_dir)]
+    files = [f"inodes/{p}" for p in tree_paths(sizes.inodes)]
+    target.populate(big + files)
+    target.cold()
+    out = {"ls_l_big": probe.command("ls_l_big", ["ls", "-l", str(target.workdir / "big")])}
+    if len(os.listdir(target.workdir / "big")) != len(big):
+        raise BenchError(f"{target.workdir / 'big'} does not hold the {len(big)} files pushed")
+    names = sorted({str(Path(p).parent) for p in files}) + files
+    target.cold()
+    out["stat_inodes"] = probe.time("stat_inodes", lambda: stat_all(target.workdir, names))
+    return out
+
+
 PHASES: dict[str, Callable[[Target, Inputs, Probe], dict[str, float]]] = {
     "seq": seq_phase,
     "tree": tree_phase,
     "randread": randread_phase,
+    "dirs": dirs_phase,
 }
 
 

@@ -2,8 +2,9 @@
 
 :func:`run_bench` interleaves the targets within each run (run 1: local, rclone, bucketfs; run
 2: ...), so that a slow moment of the machine hits them alike, and starts each target afresh for
-each run (a new hub and mount for bucketfs). A failing phase is recorded and the bench goes on.
-:func:`ensure_tools` installs rclone and fio with apt when they are missing.
+each run (a new hub and mount for bucketfs). A target runs only the phases it has (``phases``).
+A failing phase is recorded and the bench goes on. :func:`ensure_tools` installs rclone and fio
+with apt when they are missing (a benchmark's convenience: the product never installs anything).
 """
 
 from __future__ import annotations
@@ -14,19 +15,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bucketfs.testing.bench_probe import BenchError, Probe
-from bucketfs.testing.bench_report import Results
-from bucketfs.testing.bench_targets import (
+from benchlib.probe import BenchError, Probe
+from benchlib.report import Results
+from benchlib.targets import (
     BUCKETFS_TARGETS,
     TARGETS,
     Target,
     drop_page_cache,
     write_back_supported,
 )
-from bucketfs.testing.bench_workloads import PHASES, Inputs, Sizes, clean_workdir
+from benchlib.workloads import PHASES, Inputs, Sizes, clean_workdir
 
-#: steps whose peak memory the table reports
-RSS_STEPS = ("seq_write", "seq_read")
+#: steps whose peak memory (of the FUSE daemons and the hub) the table reports
+RSS_STEPS = ("seq_write", "seq_read", "stat_inodes")
 APT_PACKAGES = {"rclone": "rclone", "fio": "fio", "fusermount3": "fuse3"}
 
 
@@ -96,6 +97,8 @@ def _run_target(
     try:
         with target:
             for phase in phases:
+                if target.phases is not None and phase not in target.phases:
+                    continue
                 try:
                     metrics = PHASES[phase](target, inputs, probe)
                 except (BenchError, OSError) as exc:
@@ -106,9 +109,8 @@ def _run_target(
                 if progress:
                     shown = ", ".join(f"{k} {v:,.2f}" for k, v in metrics.items())
                     print(f"bench: {name} {phase}: {shown}", file=sys.stderr, flush=True)
-            if name in BUCKETFS_TARGETS:
-                rss = {k: v for k, v in probe.rss.items() if k in RSS_STEPS}
-                results.add_rss({f"{k} ({name})": v for k, v in rss.items()})
+            rss = {k: v for k, v in probe.rss.items() if k in RSS_STEPS and v}
+            results.add_rss({f"{k} ({name})": v for k, v in rss.items()})
     except (BenchError, OSError, RuntimeError) as exc:
         results.failures.append(f"{name}: {exc}")
     finally:

@@ -2,7 +2,9 @@
 
 :class:`Results` holds every run's value per (metric, target), the peak memory of bucketfs's
 processes, and failures. :func:`format_table` prints one row per metric with the median of each
-target and the ratios bucketfs/local and bucketfs/rclone. Ratios compare *speed*: for a rate it
+target and the ratios of each bucketfs mode to local and rclone (and of the synchronous mode to
+``local-fsync``, the other per-close durable target), then the issue's goals
+(``benchlib.goals``). Ratios compare *speed*: for a rate it
 is bucketfs's rate over the other's, for a duration the other's time over bucketfs's, so a ratio
 of 1.00 or more always means bucketfs is at least as fast.
 """
@@ -18,11 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bucketfs.testing.bench_workloads import METRICS, Sizes
+from benchlib.goals import goal_lines
+from benchlib.workloads import METRICS, Sizes
 
-TARGET_ORDER = ("local", "rclone", "pyfuse3", "bucketfs", "bucketfs-wb")
+TARGET_ORDER = ("local", "local-fsync", "rclone", "pyfuse3", "bucketfs", "bucketfs-wb")
 #: the measured targets and the short names of their ratio columns
 OURS = {"bucketfs": "bfs", "bucketfs-wb": "wb"}
+#: the ratio columns: (ours, other target, column name)
+RATIOS = (
+    ("bucketfs", "local", "bfs/local"),
+    ("bucketfs", "local-fsync", "bfs/lfsync"),
+    ("bucketfs", "rclone", "bfs/rclone"),
+    ("bucketfs-wb", "local", "wb/local"),
+    ("bucketfs-wb", "rclone", "wb/rclone"),
+)
 
 
 def machine() -> dict[str, str]:
@@ -68,7 +79,7 @@ class Results:
     runs: int
     #: (metric, target) -> values of every run
     values: dict[tuple[str, str], list[float]] = field(default_factory=dict)
-    #: step label -> process name -> peak RSS MiB (bucketfs target)
+    #: "step (target)" -> process name -> peak RSS MiB (targets with processes)
     rss: dict[str, dict[str, float]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -128,6 +139,8 @@ def _sizes(results: Results) -> str:
         parts.append(f"tree {sizes.tree_files} files max")
     if "randread" in ran:
         parts.append(f"fio {sizes.fio_mib} MiB for {sizes.fio_seconds} s")
+    if "ls_l_big" in ran:
+        parts.append(f"big dir {sizes.big_dir} entries, stat tree {sizes.inodes} files")
     return ", ".join(parts) or "nothing ran"
 
 
@@ -139,32 +152,28 @@ def format_table(results: Results, info: dict[str, str], targets: list[str]) -> 
         "Figures are noisy (shared machine, one disk): compare within a run, not across runs.",
         "ratio = how many times as fast bucketfs is (≥ 1.00: at least as fast); "
         "bfs = synchronous mode (close/fsync durable in the hub), "
-        "wb = --write-back (close in the journal, fsync durable in it, uploads in the background).",
+        "wb = --write-back (close in the journal, fsync durable in it, uploads in the background), "
+        "lfsync = local-fsync (untar and rm -rf fsync every file at close and every directory change).",
         "",
     ]
     shown = [t for t in TARGET_ORDER if t in targets]
     head = f"{'workload':<34} {'unit':<8}" + "".join(f"{t:>12}" for t in shown)
-    ratios = [
-        (ours, other)
-        for ours in OURS
-        if ours in shown
-        for other in ("local", "rclone")
-        if other in shown
-    ]
-    head += "".join(f"{OURS[ours] + '/' + o:>11}" for ours, o in ratios)
+    ratios = [(ours, other, col) for ours, other, col in RATIOS if {ours, other} <= set(shown)]
+    head += "".join(f"{col:>11}" for _, _, col in ratios)
     lines += [head, "-" * len(head)]
     for metric, meta in METRICS.items():
         if not any((metric, t) in results.values for t in shown):
             continue
         row = f"{meta.label:<34} {meta.unit:<8}"
         row += "".join(f"{_num(results.median(metric, t)):>12}" for t in shown)
-        for ours, other in ratios:
+        for ours, other, _ in ratios:
             mine = results.median(metric, ours)
             row += f"{_num(speed_ratio(metric, mine, results.median(metric, other))):>11}"
         lines.append(row)
     for label, peaks in sorted(results.rss.items()):
         shown_peaks = ", ".join(f"{name} {mib:.0f} MiB" for name, mib in sorted(peaks.items()))
-        lines.append(f"bucketfs peak RSS during {label}: {shown_peaks}")
+        lines.append(f"peak RSS during {label}: {shown_peaks}")
+    lines += goal_lines(results)
     lines += [f"note: {note}" for note in results.notes]
     lines += [f"FAILED: {failure}" for failure in results.failures]
     return "\n".join(lines)

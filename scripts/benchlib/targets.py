@@ -1,33 +1,42 @@
 """The filesystems ``scripts/bench`` compares, all below one base directory on the same disk.
 
 * :class:`LocalTarget` — a plain directory (the limit);
+* :class:`LocalFsyncTarget` — the same directory where every file is fsynced at close and every
+  directory change is fsynced (``benchlib.durable``): the limit for per-close durability;
 * :class:`RcloneTarget` — ``rclone mount --vfs-cache-mode writes`` of an rclone local remote;
-* :class:`NullfsTarget` — ``bucketfs.fuse.nullfs``, an in-memory pyfuse3 filesystem whose
+* :class:`NullfsTarget` — ``benchlib/nullfs.py``, an in-memory pyfuse3 filesystem whose
   handlers do nothing: the ceiling of a Python FUSE daemon on the machine;
 * :class:`BucketfsTarget` — ``bucketfs mount -f`` (the real CLI, in a subprocess with its config,
   cache and data directories below the base) over a hub of its own (:class:`HubProcess`);
 * :class:`BucketfsWritebackTarget` — the same with ``--write-back``.
 
 Each target has ``workdir`` (where workloads create files), ``cold()`` (forget every cache before
-a cold measurement: a fresh mount for the FUSE targets, then the kernel's page cache is dropped)
-and ``processes()`` (name -> pid of the processes whose memory and profile matter). Use them as
-context managers; leaving stops every process the target started.
+a cold measurement: a fresh mount for the FUSE targets, then the kernel's page cache is dropped),
+``populate()`` (many small files put where the daemon finds them after ``cold()``, the fastest way
+for that target: ``benchlib.populate``) and ``processes()`` (name -> pid of the processes whose
+memory and profile matter). Use them as context managers; leaving stops every process the target
+started.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from bucketfs.testing.hubproc import HubProcess
+from benchlib.populate import push_files, write_files
+from bucketfs.testing.hubproc import HubClient, HubProcess, free_tcp_port
 
 #: the ``bucketfs`` console script of this interpreter's environment
 BUCKETFS_CLI = str(Path(sys.executable).parent / "bucketfs")
+#: the directory holding ``benchlib`` (``scripts/``), for the subprocesses that import it
+SCRIPTS_DIR = Path(__file__).resolve().parent.parent
 
 
 def drop_page_cache() -> bool:
@@ -69,6 +78,10 @@ class Target:
     """A filesystem to measure; subclasses start and stop whatever serves it."""
 
     name = ""
+    #: the phases this target runs (None: all)
+    phases: tuple[str, ...] | None = None
+    #: untar and rm -rf make every file and directory change durable before going on
+    fsync_each = False
 
     def __init__(self, base: Path, *, drop_caches: bool = True) -> None:
         #: whether ``cold()`` drops the kernel's page cache (machine-wide; needs root)
@@ -87,6 +100,10 @@ class Target:
 
     def processes(self) -> dict[str, int]:
         return {}
+
+    def populate(self, paths: list[str]) -> None:
+        """Create the small files ``workdir/path`` of ``paths``; they are there after ``cold()``."""
+        write_files(self.workdir, paths)
 
     def close(self) -> None:
         """Stop everything; the files stay (the caller removes the base directory)."""
@@ -110,6 +127,15 @@ class LocalTarget(Target):
     name = "local"
 
 
+class LocalFsyncTarget(Target):
+    """A plain directory; untar and rm -rf fsync every file at close and every directory after
+    each change (``benchlib.durable``). The other phases would measure the local disk again."""
+
+    name = "local-fsync"
+    phases = ("tree",)
+    fsync_each = True
+
+
 class _FuseTarget(Target):
     """A FUSE mount served by one foreground subprocess; ``cold()`` remounts."""
 
@@ -117,6 +143,7 @@ class _FuseTarget(Target):
         super().__init__(base, drop_caches=drop_caches)
         self.mountpoint = self.base / "mnt"
         self.mountpoint.mkdir(exist_ok=True)
+        self.workdir = self.mountpoint  # the workloads go through the mount
         self.proc: subprocess.Popen[bytes] | None = None
         self.mounts = 0
 
@@ -166,9 +193,35 @@ class _FuseTarget(Target):
 
 
 class RcloneTarget(_FuseTarget):
-    """``rclone mount`` of a local-disk remote with the write cache rclone users turn on."""
+    """``rclone mount`` of a local-disk remote with the write cache rclone users turn on.
+
+    rclone uploads a written file 5 s after its close; a file still waiting at unmount stays in
+    its cache for the next mount, so before a cold step removes the cache :meth:`unmount` waits
+    (through rclone's remote control, ``vfs/stats``) until nothing is queued, as bucketfs-wb's
+    ``umount`` waits for its uploads."""
 
     name = "rclone"
+
+    def __init__(self, base: Path, *, drop_caches: bool = True) -> None:
+        super().__init__(base, drop_caches=drop_caches)
+        self.rc_port = free_tcp_port()
+
+    def pending_uploads(self) -> int:
+        url = f"http://127.0.0.1:{self.rc_port}/vfs/stats"
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10) as r:
+            cache = json.load(r).get("diskCache", {})
+        return int(cache.get("uploadsInProgress", 0)) + int(cache.get("uploadsQueued", 0))
+
+    def unmount(self) -> None:
+        deadline = time.monotonic() + 600
+        while self.proc is not None and self.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                if self.pending_uploads() == 0:
+                    break
+            except OSError:
+                break  # no remote control: nothing to wait for
+            time.sleep(0.2)
+        super().unmount()
 
     def command(self) -> list[str]:
         backing = self.base / "remote"
@@ -184,21 +237,36 @@ class RcloneTarget(_FuseTarget):
             str(self.base / "cache"),
             "--config",
             "/dev/null",
+            "--rc",
+            "--rc-addr",
+            f"127.0.0.1:{self.rc_port}",
+            "--rc-no-auth",
         ]
 
     def forget_cache(self) -> None:
         shutil.rmtree(self.base / "cache", ignore_errors=True)
 
+    def populate(self, paths: list[str]) -> None:
+        """Into the local remote's directory (rclone lists it again after a remount)."""
+        write_files(self.base / "remote", paths)
+
 
 class NullfsTarget(_FuseTarget):
-    """``bucketfs.fuse.nullfs``: pyfuse3 + trio answering from memory with no work at all, the
+    """``benchlib/nullfs.py``: pyfuse3 + trio answering from memory with no work at all, the
     ceiling of any Python FUSE daemon on this machine. Its files live in the daemon's memory, so
     ``cold()`` only drops the page cache (a remount would lose them)."""
 
     name = "pyfuse3"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "bucketfs.fuse.nullfs", str(self.mountpoint)]
+        return [sys.executable, "-m", "benchlib.nullfs", str(self.mountpoint)]
+
+    def env(self) -> dict[str, str]:
+        path = os.environ.get("PYTHONPATH", "")
+        return {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in (str(SCRIPTS_DIR), path) if p),
+        }
 
     def cold(self, *, forget: bool = True) -> bool:
         return self.drop_caches and drop_page_cache()
@@ -260,6 +328,15 @@ class BucketfsTarget(_FuseTarget):
     def forget_cache(self) -> None:
         shutil.rmtree(self.base / "cache", ignore_errors=True)
 
+    def populate(self, paths: list[str]) -> None:
+        """Through the hub, as another client of the same account would write them."""
+        address, key, secret = self.credentials
+        client = HubClient(address, key, secret)
+        try:
+            push_files(client, "buckets", self.workdir.name, paths)
+        finally:
+            client.close()
+
     def processes(self) -> dict[str, int]:
         found = super().processes()
         if self.hub.proc is not None:
@@ -299,5 +376,12 @@ def write_back_supported() -> bool:
 BUCKETFS_TARGETS = ("bucketfs", "bucketfs-wb")
 TARGETS: dict[str, type[Target]] = {
     cls.name: cls
-    for cls in (LocalTarget, RcloneTarget, NullfsTarget, BucketfsTarget, BucketfsWritebackTarget)
+    for cls in (
+        LocalTarget,
+        LocalFsyncTarget,
+        RcloneTarget,
+        NullfsTarget,
+        BucketfsTarget,
+        BucketfsWritebackTarget,
+    )
 }
