@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import grpc
 
+from bucketfs.auth.identity import PublicKey
+from bucketfs.auth.token import issue_token
 from bucketfs.errors import InvalidArgument
 from bucketfs.hub.blocks import FileBlockStore
 from bucketfs.hub.buckets.attrs import AttrStore
@@ -164,8 +167,17 @@ def _path_chunks(requests: Iterator[Any]) -> Iterator[tuple[str, bytes]]:
 class BucketsServicer(pb_grpc.APIServiceServicer):
     """See the module docstring."""
 
-    def __init__(self, buckets: Buckets) -> None:
+    def __init__(self, buckets: Buckets, link_token: Callable[[str], str] | None = None) -> None:
         self.b = buckets
+        self._link_token = link_token
+
+    def _link_ctx(self) -> Ctx:
+        """``ctx()`` with a token for the ``?token=`` of private links: an account-key caller
+        has none, so the hub mints one for the caller's identity (the gateway accepts it)."""
+        made = ctx()
+        if made.token or not made.who or self._link_token is None:
+            return made
+        return replace(made, token=self._link_token(made.who))
 
     @grpc_errors
     def List(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -176,7 +188,10 @@ class BucketsServicer(pb_grpc.APIServiceServicer):
         if request.unfreeze:
             raise InvalidArgument(f"unfreeze is not supported: {FILECOIN}")
         made = self.b.create(
-            ctx(), request.name, bootstrap_cid=request.bootstrap_cid, private=request.private
+            self._link_ctx(),
+            request.name,
+            bootstrap_cid=request.bootstrap_cid,
+            private=request.private,
         )
         return pb.CreateResponse(
             root=root_pb(made.bucket),
@@ -192,7 +207,7 @@ class BucketsServicer(pb_grpc.APIServiceServicer):
 
     @grpc_errors
     def Links(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return links_pb(self.b.links(ctx(), request.key, request.path))
+        return links_pb(self.b.links(self._link_ctx(), request.key, request.path))
 
     @grpc_errors
     def ListPath(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -374,7 +389,12 @@ def register(server: grpc.Server, hub: HubContext) -> list[str]:
     if isinstance(cross_user, set):
         cross_user.update(ROLE_CHECKED)
     buckets = open_buckets(hub)
-    pb_grpc.add_APIServiceServicer_to_server(BucketsServicer(buckets), server)
+    identity = hub.identity
+
+    def link_token(who: str) -> str:
+        return issue_token(identity, PublicKey.from_string(who))
+
+    pb_grpc.add_APIServiceServicer_to_server(BucketsServicer(buckets, link_token), server)
     ext_grpc.add_BucketsExtensionServicer_to_server(ExtensionServicer(buckets), server)
     if hub.options.gateway:
         gateway = Gateway(buckets, hub.options.gateway, hub.identity.public_key)
