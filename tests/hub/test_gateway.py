@@ -338,3 +338,17 @@ def test_private_links_of_an_account_key_work(b: Buckets, gw: str) -> None:
     assert child and "?token=" in child[0]
     assert fetch(gw, child[0]).body == b"secret"
     assert fetch(gw, url).header("Cache-Control") == "private, no-cache"
+
+
+def test_trustless_from_a_bucket_route(b: Buckets, gw: str) -> None:
+    """``/ipns/<key>/path?format=car`` is the CAR of ``/ipfs/<current root>/path``; a private
+    bucket's blocks are ciphertext, so it gets no trustless response."""
+    key, root, _ = _tree_bucket(b, size=1000)
+    via_key = fetch(gw, f"/ipns/{key}/a?format=car")
+    via_cid = fetch(gw, f"/ipfs/{root}/a?format=car")
+    assert via_key.status == 200 and via_key.body == via_cid.body
+    assert "immutable" not in via_key.header("Cache-Control")
+    private = b.create("p", private=True).root.key
+    assert fetch(gw, f"/ipns/{private}?format=car").status == 403  # anonymous: no role
+    url = _bucket_url(b, private)
+    assert fetch(gw, url + "&format=raw").status == 400

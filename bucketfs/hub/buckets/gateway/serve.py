@@ -153,7 +153,7 @@ def trustless_reply(
 ) -> None:
     """A raw block or a CAR stream of ``/ipfs/<root>/<parts>`` (see ``trustless.py``)."""
     get = source.buckets.blocks.get
-    headers = _base_headers(call, IpfsSource(source.buckets, root))
+    headers = _base_headers(call, source)
     headers["X-Content-Type-Options"] = "nosniff"
     if fmt == "raw":
         cid, _ = trustless.resolve_path(get, root, parts)
