@@ -4,6 +4,7 @@ private links made with an account key."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import random
 import urllib.parse
@@ -14,6 +15,7 @@ import pytest
 from gatewaylib import crawl, dfs_order, fetch, follow, links_of, read_car
 from test_buckets_api import Buckets
 
+from bucketfs.ipfs import multibase
 from bucketfs.ipfs.cid import CID
 from bucketfs.proto import bucketsd_pb2 as pb
 from bucketfs.proto import threads_pb2
@@ -352,3 +354,21 @@ def test_trustless_from_a_bucket_route(b: Buckets, gw: str) -> None:
     assert fetch(gw, f"/ipns/{private}?format=car").status == 403  # anonymous: no role
     url = _bucket_url(b, private)
     assert fetch(gw, url + "&format=raw").status == 400
+
+
+def test_a_block_lost_mid_stream_cuts_the_response(b: Buckets, gw: str, hub: HubProcess) -> None:
+    """Headers are out when a later block turns out missing: the connection is closed (the
+    client sees a short body), never an error page spliced into the file."""
+    key = b.create().root.key
+    data = random.Random(3).randbytes(600_000)
+    b.push(key, "f.bin", data)
+    cid = CID.parse(b.ls(key, "f.bin").item.cid)
+    _, blocks = read_car(fetch(gw, f"/ipfs/{cid}?format=car").body)
+    last_leaf = blocks[-1][0]
+    name = multibase.b32encode(last_leaf.multihash)
+    victims = [p for p in (hub.data_dir / "blocks").rglob(name) if p.is_file()]
+    assert len(victims) == 1
+    victims[0].unlink()
+    with pytest.raises(http.client.IncompleteRead):
+        fetch(gw, f"/ipns/{key}/f.bin")
+    assert fetch(gw, "/health").status == 204

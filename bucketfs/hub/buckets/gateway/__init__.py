@@ -74,16 +74,26 @@ class Request(BaseHTTPRequestHandler):
         return self.command == "HEAD"
 
     def _serve(self) -> None:
+        self._replied = False
         try:
             self.server.gateway.handle(self)
-        except NotFound as exc:
-            self.error(404, exc.message)
-        except (PermissionDenied, Unauthenticated) as exc:
-            self.error(403, exc.message)
         except BucketfsError as exc:
-            self.error(400, exc.message)
+            if self._replied:  # failed mid-body (a missing or corrupt block): cut the stream
+                log.warning("gateway: %s failed while sending: %s", self.path, exc.message)
+                self.close_connection = True
+                return
+            self._refuse(exc)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    def _refuse(self, exc: BucketfsError) -> None:
+        """404 not found, 403 permission denied or a bad token, 400 anything else."""
+        if isinstance(exc, NotFound):
+            self.error(404, exc.message)
+        elif isinstance(exc, PermissionDenied | Unauthenticated):
+            self.error(403, exc.message)
+        else:
+            self.error(400, exc.message)
 
     def reply(
         self,
@@ -95,6 +105,7 @@ class Request(BaseHTTPRequestHandler):
         """Send ``status``, ``headers`` (plus ``Content-Length`` when ``length`` is known) and,
         unless this is HEAD, ``body``; a body of unknown length is sent chunked."""
         self.send_response(status)
+        self._replied = True
         for name, value in headers.items():
             self.send_header(name, value)
         chunked = length is None and status not in (204, 304) and not self.head
