@@ -11,9 +11,10 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import grpc
 import pytest
 from gatewaylib import crawl, dfs_order, fetch, follow, links_of, read_car
-from test_buckets_api import Buckets
+from test_buckets_api import Buckets, rpc_error
 
 from bucketfs.ipfs import multibase
 from bucketfs.ipfs.cid import CID
@@ -340,6 +341,19 @@ def test_private_links_of_an_account_key_work(b: Buckets, gw: str) -> None:
     assert child and "?token=" in child[0]
     assert fetch(gw, child[0]).body == b"secret"
     assert fetch(gw, url).header("Cache-Control") == "private, no-cache"
+
+
+def test_minted_link_tokens_open_links_only(b: Buckets, clients: HubClients) -> None:
+    """The token in an account-key caller's private link is no API credential: paired with a
+    user API key it is refused (else a shared link plus any user key would act as the owner)."""
+    key = b.create("p", private=True).root.key
+    url = _bucket_url(b, key)
+    minted = urllib.parse.unquote(url.split("?token=", 1)[1])
+    thief = clients.user()
+    thief.token = minted
+    stub = Buckets(thief, b.thread)
+    err = rpc_error(stub.api.ListPath, pb.ListPathRequest(key=key), metadata=stub.md())
+    assert (err.code(), err.details()) == (grpc.StatusCode.UNKNOWN, "invalid thread token")
 
 
 def test_trustless_from_a_bucket_route(b: Buckets, gw: str) -> None:

@@ -8,6 +8,7 @@ HTTP gateway there. Filecoin/archive methods answer UNIMPLEMENTED.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from bucketfs.auth.identity import PublicKey
+from bucketfs.auth.identity import Identity, PublicKey
 from bucketfs.auth.token import issue_token
 from bucketfs.errors import InvalidArgument
 from bucketfs.hub.blocks import FileBlockStore
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 SERVICE = "api.bucketsd.pb.APIService"
 EXT_SERVICE = "bucketfs.pb.BucketsExtension"
 FILECOIN = "Filecoin archiving is not offered by this hub"
+LINK_TOKEN_LABEL = b"bucketfs gateway link tokens v1"
 
 
 def ctx() -> Ctx:
@@ -365,6 +367,14 @@ class ExtensionServicer(ext_grpc.BucketsExtensionServicer):
         return ext_pb.SymlinkResponse(root=self._root(bucket))
 
 
+def link_identity(hub_identity: Identity) -> Identity:
+    """The key that signs the ``?token=`` the hub mints for account-key callers' private links:
+    derived from the hub identity (a deterministic signature as the seed) but not it, so those
+    tokens open gateway links only; the gRPC API, which checks tokens against the hub identity,
+    refuses them (a link must not become write access when paired with some user API key)."""
+    return Identity.from_seed(hashlib.sha256(hub_identity.sign(LINK_TOKEN_LABEL)).digest())
+
+
 def open_buckets(hub: HubContext) -> Buckets:
     """The bucket API over the hub's data directory (closed with the hub)."""
     blocks = FileBlockStore(hub.data_dir / "blocks", sync=hub.options.block_sync)
@@ -389,15 +399,15 @@ def register(server: grpc.Server, hub: HubContext) -> list[str]:
     if isinstance(cross_user, set):
         cross_user.update(ROLE_CHECKED)
     buckets = open_buckets(hub)
-    identity = hub.identity
+    links = link_identity(hub.identity)
 
     def link_token(who: str) -> str:
-        return issue_token(identity, PublicKey.from_string(who))
+        return issue_token(links, PublicKey.from_string(who))
 
     pb_grpc.add_APIServiceServicer_to_server(BucketsServicer(buckets, link_token), server)
     ext_grpc.add_BucketsExtensionServicer_to_server(ExtensionServicer(buckets), server)
     if hub.options.gateway:
-        gateway = Gateway(buckets, hub.options.gateway, hub.identity.public_key)
+        gateway = Gateway(buckets, hub.options.gateway, hub.identity.public_key, links.public_key)
         gateway.start()
         hub.on_close(gateway.stop)
         log.info("bucket gateway serving http://%s", gateway.address)

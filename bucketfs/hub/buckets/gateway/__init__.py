@@ -24,6 +24,7 @@ absolute links (``pages.py``). Errors: 404 not found, 403 permission denied, 400
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import urllib.parse
@@ -31,7 +32,7 @@ from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from bucketfs.auth.identity import PublicKey
-from bucketfs.auth.token import verify_token
+from bucketfs.auth.token import TokenInvalid, verify_token
 from bucketfs.errors import (
     BucketfsError,
     NotFound,
@@ -135,12 +136,20 @@ class Request(BaseHTTPRequestHandler):
 class Gateway:
     """The HTTP gateway over a :class:`~bucketfs.hub.buckets.mutations.Buckets`."""
 
-    def __init__(self, buckets: Buckets, address: str, hub_key: PublicKey | None = None) -> None:
+    def __init__(
+        self,
+        buckets: Buckets,
+        address: str,
+        hub_key: PublicKey | None = None,
+        link_key: PublicKey | None = None,
+    ) -> None:
+        """``hub_key`` verifies user tokens (``GetToken``), ``link_key`` the gateway-only tokens
+        the hub mints for the private links of account-key callers."""
         self.buckets = buckets
         host, _, port = address.rpartition(":")
         self._server = _Server((host or "127.0.0.1", int(port)), Request)
         self._server.gateway = self
-        self.hub_key = hub_key
+        self._keys = [k for k in (hub_key, link_key) if k is not None]
         bound_host, bound_port = self._server.server_address[:2]
         host_text = bound_host.decode() if isinstance(bound_host, bytes) else str(bound_host)
         self.address = f"{host_text}:{bound_port}"
@@ -162,9 +171,12 @@ class Gateway:
 
     def who(self, token: str) -> str:
         """The subject of a ``?token=`` (``""`` without one)."""
-        if not token or self.hub_key is None:
+        if not token or not self._keys:
             return ""
-        return verify_token(token, self.hub_key).subject
+        for key in self._keys[:-1]:
+            with contextlib.suppress(TokenInvalid):
+                return verify_token(token, key).subject
+        return verify_token(token, self._keys[-1]).subject
 
     def handle(self, req: Request) -> None:
         url = urllib.parse.urlsplit(req.path)
