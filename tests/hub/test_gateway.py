@@ -343,17 +343,28 @@ def test_private_links_of_an_account_key_work(b: Buckets, gw: str) -> None:
     assert fetch(gw, url).header("Cache-Control") == "private, no-cache"
 
 
-def test_minted_link_tokens_open_links_only(b: Buckets, clients: HubClients) -> None:
-    """The token in an account-key caller's private link is no API credential: paired with a
-    user API key it is refused (else a shared link plus any user key would act as the owner)."""
+@pytest.mark.parametrize("kind", ["account", "user"])
+def test_link_tokens_open_links_only(clients: HubClients, gw: str, kind: str) -> None:
+    """The token in a private link is no API credential: paired with a user API key it is
+    refused (else a shared link plus any user key would act as the owner), for links made with
+    an account key and with a user key (whose own token stays out of the link)."""
+    owner = clients.account() if kind == "account" else clients.user()
+    owner.db = owner.new_db()
+    b = Buckets(owner)
     key = b.create("p", private=True).root.key
-    url = _bucket_url(b, key)
+    b.push(key, "f", b"mine")
+    url = _bucket_url(b, key, "f")
     minted = urllib.parse.unquote(url.split("?token=", 1)[1])
+    assert minted != owner.token
+    assert fetch(gw, url).body == b"mine"
     thief = clients.user()
     thief.token = minted
     stub = Buckets(thief, b.thread)
     err = rpc_error(stub.api.ListPath, pb.ListPathRequest(key=key), metadata=stub.md())
     assert (err.code(), err.details()) == (grpc.StatusCode.UNKNOWN, "invalid thread token")
+    user_token = f"?token={urllib.parse.quote(owner.token)}"
+    if kind == "user":  # upstream-style links with the user's own token still open
+        assert fetch(gw, url.split("?")[0] + user_token).body == b"mine"
 
 
 def test_trustless_from_a_bucket_route(b: Buckets, gw: str) -> None:

@@ -174,10 +174,11 @@ class BucketsServicer(pb_grpc.APIServiceServicer):
         self._link_token = link_token
 
     def _link_ctx(self) -> Ctx:
-        """``ctx()`` with a token for the ``?token=`` of private links: an account-key caller
-        has none, so the hub mints one for the caller's identity (the gateway accepts it)."""
+        """``ctx()`` with the token for the ``?token=`` of private links: one the hub mints for
+        the caller's identity, which only the gateway accepts (an account-key caller has no token
+        of its own; a user's own token would be an API credential in every shared link)."""
         made = ctx()
-        if made.token or not made.who or self._link_token is None:
+        if not made.who or self._link_token is None:
             return made
         return replace(made, token=self._link_token(made.who))
 
