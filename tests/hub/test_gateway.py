@@ -347,7 +347,8 @@ def test_private_links_of_an_account_key_work(b: Buckets, gw: str) -> None:
 def test_link_tokens_open_links_only(clients: HubClients, gw: str, kind: str) -> None:
     """The token in a private link is no API credential: paired with a user API key it is
     refused (else a shared link plus any user key would act as the owner), for links made with
-    an account key and with a user key (whose own token stays out of the link)."""
+    an account key and with a user key (whose own token stays out of the link); at the gateway
+    it opens that bucket only, not the owner's other buckets nor the thread's collections."""
     owner = clients.account() if kind == "account" else clients.user()
     owner.db = owner.new_db()
     b = Buckets(owner)
@@ -362,6 +363,11 @@ def test_link_tokens_open_links_only(clients: HubClients, gw: str, kind: str) ->
     stub = Buckets(thief, b.thread)
     err = rpc_error(stub.api.ListPath, pb.ListPathRequest(key=key), metadata=stub.md())
     assert (err.code(), err.details()) == (grpc.StatusCode.UNKNOWN, "invalid thread token")
+    other = b.create("q", private=True).root.key
+    b.push(other, "f", b"other")
+    scoped = f"?token={urllib.parse.quote(minted)}"
+    assert fetch(gw, f"/ipns/{other}/f{scoped}").status == 403  # one bucket per link token
+    assert fetch(gw, f"/thread/{b.thread}/things{scoped}").status == 403
     user_token = f"?token={urllib.parse.quote(owner.token)}"
     if kind == "user":  # upstream-style links with the user's own token still open
         assert fetch(gw, url.split("?")[0] + user_token).body == b"mine"

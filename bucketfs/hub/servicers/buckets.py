@@ -8,21 +8,19 @@ HTTP gateway there. Filecoin/archive methods answer UNIMPLEMENTED.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import grpc
 
-from bucketfs.auth.identity import Identity, PublicKey
-from bucketfs.auth.token import issue_token
 from bucketfs.errors import InvalidArgument
 from bucketfs.hub.blocks import FileBlockStore
 from bucketfs.hub.buckets.attrs import AttrStore
 from bucketfs.hub.buckets.gateway import Gateway
+from bucketfs.hub.buckets.linktokens import LinkTokens
 from bucketfs.hub.buckets.model import Bucket
 from bucketfs.hub.buckets.mutations import Buckets, Progress, Pushed
 from bucketfs.hub.buckets.records import BucketRecords
@@ -40,7 +38,6 @@ log = logging.getLogger(__name__)
 SERVICE = "api.bucketsd.pb.APIService"
 EXT_SERVICE = "bucketfs.pb.BucketsExtension"
 FILECOIN = "Filecoin archiving is not offered by this hub"
-LINK_TOKEN_LABEL = b"bucketfs gateway link tokens v1"
 
 
 def ctx() -> Ctx:
@@ -169,18 +166,17 @@ def _path_chunks(requests: Iterator[Any]) -> Iterator[tuple[str, bytes]]:
 class BucketsServicer(pb_grpc.APIServiceServicer):
     """See the module docstring."""
 
-    def __init__(self, buckets: Buckets, link_token: Callable[[str], str] | None = None) -> None:
+    def __init__(self, buckets: Buckets, link_tokens: LinkTokens | None = None) -> None:
         self.b = buckets
-        self._link_token = link_token
+        self._tokens = link_tokens
 
-    def _link_ctx(self) -> Ctx:
-        """``ctx()`` with the token for the ``?token=`` of private links: one the hub mints for
-        the caller's identity, which only the gateway accepts (an account-key caller has no token
-        of its own; a user's own token would be an API credential in every shared link)."""
-        made = ctx()
-        if not made.who or self._link_token is None:
-            return made
-        return replace(made, token=self._link_token(made.who))
+    def _link_token(self, bucket: Bucket) -> str:
+        """The ``?token=`` of ``bucket``'s private links: minted for the caller and this bucket
+        (``linktokens.py``); an account-key caller has no token of its own to put there."""
+        who = ctx().who
+        if not bucket.private or not who or self._tokens is None:
+            return ""
+        return self._tokens.issue(who, bucket.key)
 
     @grpc_errors
     def List(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -191,14 +187,14 @@ class BucketsServicer(pb_grpc.APIServiceServicer):
         if request.unfreeze:
             raise InvalidArgument(f"unfreeze is not supported: {FILECOIN}")
         made = self.b.create(
-            self._link_ctx(),
-            request.name,
-            bootstrap_cid=request.bootstrap_cid,
-            private=request.private,
+            ctx(), request.name, bootstrap_cid=request.bootstrap_cid, private=request.private
         )
+        links = made.links
+        if made.bucket.private:
+            links = self.b.make_links(made.bucket, "", self._link_token(made.bucket))
         return pb.CreateResponse(
             root=root_pb(made.bucket),
-            links=links_pb(made.links),
+            links=links_pb(links),
             seed=made.seed,
             seed_cid=made.seed_cid,
             pinned=made.pinned,
@@ -210,7 +206,10 @@ class BucketsServicer(pb_grpc.APIServiceServicer):
 
     @grpc_errors
     def Links(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return links_pb(self.b.links(self._link_ctx(), request.key, request.path))
+        caller = ctx()
+        bucket = self.b.root(caller, request.key)
+        token = self._link_token(bucket)
+        return links_pb(self.b.links(replace(caller, token=token), request.key, request.path))
 
     @grpc_errors
     def ListPath(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -368,14 +367,6 @@ class ExtensionServicer(ext_grpc.BucketsExtensionServicer):
         return ext_pb.SymlinkResponse(root=self._root(bucket))
 
 
-def link_identity(hub_identity: Identity) -> Identity:
-    """The key that signs the ``?token=`` the hub mints for account-key callers' private links:
-    derived from the hub identity (a deterministic signature as the seed) but not it, so those
-    tokens open gateway links only; the gRPC API, which checks tokens against the hub identity,
-    refuses them (a link must not become write access when paired with some user API key)."""
-    return Identity.from_seed(hashlib.sha256(hub_identity.sign(LINK_TOKEN_LABEL)).digest())
-
-
 def open_buckets(hub: HubContext) -> Buckets:
     """The bucket API over the hub's data directory (closed with the hub)."""
     blocks = FileBlockStore(hub.data_dir / "blocks", sync=hub.options.block_sync)
@@ -400,15 +391,11 @@ def register(server: grpc.Server, hub: HubContext) -> list[str]:
     if isinstance(cross_user, set):
         cross_user.update(ROLE_CHECKED)
     buckets = open_buckets(hub)
-    links = link_identity(hub.identity)
-
-    def link_token(who: str) -> str:
-        return issue_token(links, PublicKey.from_string(who))
-
-    pb_grpc.add_APIServiceServicer_to_server(BucketsServicer(buckets, link_token), server)
+    tokens = LinkTokens(hub.identity)
+    pb_grpc.add_APIServiceServicer_to_server(BucketsServicer(buckets, tokens), server)
     ext_grpc.add_BucketsExtensionServicer_to_server(ExtensionServicer(buckets), server)
     if hub.options.gateway:
-        gateway = Gateway(buckets, hub.options.gateway, hub.identity.public_key, links.public_key)
+        gateway = Gateway(buckets, hub.options.gateway, hub.identity.public_key, tokens)
         gateway.start()
         hub.on_close(gateway.stop)
         log.info("bucket gateway serving http://%s", gateway.address)

@@ -39,6 +39,7 @@ from bucketfs.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from bucketfs.hub.buckets.linktokens import LinkTokens
 from bucketfs.hub.buckets.mutations import Buckets
 from bucketfs.hub.buckets.service import Ctx
 
@@ -141,15 +142,16 @@ class Gateway:
         buckets: Buckets,
         address: str,
         hub_key: PublicKey | None = None,
-        link_key: PublicKey | None = None,
+        link_tokens: LinkTokens | None = None,
     ) -> None:
-        """``hub_key`` verifies user tokens (``GetToken``), ``link_key`` the gateway-only tokens
-        the hub mints for the private links of account-key callers."""
+        """``hub_key`` verifies user tokens (``GetToken``), ``link_tokens`` the tokens the hub
+        mints for private links (each opens one bucket)."""
         self.buckets = buckets
         host, _, port = address.rpartition(":")
         self._server = _Server((host or "127.0.0.1", int(port)), Request)
         self._server.gateway = self
-        self._keys = [k for k in (hub_key, link_key) if k is not None]
+        self.hub_key = hub_key
+        self.link_tokens = link_tokens
         bound_host, bound_port = self._server.server_address[:2]
         host_text = bound_host.decode() if isinstance(bound_host, bytes) else str(bound_host)
         self.address = f"{host_text}:{bound_port}"
@@ -169,14 +171,15 @@ class Gateway:
 
     # -- routing ----------------------------------------------------------------------------
 
-    def who(self, token: str) -> str:
-        """The subject of a ``?token=`` (``""`` without one)."""
-        if not token or not self._keys:
+    def who(self, token: str, bucket_key: str = "") -> str:
+        """The subject of a ``?token=`` (``""`` without one): a user token of this hub, or a
+        link token of ``bucket_key``; anything else is refused (403)."""
+        if not token or self.hub_key is None:
             return ""
-        for key in self._keys[:-1]:
+        if bucket_key and self.link_tokens is not None:
             with contextlib.suppress(TokenInvalid):
-                return verify_token(token, key).subject
-        return verify_token(token, self._keys[-1]).subject
+                return verify_token(token, self.link_tokens.key_for(bucket_key)).subject
+        return verify_token(token, self.hub_key).subject
 
     def handle(self, req: Request) -> None:
         url = urllib.parse.urlsplit(req.path)
@@ -201,7 +204,8 @@ class Gateway:
         thread, collection = parts[1], parts[2]
         rest = parts[3:]
         token = call.query.get("token", "")
-        ctx = Ctx(textile.checked_thread(thread), self.who(token), token)
+        scope = rest[0] if collection == textile.BUCKETS and rest else ""
+        ctx = Ctx(textile.checked_thread(thread), self.who(token, scope), token)
         as_json = call.query.get("json") == "true"
         if collection == textile.BUCKETS and not as_json:
             if not rest or rest == [""]:
@@ -219,5 +223,5 @@ class Gateway:
             if not thread:
                 raise NotFound(f"no bucket with key {key}")
         token = call.query.get("token", "")
-        source = BucketSource(self.buckets, Ctx(thread, self.who(token), token), key)
+        source = BucketSource(self.buckets, Ctx(thread, self.who(token, key), token), key)
         serve.content(call, source, depth)
