@@ -492,7 +492,9 @@ def test_gateway(b: Buckets, hub: HubProcess) -> None:
             assert resp.read() == b"<h1>hi</h1>"
     root = b.root(key).path
     with urllib.request.urlopen(f"http://{gateway}{root}/site", timeout=10) as resp:
-        assert b"index.html" in resp.read()
+        assert resp.read() == b"<h1>hi</h1>"  # a directory serves its index.html
+    with urllib.request.urlopen(f"http://{gateway}{root}", timeout=10) as resp:
+        assert b"site/" in resp.read()
     req = urllib.request.Request(links.url, headers={"Range": "bytes=4-5"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.status == 206 and resp.read() == b"hi"

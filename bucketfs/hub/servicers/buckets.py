@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import grpc
@@ -19,6 +20,7 @@ from bucketfs.errors import InvalidArgument
 from bucketfs.hub.blocks import FileBlockStore
 from bucketfs.hub.buckets.attrs import AttrStore
 from bucketfs.hub.buckets.gateway import Gateway
+from bucketfs.hub.buckets.linktokens import LinkTokens
 from bucketfs.hub.buckets.model import Bucket
 from bucketfs.hub.buckets.mutations import Buckets, Progress, Pushed
 from bucketfs.hub.buckets.records import BucketRecords
@@ -164,8 +166,17 @@ def _path_chunks(requests: Iterator[Any]) -> Iterator[tuple[str, bytes]]:
 class BucketsServicer(pb_grpc.APIServiceServicer):
     """See the module docstring."""
 
-    def __init__(self, buckets: Buckets) -> None:
+    def __init__(self, buckets: Buckets, link_tokens: LinkTokens | None = None) -> None:
         self.b = buckets
+        self._tokens = link_tokens
+
+    def _link_token(self, bucket: Bucket) -> str:
+        """The ``?token=`` of ``bucket``'s private links: minted for the caller and this bucket
+        (``linktokens.py``); an account-key caller has no token of its own to put there."""
+        who = ctx().who
+        if not bucket.private or not who or self._tokens is None:
+            return ""
+        return self._tokens.issue(who, bucket.key)
 
     @grpc_errors
     def List(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -178,9 +189,12 @@ class BucketsServicer(pb_grpc.APIServiceServicer):
         made = self.b.create(
             ctx(), request.name, bootstrap_cid=request.bootstrap_cid, private=request.private
         )
+        links = made.links
+        if made.bucket.private:
+            links = self.b.make_links(made.bucket, "", self._link_token(made.bucket))
         return pb.CreateResponse(
             root=root_pb(made.bucket),
-            links=links_pb(made.links),
+            links=links_pb(links),
             seed=made.seed,
             seed_cid=made.seed_cid,
             pinned=made.pinned,
@@ -192,7 +206,10 @@ class BucketsServicer(pb_grpc.APIServiceServicer):
 
     @grpc_errors
     def Links(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return links_pb(self.b.links(ctx(), request.key, request.path))
+        caller = ctx()
+        bucket = self.b.root(caller, request.key)
+        token = self._link_token(bucket)
+        return links_pb(self.b.links(replace(caller, token=token), request.key, request.path))
 
     @grpc_errors
     def ListPath(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -374,10 +391,11 @@ def register(server: grpc.Server, hub: HubContext) -> list[str]:
     if isinstance(cross_user, set):
         cross_user.update(ROLE_CHECKED)
     buckets = open_buckets(hub)
-    pb_grpc.add_APIServiceServicer_to_server(BucketsServicer(buckets), server)
+    tokens = LinkTokens(hub.identity)
+    pb_grpc.add_APIServiceServicer_to_server(BucketsServicer(buckets, tokens), server)
     ext_grpc.add_BucketsExtensionServicer_to_server(ExtensionServicer(buckets), server)
     if hub.options.gateway:
-        gateway = Gateway(buckets, hub.options.gateway, hub.identity.public_key)
+        gateway = Gateway(buckets, hub.options.gateway, hub.identity.public_key, tokens)
         gateway.start()
         hub.on_close(gateway.stop)
         log.info("bucket gateway serving http://%s", gateway.address)

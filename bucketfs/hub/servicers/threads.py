@@ -35,6 +35,8 @@ THREAD_MULTIADDR_CODE = 406
 LISTEN_POLL_S = 0.5
 CANCEL_SETTLE_S = 0.1
 DISCARDED = "can't commit discarded/committed txn"
+BUCKETS_COLLECTION = "buckets"  # WIRE §4.4
+DB_NOT_EMPTY = "DB not empty (delete buckets first)"  # upstream's text (FAILED_PRECONDITION)
 
 
 def db_id_of(raw: bytes) -> bytes:
@@ -145,7 +147,8 @@ class ThreadsServicer(pb_grpc.APIServicer):
     @grpc_errors
     def DeleteDB(self, request: Any, context: grpc.ServicerContext) -> Any:
         info = self.engine.get_db(db_id_of(request.dbID))
-        self.engine.delete_db(info.db_id)
+        # as upstream: a DB holding buckets is refused (their blocks and keys would be orphaned)
+        self.engine.delete_db(info.db_id, unless_holding=(BUCKETS_COLLECTION, DB_NOT_EMPTY))
         self.hub.accounts.count_thread(info.api_key, -1)
         return pb.DeleteDBReply()
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bucketfs.errors import AlreadyExists, NotFound, Unavailable, Unsupported
+from bucketfs.errors import AlreadyExists, NotEmpty, NotFound, Unavailable, Unsupported
 from bucketfs.hub.threaddb import catalog, ids, query
 from bucketfs.hub.threaddb.listen import (
     ACTION_DELETE,
@@ -247,13 +247,23 @@ class Engine:
             found = [self._db_row(conn, bytes(r[0])) for r in rows]
         return [info for info in found if info is not None]
 
-    def delete_db(self, db_id: bytes) -> None:
-        """Delete a database with all its collections and instances; ends its listeners."""
+    def delete_db(self, db_id: bytes, *, unless_holding: tuple[str, str] | None = None) -> None:
+        """Delete a database with all its collections and instances; ends its listeners.
+        ``unless_holding=(collection, message)`` refuses (NotEmpty, atomically) while that
+        collection holds an instance."""
         lock = self._acquire(db_id)
         try:
             with self._store.transaction() as conn:
                 if self._db_row(conn, db_id) is None:
                     raise _db_not_found()
+                if (
+                    unless_holding is not None
+                    and conn.execute(
+                        "SELECT 1 FROM tdb_instances WHERE db_id = ? AND collection = ? LIMIT 1",
+                        (db_id, unless_holding[0]),
+                    ).fetchone()
+                ):
+                    raise NotEmpty(unless_holding[1])
                 for table in ("tdb_index", "tdb_instances", "tdb_collections"):
                     conn.execute(f"DELETE FROM {table} WHERE db_id = ?", (db_id,))
                 conn.execute("DELETE FROM tdb_dbs WHERE db_id = ?", (db_id,))
