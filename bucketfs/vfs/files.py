@@ -9,25 +9,40 @@ that a push racing with a write leaves the file dirty.
 In write-back mode the staging file lives in the journal's ``data/`` directory and is recorded
 there on close (``journaled``): it is then never changed again (the next write first copies it,
 ``detach``) and not deleted when the file is closed (the journal owns it).
+
+A full local disk: a write (truncate, copy-in, detach) that gets ENOSPC or EDQUOT first asks the
+content caches on that filesystem to evict clean files (``content.make_room``) and tries again;
+if there is still no room the file is ``failed``: that write and every later write, flush,
+fsync and close of it fail with ENOSPC (sticky until the last handle closes, as JuiceFS's file
+writer keeps its error and an NFS client reports a failed write at close), it is no longer
+``dirty`` (nothing pushes or journals it), its staged bytes are never cached under a CID
+(``cacheable_cid``), and the staging file is deleted at the last close, which releases its
+space. What the hub (or the journal) had before stays the file's content.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import itertools
+import logging
 import os
-import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import trio
 
 from bucketfs.errors import NoSpace
+from bucketfs.vfs.content import make_room
+
+log = logging.getLogger("bucketfs.vfs")
 
 PUSH_CHUNK = 1 << 20
+#: how often one write asks the caches for room before the file fails
+ROOM_TRIES = 8
 _names = itertools.count(1)
+T = TypeVar("T")
 
 
 @dataclass
@@ -45,18 +60,66 @@ class OpenFile:
     pending_mode: int | None = None
     pending_mtime: int | None = None
     journaled: bool = False  # the staging file belongs to the write-back journal
+    failed: str = ""  # why a write found no room: the file's changes are discarded
     lock: trio.Lock = field(default_factory=trio.Lock)
     load_lock: trio.Lock = field(default_factory=trio.Lock)
 
     @classmethod
-    def new(cls, staging_dir: Path, ino: int, base_cid: str, loaded: bool) -> OpenFile:
+    def new(
+        cls, staging_dir: Path, ino: int, base_cid: str, loaded: bool, src: Path | None = None
+    ) -> OpenFile:
+        """A new staging file in ``staging_dir`` (with a copy of ``src``, if given: nothing is
+        left behind if that copy finds no room)."""
         path = staging_dir / f"{os.getpid()}-{ino}-{next(_names)}"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-        return cls(ino, path, fd, base_cid, loaded)
+        for _ in range(ROOM_TRIES):
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                if make_room(staging_dir, 0) <= 0:
+                    raise NoSpace(f"no space in the cache directory {staging_dir}: {exc}") from exc
+        else:
+            raise NoSpace(f"no space in the cache directory {staging_dir}")
+        of = cls(ino, path, fd, base_cid, loaded)
+        if src is not None:
+            try:
+                of.load_from(src)
+            except BaseException:
+                of.close()
+                raise
+        return of
 
     @property
     def dirty(self) -> bool:
-        return self.generation != self.pushed_generation
+        """Changed since the last push (or journal record); a failed file never is."""
+        return not self.failed and self.generation != self.pushed_generation
+
+    def check(self) -> None:
+        """Raise ``NoSpace`` if a write of this file failed (flush/fsync/close report it)."""
+        if self.failed:
+            raise NoSpace(self.failed)
+
+    def cacheable_cid(self) -> str:
+        """The CID whose content the staging file holds exactly (the last push, nothing
+        changed since), for the content cache; "" when there is none."""
+        if self.failed or self.dirty or not self.loaded:
+            return ""
+        return self.pushed_cid
+
+    def recording(self, record: Callable[..., T]) -> Callable[..., T]:
+        """``record`` (the journal's append of this file's change); ``NoSpace`` from it fails
+        the file as a failed write does."""
+
+        def call(*args: object, **kwargs: object) -> T:
+            try:
+                return record(*args, **kwargs)
+            except NoSpace as exc:
+                self._fail("journal record", exc.message)
+                raise
+
+        return call
 
     def touch(self) -> None:
         self.generation += 1
@@ -66,9 +129,14 @@ class OpenFile:
 
     def load_from(self, src: Path) -> None:
         """Replace the staging content by a copy of ``src`` (the current remote content)."""
-        with src.open("rb") as f_in, open(self.fd, "wb", closefd=False) as f_out:
-            f_out.truncate(0)
-            shutil.copyfileobj(f_in, f_out, PUSH_CHUNK)
+        self.check()
+
+        def copy() -> None:
+            os.ftruncate(self.fd, 0)
+            with open(src, "rb") as f_in:
+                _copy(f_in.fileno(), self.fd, os.fstat(f_in.fileno()).st_size)
+
+        self._with_room("copy-in", src.stat().st_size, copy)
         self.loaded = True
 
     def read(self, off: int, size: int) -> bytes:
@@ -76,34 +144,67 @@ class OpenFile:
 
     def detach(self, staging_dir: Path) -> None:
         """Continue in a private copy of the staging file (the journal keeps the original)."""
+        self.check()
         path = staging_dir / f"{os.getpid()}-{self.ino}-{next(_names)}"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = -1
         try:
-            with _local_space():
-                size = os.fstat(self.fd).st_size
-                off = 0
-                while off < size:
-                    n = os.copy_file_range(self.fd, fd, size - off, off, off)
-                    if n <= 0:
-                        break
-                    off += n
+            fd = self._with_room(
+                "copy", 0, lambda: os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            )
+            size = os.fstat(self.fd).st_size
+            self._with_room("copy", size, lambda: _copy(self.fd, fd, size, truncate=True))
         except BaseException:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
             path.unlink(missing_ok=True)
             raise
         os.close(self.fd)
         self.fd, self.path, self.journaled = fd, path, False
 
     def write(self, off: int, data: bytes) -> int:
-        with _local_space():
-            n = os.pwrite(self.fd, data, off)
+        """Write all of ``data`` at ``off`` (a short write on a full disk is finished after
+        the caches made room, or the file fails)."""
+        self.check()
+        view = memoryview(data)
+        done = 0
+
+        def rest() -> None:
+            nonlocal done
+            while done < len(view):
+                done += os.pwrite(self.fd, view[done:], off + done)
+
+        self._with_room("write", len(data), rest)
         self.touch()
-        return n
+        return len(data)
 
     def truncate(self, size: int) -> None:
-        with _local_space():
-            os.ftruncate(self.fd, size)
+        self.check()
+        self._with_room("truncate", max(0, size - self.size()), lambda: os.ftruncate(self.fd, size))
         self.touch()
+
+    def _with_room(self, what: str, need: int, step: Callable[[], T]) -> T:
+        """``step()``; on a full disk (ENOSPC, EDQUOT) the caches on the staging filesystem
+        evict to make room and ``step`` runs again; if they have nothing left the file
+        fails (``NoSpace``). ``step`` must be safe to repeat."""
+        for _ in range(ROOM_TRIES):
+            try:
+                return step()
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                reason = exc.strerror or str(exc)
+            if make_room(self.path.parent, need) <= 0:
+                break
+        self._fail(what, reason)
+        raise NoSpace(self.failed)
+
+    def _fail(self, what: str, reason: str) -> None:
+        if not self.failed:
+            self.failed = (
+                f"no space in the cache directory {self.path.parent} ({what} of inode "
+                f"{self.ino}: {reason}): the file's changes since it was opened are discarded"
+            )
+            log.error("%s", self.failed)
 
     async def chunks(self, limit: int | None = None) -> AsyncIterator[bytes]:
         """The staged bytes (the first ``limit`` of them) in pieces of at most 1 MiB (never the
@@ -124,12 +225,20 @@ class OpenFile:
             self.path.unlink(missing_ok=True)
 
 
-@contextlib.contextmanager
-def _local_space() -> Iterator[None]:
-    """Turn a full local disk under the staging area into ``NoSpace`` (ENOSPC)."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise NoSpace(f"staging area full: {exc}") from exc
-        raise
+def _copy(src: int, dst: int, size: int, *, truncate: bool = False) -> None:
+    """Copy the first ``size`` bytes of ``src`` to ``dst`` (repeatable): in the kernel where it
+    can, else through a 1 MiB buffer (another filesystem)."""
+    if truncate:
+        os.ftruncate(dst, 0)
+    off = 0
+    while off < size:
+        try:
+            n = os.copy_file_range(src, dst, size - off, off, off)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise
+            data = os.pread(src, min(PUSH_CHUNK, size - off), off)
+            n = os.pwrite(dst, data, off) if data else 0
+        if n <= 0:
+            break
+        off += n

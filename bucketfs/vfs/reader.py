@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import errno
 import itertools
 import logging
 import os
@@ -44,8 +45,9 @@ from typing import TypeVar
 
 import trio
 
+from bucketfs.errors import NoSpace
 from bucketfs.ipfs.importer import FileBuilder
-from bucketfs.vfs.content import ContentCache
+from bucketfs.vfs.content import ContentCache, make_room
 
 log = logging.getLogger(__name__)
 
@@ -425,10 +427,28 @@ class Fetcher:
     async def _pull_into(self, dl: _Download, stream: AsyncIterator[bytes]) -> None:
         async with _closing(stream) as chunks:
             async for chunk in chunks:
-                os.pwrite(dl.fd, chunk, dl.have)
+                self._store_chunk(dl, chunk)
                 dl.have += len(chunk)
                 self.bytes_pulled += len(chunk)
                 self._signal(dl)
+
+    def _store_chunk(self, dl: _Download, chunk: bytes) -> None:
+        """Write ``chunk`` at ``dl.have``; on a full disk the cache evicts to make room first,
+        and without room the download fails with ``NoSpace`` (ENOSPC for its readers)."""
+        view, done = memoryview(chunk), 0
+        while True:
+            try:
+                while done < len(view):
+                    done += os.pwrite(dl.fd, view[done:], dl.have + done)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                if make_room(self.cache.partial, len(view) - done) <= 0:
+                    raise NoSpace(
+                        f"no space in the cache directory {self.cache.root} for a download: "
+                        f"{exc.strerror}"
+                    ) from exc
 
     async def _verify(self, f: _File, dl: _Download, scope: trio.CancelScope) -> None:
         fd = os.dup(dl.fd)  # our own: the reader's may be closed while a thread hashes

@@ -164,6 +164,7 @@ class WriteBackOps(Uploads):
         journal = self.wb
         if of is None or journal is None:
             return None
+        of.check()  # a write of it failed (no space): never journaled, close fails (files.py)
         async with of.lock:
             if not of.dirty or of.unlinked:
                 return None
@@ -172,7 +173,7 @@ class WriteBackOps(Uploads):
                 of.detach(self.staging_dir())
             thread, key, path = self.where(node)
             size = of.size()
-            op = journal.new_op(
+            op = of.recording(journal.new_op)(
                 "put",
                 thread,
                 key,
