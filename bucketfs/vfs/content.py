@@ -55,7 +55,7 @@ def make_room(path: Path, need: int) -> int:
         dev = os.stat(path).st_dev
     except OSError:
         return 0
-    return sum(c.make_room(need) for c in list(_caches) if c.dev == dev)
+    return sum(c.make_room(need) for c in list(_caches) if c.on_device(dev))
 
 
 class ContentCache:
@@ -81,7 +81,6 @@ class ContentCache:
         self.rejected = 0
         self.evicted_for_space = 0  # files evicted because the filesystem was full
         st = os.statvfs(root)
-        self.dev = os.stat(root).st_dev
         self.reserve = min(RESERVE_MAX, max(RESERVE_MIN, st.f_blocks * st.f_frsize // 10))
         _caches.add(self)
         self._evict(keep=0)  # a full filesystem at start (a previous mount filled it)
@@ -135,6 +134,13 @@ class ContentCache:
                 self.evicted_for_space += 1
             else:
                 return
+
+    def on_device(self, dev: int) -> bool:
+        """The cache lives on filesystem ``dev`` (False once its directory is gone)."""
+        try:
+            return os.stat(self.content).st_dev == dev
+        except OSError:
+            return False
 
     def make_room(self, need: int) -> int:
         """Evict least recently used files until the filesystem has ``need`` bytes free

@@ -116,7 +116,7 @@ class OpenFile:
             try:
                 return record(*args, **kwargs)
             except NoSpace as exc:
-                self._fail("journal record", exc.message)
+                self._fail(exc.message)
                 raise
 
         return call
@@ -195,15 +195,12 @@ class OpenFile:
                 reason = exc.strerror or str(exc)
             if make_room(self.path.parent, need) <= 0:
                 break
-        self._fail(what, reason)
+        self._fail(f"no space in the cache directory {self.path.parent} ({what}: {reason})")
         raise NoSpace(self.failed)
 
-    def _fail(self, what: str, reason: str) -> None:
+    def _fail(self, why: str) -> None:
         if not self.failed:
-            self.failed = (
-                f"no space in the cache directory {self.path.parent} ({what} of inode "
-                f"{self.ino}: {reason}): the file's changes since it was opened are discarded"
-            )
+            self.failed = f"{why}; the unsaved changes of inode {self.ino} are discarded"
             log.error("%s", self.failed)
 
     async def chunks(self, limit: int | None = None) -> AsyncIterator[bytes]:

@@ -409,16 +409,22 @@ class Journal:
         return self.pending.ops.get(op.seq, op)
 
     def sync(self, data: str = "") -> None:
-        """Make the records appended so far durable (and the data file ``data``, if named)."""
-        if data:
-            fd = os.open(self.data / data, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            fsync_dir(self.data)
-        if self._fd >= 0:
-            os.fsync(self._fd)
+        """Make the records appended so far durable (and the data file ``data``, if named);
+        ``NoSpace`` if the disk reports it has no room for them (delayed allocation)."""
+        try:
+            if data:
+                fd = os.open(self.data / data, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                fsync_dir(self.data)
+            if self._fd >= 0:
+                os.fsync(self._fd)
+        except OSError as exc:
+            if exc.errno not in _FULL:
+                raise
+            raise NoSpace(f"no space in the cache directory {self.root}: {exc.strerror}") from exc
 
     def close(self) -> None:
         if self._fd >= 0:
