@@ -26,7 +26,7 @@ import errno
 import itertools
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -108,6 +108,15 @@ class OpenFile:
             return ""
         return self.pushed_cid
 
+    async def fetching(self, download: Awaitable[T]) -> T:
+        """``download`` (of the current content, for the copy-in); ``NoSpace`` from it fails
+        the file as a failed write does."""
+        try:
+            return await download
+        except NoSpace as exc:
+            self._fail(exc.message)
+            raise
+
     def recording(self, record: Callable[..., T]) -> Callable[..., T]:
         """``record`` (the journal's append of this file's change); ``NoSpace`` from it fails
         the file as a failed write does."""
@@ -130,13 +139,12 @@ class OpenFile:
     def load_from(self, src: Path) -> None:
         """Replace the staging content by a copy of ``src`` (the current remote content)."""
         self.check()
-
-        def copy() -> None:
-            os.ftruncate(self.fd, 0)
-            with open(src, "rb") as f_in:
-                _copy(f_in.fileno(), self.fd, os.fstat(f_in.fileno()).st_size)
-
-        self._with_room("copy-in", src.stat().st_size, copy)
+        fd = os.open(src, os.O_RDONLY)  # held: making room may evict ``src`` from the cache
+        try:
+            size = os.fstat(fd).st_size
+            self._with_room("copy-in", size, lambda: _copy(fd, self.fd, size, truncate=True))
+        finally:
+            os.close(fd)
         self.loaded = True
 
     def read(self, off: int, size: int) -> bytes:

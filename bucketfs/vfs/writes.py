@@ -129,7 +129,7 @@ class WriteOps(VfsCore):
     async def _loaded(self, node: Node, of: OpenFile) -> OpenFile:
         async with of.load_lock:
             if not of.loaded:
-                of.load_from(await self.whole_file(node, of.base_cid))
+                of.load_from(await of.fetching(self.whole_file(node, of.base_cid)))
         return of
 
     async def _changeable(self, node: Node, of: OpenFile) -> OpenFile:
