@@ -23,20 +23,27 @@ failing. Cached files are clean copies of content the hub has, so evicting them 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import trio
 
+from bucketfs.errors import NoSpace
 from bucketfs.vfs.cids import file_cid
 
 log = logging.getLogger(__name__)
 
 #: free space kept on the cache's filesystem: a tenth of it, between these bounds
 RESERVE_MIN, RESERVE_MAX = 1 << 20, 256 << 20
+#: how often one write asks the caches for room before it fails (``with_room``)
+ROOM_TRIES = 8
+T = TypeVar("T")
 #: the live caches, for ``make_room`` (one per mount; a process may hold several)
 _caches: weakref.WeakSet[ContentCache] = weakref.WeakSet()
 
@@ -45,6 +52,23 @@ def free_bytes(path: Path) -> int:
     """Bytes an unprivileged writer may still use on the filesystem holding ``path``."""
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize
+
+
+def with_room(where: Path, what: str, need: int, step: Callable[[], T]) -> T:
+    """``step()`` (``what``, needing about ``need`` bytes under ``where``); on a full disk
+    (ENOSPC, EDQUOT) the caches evict (``make_room``) and ``step`` runs again, and when they
+    have nothing left to give it is ``NoSpace``. ``step`` must be safe to repeat."""
+    reason = ""
+    for _ in range(ROOM_TRIES):
+        try:
+            return step()
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            reason = exc.strerror or str(exc)
+        if make_room(where, need) <= 0:
+            break
+    raise NoSpace(f"no space in the cache directory {where} ({what}: {reason})")
 
 
 def make_room(path: Path, need: int) -> int:

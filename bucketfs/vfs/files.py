@@ -34,13 +34,11 @@ from typing import TypeVar
 import trio
 
 from bucketfs.errors import NoSpace
-from bucketfs.vfs.content import make_room
+from bucketfs.vfs.content import with_room
 
 log = logging.getLogger("bucketfs.vfs")
 
 PUSH_CHUNK = 1 << 20
-#: how often one write asks the caches for room before the file fails
-ROOM_TRIES = 8
 _names = itertools.count(1)
 T = TypeVar("T")
 
@@ -71,17 +69,7 @@ class OpenFile:
         """A new staging file in ``staging_dir`` (with a copy of ``src``, if given: nothing is
         left behind if that copy finds no room)."""
         path = staging_dir / f"{os.getpid()}-{ino}-{next(_names)}"
-        for _ in range(ROOM_TRIES):
-            try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-                    raise
-                if make_room(staging_dir, 0) <= 0:
-                    raise NoSpace(f"no space in the cache directory {staging_dir}: {exc}") from exc
-        else:
-            raise NoSpace(f"no space in the cache directory {staging_dir}")
+        fd = with_room(staging_dir, "new staging file", 0, lambda: _create(path))
         of = cls(ino, path, fd, base_cid, loaded)
         if src is not None:
             try:
@@ -156,9 +144,7 @@ class OpenFile:
         path = staging_dir / f"{os.getpid()}-{self.ino}-{next(_names)}"
         fd = -1
         try:
-            fd = self._with_room(
-                "copy", 0, lambda: os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-            )
+            fd = self._with_room("copy", 0, lambda: _create(path))
             size = os.fstat(self.fd).st_size
             self._with_room("copy", size, lambda: _copy(self.fd, fd, size, truncate=True))
         except BaseException:
@@ -191,20 +177,13 @@ class OpenFile:
         self.touch()
 
     def _with_room(self, what: str, need: int, step: Callable[[], T]) -> T:
-        """``step()``; on a full disk (ENOSPC, EDQUOT) the caches on the staging filesystem
-        evict to make room and ``step`` runs again; if they have nothing left the file
-        fails (``NoSpace``). ``step`` must be safe to repeat."""
-        for _ in range(ROOM_TRIES):
-            try:
-                return step()
-            except OSError as exc:
-                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-                    raise
-                reason = exc.strerror or str(exc)
-            if make_room(self.path.parent, need) <= 0:
-                break
-        self._fail(f"no space in the cache directory {self.path.parent} ({what}: {reason})")
-        raise NoSpace(self.failed)
+        """``step()`` with room made on a full disk (``content.with_room``); without room the
+        file fails."""
+        try:
+            return with_room(self.path.parent, what, need, step)
+        except NoSpace as exc:
+            self._fail(exc.message)
+            raise NoSpace(self.failed) from None
 
     def _fail(self, why: str) -> None:
         if not self.failed:
@@ -228,6 +207,10 @@ class OpenFile:
         os.close(self.fd)
         if not self.journaled:
             self.path.unlink(missing_ok=True)
+
+
+def _create(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
 
 
 def _copy(src: int, dst: int, size: int, *, truncate: bool = False) -> None:

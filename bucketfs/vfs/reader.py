@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import errno
 import itertools
 import logging
 import os
@@ -51,7 +50,7 @@ import trio
 
 from bucketfs.errors import NoSpace
 from bucketfs.ipfs.importer import FileBuilder
-from bucketfs.vfs.content import ContentCache, make_room
+from bucketfs.vfs.content import ContentCache, with_room
 
 log = logging.getLogger(__name__)
 
@@ -456,19 +455,13 @@ class Fetcher:
         """Write ``chunk`` at ``dl.have``; on a full disk the cache evicts to make room first,
         and without room the download fails with ``NoSpace`` (ENOSPC for its readers)."""
         view, done = memoryview(chunk), 0
-        while True:
-            try:
-                while done < len(view):
-                    done += os.pwrite(dl.fd, view[done:], dl.have + done)
-                return
-            except OSError as exc:
-                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-                    raise
-                if make_room(self.cache.partial, len(view) - done) <= 0:
-                    raise NoSpace(
-                        f"no space in the cache directory {self.cache.root} for a download: "
-                        f"{exc.strerror}"
-                    ) from exc
+
+        def rest() -> None:
+            nonlocal done
+            while done < len(view):
+                done += os.pwrite(dl.fd, view[done:], dl.have + done)
+
+        with_room(self.cache.partial, "download", len(view), rest)
 
     async def _verify(self, f: _File, dl: _Download, scope: trio.CancelScope) -> None:
         fd = os.dup(dl.fd)  # our own: the reader's may be closed while a thread hashes

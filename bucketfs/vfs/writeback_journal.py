@@ -46,14 +46,12 @@ from typing import Any
 
 from bucketfs.durable import fsync_dir
 from bucketfs.errors import NoSpace
-from bucketfs.vfs.content import make_room
+from bucketfs.vfs.content import with_room
 
 log = logging.getLogger("bucketfs.vfs.writeback")
 
 #: seconds a finished change stays in the overlay (longer than the listing TTL)
 RECENT_GRACE = 3.0
-#: how often one record asks the caches for room before the append fails
-ROOM_TRIES = 8
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 
 PathKey = tuple[str, str]  # (bucket key, bucket path)
@@ -380,22 +378,14 @@ class Journal:
         if self._fd < 0:
             self._fd = os.open(self.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         line = _line(rec)
-        for _ in range(ROOM_TRIES):
-            try:
-                n = os.write(self._fd, line)
-            except OSError as exc:  # nothing was written
-                if exc.errno not in _FULL:
-                    raise
-                reason = exc.strerror or str(exc)
-            else:
-                if n == len(line):
-                    break
-                reason = "short write"  # cut it off: no torn record before the next one
+
+        def put() -> None:
+            n = os.write(self._fd, line)  # raising: nothing was written
+            if n != len(line):  # cut it off: no torn record before the next one
                 os.ftruncate(self._fd, os.fstat(self._fd).st_size - n)
-            if make_room(self.root, len(line)) <= 0:
-                raise NoSpace(f"no space in the cache directory {self.root} for a record: {reason}")
-        else:
-            raise NoSpace(f"no space in the cache directory {self.root} for a record")
+                raise OSError(errno.ENOSPC, f"short write ({n} of {len(line)} bytes)")
+
+        with_room(self.root, "journal record", len(line), put)
         self.appended += 1
         self.apply(rec)
         if not self.pending.ops and self.appended > 1000:
