@@ -13,21 +13,73 @@ the cache in one of two ways, both a rename (no copy):
   out (the bytes already read were what the hub sent).
 
 Eviction removes the least recently used complete files; a reader holding an open descriptor
-keeps reading its copy.
+keeps reading its copy. The cache is bounded twice: by ``max_bytes``, and by the filesystem it
+lives on, which it shares with the staging files of files being written (``vfs.files``), the
+write-back journal and downloads in progress: after every entry (and at start) it evicts until
+the filesystem has ``reserve`` bytes free, and whoever hits ENOSPC on that filesystem asks
+``make_room`` (every cache on the same device evicts its least recently used files) before
+failing. Cached files are clean copies of content the hub has, so evicting them loses nothing.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import trio
 
+from bucketfs.errors import NoSpace
 from bucketfs.vfs.cids import file_cid
 
 log = logging.getLogger(__name__)
+
+#: free space kept on the cache's filesystem: a tenth of it, between these bounds
+RESERVE_MIN, RESERVE_MAX = 1 << 20, 256 << 20
+#: how often one write asks the caches for room before it fails (``with_room``)
+ROOM_TRIES = 8
+T = TypeVar("T")
+#: the live caches, for ``make_room`` (one per mount; a process may hold several)
+_caches: weakref.WeakSet[ContentCache] = weakref.WeakSet()
+
+
+def free_bytes(path: Path) -> int:
+    """Bytes an unprivileged writer may still use on the filesystem holding ``path``."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def with_room(where: Path, what: str, need: int, step: Callable[[], T]) -> T:
+    """``step()`` (``what``, needing about ``need`` bytes under ``where``); on a full disk
+    (ENOSPC, EDQUOT) the caches evict (``make_room``) and ``step`` runs again, and when they
+    have nothing left to give it is ``NoSpace``. ``step`` must be safe to repeat."""
+    reason = ""
+    for _ in range(ROOM_TRIES):
+        try:
+            return step()
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            reason = exc.strerror or str(exc)
+        if make_room(where, need) <= 0:
+            break
+    raise NoSpace(f"no space in the cache directory {where} ({what}: {reason})")
+
+
+def make_room(path: Path, need: int) -> int:
+    """Someone ran out of space writing under ``path``: every content cache on the same
+    filesystem evicts least recently used files until ``need`` bytes (and the reserve) are
+    free or it is empty. Returns the bytes evicted (0: nothing left to give)."""
+    try:
+        dev = os.stat(path).st_dev
+    except OSError:
+        return 0
+    return sum(c.make_room(need) for c in list(_caches) if c.on_device(dev))
 
 
 class ContentCache:
@@ -51,6 +103,11 @@ class ContentCache:
         self.hits = 0
         self.misses = 0
         self.rejected = 0
+        self.evicted_for_space = 0  # files evicted because the filesystem was full
+        st = os.statvfs(root)
+        self.reserve = min(RESERVE_MAX, max(RESERVE_MIN, st.f_blocks * st.f_frsize // 10))
+        _caches.add(self)
+        self._evict(keep=0)  # a full filesystem at start (a previous mount filled it)
 
     def lookup(self, cid: str) -> Path | None:
         """The cached file for ``cid`` (marked recently used), or None."""
@@ -90,11 +147,42 @@ class ContentCache:
         self.used += size
         self._evict()
 
-    def _evict(self) -> None:
-        while self.used > self.max_bytes and len(self._lru) > 1:
-            cid, size = self._lru.popitem(last=False)
-            (self.content / cid).unlink(missing_ok=True)
-            self.used -= size
+    def _evict(self, keep: int = 1) -> None:
+        """Evict the least recently used files (all but the ``keep`` newest) while the cache is
+        over ``max_bytes`` or its filesystem has less than ``reserve`` bytes free."""
+        while len(self._lru) > keep:
+            if self.used > self.max_bytes:
+                self._drop_oldest()
+            elif free_bytes(self.content) < self.reserve:
+                self._drop_oldest()
+                self.evicted_for_space += 1
+            else:
+                return
+
+    def on_device(self, dev: int) -> bool:
+        """The cache lives on filesystem ``dev`` (False once its directory is gone)."""
+        try:
+            return os.stat(self.content).st_dev == dev
+        except OSError:
+            return False
+
+    def make_room(self, need: int) -> int:
+        """Evict least recently used files until the filesystem has ``need`` bytes free
+        beyond the reserve, or the cache is empty; returns the bytes evicted. (A file a reader
+        still holds open frees its space only when that reader closes it.)"""
+        evicted = 0
+        while self._lru and free_bytes(self.content) < need + self.reserve:
+            evicted += self._drop_oldest()
+            self.evicted_for_space += 1
+        if evicted:
+            log.info("cache %s: evicted %d bytes to make room", self.root, evicted)
+        return evicted
+
+    def _drop_oldest(self) -> int:
+        cid, size = self._lru.popitem(last=False)
+        (self.content / cid).unlink(missing_ok=True)
+        self.used -= size
+        return size
 
     def stats(self) -> dict[str, int]:
         return {
@@ -104,4 +192,5 @@ class ContentCache:
             "hits": self.hits,
             "misses": self.misses,
             "rejected": self.rejected,
+            "evicted_for_space": self.evicted_for_space,
         }

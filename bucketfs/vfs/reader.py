@@ -10,6 +10,10 @@ went past the first window (a sequential reader), or after ``RANDOM_AFTER`` read
 the download (random access), it streams the rest of the file in one pull. A read more than
 ``FAR`` beyond the download is answered by a range pull of just that range meanwhile.
 
+A download that finds no room on the cache disk, even after the cache evicted (``make_room``),
+fails with ``NoSpace``; reads meanwhile are answered by range pulls, uncached (against a hub
+without range reads they fail with ENOSPC).
+
 Downloaded bytes are verified as they arrive: a second task re-imports the growing prefix to
 its CID in a verification thread (hashlib releases the GIL; the threads run at a lower CPU
 priority, so reads, and a hub on the same machine, come first), so verification overlaps the
@@ -44,8 +48,9 @@ from typing import TypeVar
 
 import trio
 
+from bucketfs.errors import NoSpace
 from bucketfs.ipfs.importer import FileBuilder
-from bucketfs.vfs.content import ContentCache
+from bucketfs.vfs.content import ContentCache, with_room
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +151,7 @@ class Fetcher:
         #: ``(ino, offset, data)``: put file data into the kernel's page cache (fuse layer)
         self.kernel_store: Callable[[int, int, bytes], None] | None = None
         self._storing: dict[int, trio.Event] = {}
+        self._roomless: set[str] = set()  # CIDs read without caching (no room), logged once
 
     # -- handles ------------------------------------------------------------------------
 
@@ -318,7 +324,22 @@ class Fetcher:
                 return await self._direct(pull, off, n), None
             if off + n > READAHEAD:
                 self._go_whole(f, dl)
-            await self._wait(f, dl, off + n)
+            try:
+                await self._wait(f, dl, off + n)
+            except NoSpace as exc:
+                if not self.range_reads:
+                    raise
+                return await self._without_room(cid, exc, pull, off, n), None
+
+    async def _without_room(self, cid: str, exc: NoSpace, pull: Pull, off: int, n: int) -> bytes:
+        """The download has no room on the cache disk: answer the read with a range pull
+        (uncached) instead of failing it; logged once per file."""
+        if cid not in self._roomless:
+            if len(self._roomless) >= MAX_PAGE_RECORDS:
+                self._roomless.clear()
+            self._roomless.add(cid)
+            log.warning("%s; reading %s from the hub without caching it", exc.message, cid)
+        return await self._direct(pull, off, n)
 
     async def complete(self, cid: str, size: int, pull: Pull) -> Path | None:
         """The cached file of ``cid``, downloading all of it; None if the hub's bytes did not
@@ -425,10 +446,22 @@ class Fetcher:
     async def _pull_into(self, dl: _Download, stream: AsyncIterator[bytes]) -> None:
         async with _closing(stream) as chunks:
             async for chunk in chunks:
-                os.pwrite(dl.fd, chunk, dl.have)
+                self._store_chunk(dl, chunk)
                 dl.have += len(chunk)
                 self.bytes_pulled += len(chunk)
                 self._signal(dl)
+
+    def _store_chunk(self, dl: _Download, chunk: bytes) -> None:
+        """Write ``chunk`` at ``dl.have``; on a full disk the cache evicts to make room first,
+        and without room the download fails with ``NoSpace`` (ENOSPC for its readers)."""
+        view, done = memoryview(chunk), 0
+
+        def rest() -> None:
+            nonlocal done
+            while done < len(view):
+                done += os.pwrite(dl.fd, view[done:], dl.have + done)
+
+        with_room(self.cache.partial, "download", len(view), rest)
 
     async def _verify(self, f: _File, dl: _Download, scope: trio.CancelScope) -> None:
         fd = os.dup(dl.fd)  # our own: the reader's may be closed while a thread hashes
@@ -455,6 +488,7 @@ class Fetcher:
     def _settle(self, f: _File, dl: _Download, actual: str) -> None:
         f.length = dl.have
         if actual == f.cid:
+            self._roomless.discard(f.cid)
             self.cache.store(f.cid, dl.path)
             dl.verified = True
             f.dl = None  # f.fd now reads the cached file

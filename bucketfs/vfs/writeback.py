@@ -164,6 +164,7 @@ class WriteBackOps(Uploads):
         journal = self.wb
         if of is None or journal is None:
             return None
+        of.check()  # a write of it failed (no space): never journaled, close fails (files.py)
         async with of.lock:
             if not of.dirty or of.unlinked:
                 return None
@@ -178,7 +179,7 @@ class WriteBackOps(Uploads):
             if prior is None or prior.kind != "put":
                 prior = of.origin if isinstance(of.origin, Op) else None
             base = of.base_cid if prior is None else journal.pending.base_after(prior)
-            op = journal.new_op(
+            op = of.recording(journal.new_op)(
                 "put",
                 thread,
                 key,

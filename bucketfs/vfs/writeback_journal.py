@@ -22,10 +22,18 @@ it (``rm -rf`` becomes one RemovePath).
 
 Replay ignores a torn or corrupt record with a log line (a crash can cut the last one short) and
 never fails the mount.
+
+A full disk never corrupts the journal: a record that does not fit (ENOSPC, EDQUOT, or a short
+write) is cut off again (the file is truncated back to where it ended), the content caches on
+that filesystem are asked to evict (``content.make_room``) and the record is written again; if
+there is still no room ``append`` raises ``NoSpace`` and the change is not made (the close that
+wanted it fails). Records before it are untouched and the pending set is unchanged. A
+compaction (``rewrite``) without room keeps the old file, which holds the same changes.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -38,11 +46,14 @@ from pathlib import Path
 from typing import Any
 
 from bucketfs.durable import fsync_dir
+from bucketfs.errors import NoSpace
+from bucketfs.vfs.content import with_room
 
 log = logging.getLogger("bucketfs.vfs.writeback")
 
 #: seconds a finished change stays in the overlay (longer than the listing TTL)
 RECENT_GRACE = 3.0
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 PathKey = tuple[str, str]  # (bucket key, bucket path)
 
@@ -372,23 +383,40 @@ class Journal:
             raise ValueError(f"unknown record {kind!r}")
 
     def rewrite(self) -> None:
-        """Replace the file by the records of the pending changes (write, fsync, rename)."""
+        """Replace the file by the records of the pending changes (write, fsync, rename); on a
+        full disk the old file, which describes the same changes, stays."""
         tmp = self.root / "journal.new"
-        with open(tmp, "wb") as out:
-            for op in self.pending.ops.values():
-                out.write(_line(op.record()))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.file)
-        fsync_dir(self.root)
+        try:
+            with open(tmp, "wb") as out:
+                for op in self.pending.ops.values():
+                    out.write(_line(op.record()))
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if exc.errno not in _FULL:
+                raise
+            log.warning("write-back journal %s: not compacted (no space: %s)", self.file, exc)
+        else:
+            os.replace(tmp, self.file)
+            fsync_dir(self.root)
         self.close()
         self._fd = os.open(self.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     def append(self, rec: dict[str, Any]) -> None:
-        """Record ``rec`` (one write; durable after ``sync``) and apply it to the pending set."""
+        """Record ``rec`` (one write; durable after ``sync``) and apply it to the pending set;
+        ``NoSpace`` if the disk has no room for it (then nothing changed, see above)."""
         if self._fd < 0:
             self._fd = os.open(self.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.write(self._fd, _line(rec))
+        line = _line(rec)
+
+        def put() -> None:
+            n = os.write(self._fd, line)  # raising: nothing was written
+            if n != len(line):  # cut it off: no torn record before the next one
+                os.ftruncate(self._fd, os.fstat(self._fd).st_size - n)
+                raise OSError(errno.ENOSPC, f"short write ({n} of {len(line)} bytes)")
+
+        with_room(self.root, "journal record", len(line), put)
         self.appended += 1
         self.apply(rec)
         if not self.pending.ops and self.appended > 1000:
@@ -402,16 +430,22 @@ class Journal:
         return self.pending.ops.get(op.seq, op)
 
     def sync(self, data: str = "") -> None:
-        """Make the records appended so far durable (and the data file ``data``, if named)."""
-        if data:
-            fd = os.open(self.data / data, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            fsync_dir(self.data)
-        if self._fd >= 0:
-            os.fsync(self._fd)
+        """Make the records appended so far durable (and the data file ``data``, if named);
+        ``NoSpace`` if the disk reports it has no room for them (delayed allocation)."""
+        try:
+            if data:
+                fd = os.open(self.data / data, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                fsync_dir(self.data)
+            if self._fd >= 0:
+                os.fsync(self._fd)
+        except OSError as exc:
+            if exc.errno not in _FULL:
+                raise
+            raise NoSpace(f"no space in the cache directory {self.root}: {exc.strerror}") from exc
 
     def close(self) -> None:
         if self._fd >= 0:

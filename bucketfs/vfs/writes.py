@@ -84,10 +84,9 @@ class WriteOps(VfsCore):
         if of is None:
             local = self.local_content(node)
             if local is not None:
-                of = OpenFile.new(self.staging_dir(), node.ino, local[1], loaded=True)
+                src = None if truncate else local[0]  # copied in, or nothing left (files.py)
+                of = OpenFile.new(self.staging_dir(), node.ino, local[1], loaded=True, src=src)
                 of.origin = local[2]
-                if not truncate:
-                    of.load_from(local[0])
             else:
                 of = OpenFile.new(self.staging_dir(), node.ino, node.cid, loaded=not node.cid)
             self.open_files[node.ino] = of
@@ -146,7 +145,7 @@ class WriteOps(VfsCore):
     async def _loaded(self, node: Node, of: OpenFile) -> OpenFile:
         async with of.load_lock:
             if not of.loaded:
-                of.load_from(await self.whole_file(node, of.base_cid))
+                of.load_from(await of.fetching(self.whole_file(node, of.base_cid)))
         return of
 
     async def _changeable(self, node: Node, of: OpenFile) -> OpenFile:
@@ -268,7 +267,7 @@ class WriteOps(VfsCore):
             msg = f"changes to {self._describe(of)} were not saved"
             self.errors.append(msg)
             log.error("hub %s: %s", self.hub_address, msg)
-        if admit and of.pushed_cid and not of.dirty and of.loaded:
+        if admit and of.cacheable_cid():
             self.cache.store(of.pushed_cid, of.path)  # the bytes the hub imported: no re-hash
         of.close()
 
@@ -279,6 +278,7 @@ class WriteOps(VfsCore):
         of = self.open_files.get(ino)
         if of is None:
             return
+        of.check()  # a write of it failed (no space): never pushed, close fails (files.py)
         async with of.lock:
             if not of.dirty or of.unlinked:
                 return

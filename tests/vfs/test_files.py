@@ -191,8 +191,13 @@ def test_staging_area_full_is_enospc(env: Env, monkeypatch: pytest.MonkeyPatch) 
             m.setattr(os, "pwrite", disk_full)  # the local disk, not our code, is faked
             with pytest.raises(NoSpace):  # ENOSPC
                 await env.vfs.write(fh, 0, b"data")
-        await env.vfs.write(fh, 0, b"data")
+        with pytest.raises(NoSpace):  # the file failed: later writes and its close too
+            await env.vfs.write(fh, 0, b"data")
+        with pytest.raises(NoSpace):
+            await env.vfs.flush(fh)
         await env.vfs.release(fh)
+        assert "f" not in await env.ls("b")  # nothing of it was pushed
+        await env.write("b/f", b"data")  # a new open starts afresh
         assert env.api_file("b", "f") == b"data"
 
     env.run(body)
