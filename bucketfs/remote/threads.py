@@ -23,6 +23,7 @@ _API = "/threads.pb.API/"
 _GT = 2  # the Criterion operation "greater than" (WIRE §3.4)
 #: bytes of instances one ``FindAll`` page aims at (hubs refuse answers over 4-64 MiB, WIRE §1)
 PAGE_BYTES = 8 << 20
+FIRST_PAGE = 16
 #: how gRPC says an answer passed the message limit (status RESOURCE_EXHAUSTED)
 _TOO_LARGE = "message larger than max"
 #: texts with which hubs refuse a collection's schema or indexes (WIRE §3.5), other than those
@@ -272,8 +273,9 @@ class FindAll:
     with ``seek`` on the last ``_id`` seen and the criterion ``_id > last`` (``seek`` is
     inclusive: without it the last instance would come again, and two large instances do not
     fit one answer). A page holds at most ``page_size`` instances, fewer when they are large:
-    about ``PAGE_BYTES`` going by the sizes seen so far, halved when the answer passes the gRPC
-    message limit anyway, down to one instance per call."""
+    the first asks for ``FIRST_PAGE``, each next one for about ``PAGE_BYTES`` going by the sizes
+    seen so far (at most four times the last), an eighth as many when the answer passed the
+    gRPC message limit anyway, down to one instance per call."""
 
     def __init__(self, client: ThreadsClient, db: str, collection: str, page_size: int) -> None:
         if page_size < 1:
@@ -282,7 +284,7 @@ class FindAll:
         self._db = db
         self._collection = collection
         self._page_size = page_size
-        self._limit = page_size  # instances asked for by the next Find
+        self._limit = min(page_size, FIRST_PAGE)  # instances asked for by the next Find
         self._buffer: list[dict[str, Any]] = []
         self._last: str | None = None
         self._exhausted = False
@@ -315,7 +317,7 @@ class FindAll:
             except errors.QuotaExceeded as exc:
                 if self._limit == 1 or _TOO_LARGE not in exc.message.lower():
                     raise
-                self._limit = max(1, self._limit // 2)
+                self._limit = max(1, self._limit // 8)
         page = [_json_object(i) for i in raw]
         if self._last is not None:
             page = [i for i in page if str(i.get("_id", "")) > self._last]
@@ -323,4 +325,5 @@ class FindAll:
         self._buffer = page
         if raw:
             average = max(1, sum(len(i) for i in raw) // len(raw))
-            self._limit = max(1, min(self._page_size, PAGE_BYTES // average))
+            fits = max(1, PAGE_BYTES // average)
+            self._limit = min(self._page_size, fits, 4 * self._limit)
