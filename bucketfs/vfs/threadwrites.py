@@ -169,8 +169,8 @@ class ThreadsNamespace(ThreadsCore):
         h = self.handles.get(fh)
         meta = self.meta.get(h.ino) if h is not None else None
         node = self.live(h.ino) if h is not None else None
-        if node is None or meta is None or node.unlinked:
-            return  # a file replaced by a rename or removed: its bytes are nobody's
+        if node is None or meta is None or meta.orphan:
+            return  # replaced by a rename or removed here: its bytes are nobody's
         if meta.dirty and meta.role is not Role.TEMP:
             await self.commit(node, meta)
 
@@ -266,6 +266,7 @@ class ThreadsNamespace(ThreadsCore):
             with self.change(node):
                 await self.api.delete(meta.db, meta.coll, [meta.id])
             self.invalidate_collection(meta.db, meta.coll)
+        meta.orphan = True
         self.detach(node)
 
     # -- rename -------------------------------------------------------------------------
@@ -327,6 +328,9 @@ class ThreadsNamespace(ThreadsCore):
     ) -> None:
         """The local part of a rename: ``node`` takes the name and stands for ``dst``."""
         if target is not None:
+            tm = self.meta.get(target.ino)
+            if tm is not None:
+                tm.orphan = True
             self.detach(target)
         if meta.file is not None and (meta.refs > 0 or dst.role is Role.TEMP):
             # a local file keeps its bytes; open descriptors keep reading what they wrote
@@ -343,7 +347,7 @@ class ThreadsNamespace(ThreadsCore):
     async def flush_all(self) -> None:
         for ino, meta in list(self.meta.items()):
             node = self.live(ino)
-            if node is None or node.unlinked:
+            if node is None or meta.orphan:
                 continue
             if meta.dirty and not meta.failed and meta.role is not Role.TEMP:
                 try:
