@@ -2,12 +2,13 @@
 
 A watcher starts when a DB directory is first looked up and runs as a trio system task until the
 mount closes. Each event drops the collection's cached listing, refreshes (or forgets) the node
-of the instance (unless the node has a local file or a change of this mount is in flight on
-it, or the event's ``_mod`` is older than the node's), and asks the kernel to drop its cached data and directory entry (through the
-``KernelNotifier`` the fuse layer installs). When the stream ends or fails, every cache of the
-DB is dropped (the next listing re-reads it: events may have been lost) and the stream is
-reopened after a backoff of ``BACKOFF_MIN`` doubling to ``BACKOFF_MAX`` seconds; a DB that no
-longer exists stops its watcher.
+of the instance, and asks the kernel to drop its cached data and directory entry (through the
+``KernelNotifier`` the fuse layer installs). It leaves alone a node with a local file (the
+writer's close decides), one a change of this mount is in flight on (``ThreadsCore.changing``:
+that change settles it) and one whose ``_mod`` is newer than the event's instance. When the
+stream ends or fails, every cache of the DB is dropped (the next listing re-reads it: events
+may have been lost) and the stream is reopened after a backoff of ``BACKOFF_MIN`` doubling to
+``BACKOFF_MAX`` seconds; a DB that no longer exists stops its watcher.
 """
 
 from __future__ import annotations

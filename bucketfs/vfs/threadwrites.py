@@ -317,10 +317,10 @@ class ThreadsNamespace(ThreadsCore):
             dst.exists = True
         else:
             dst = TMeta(Role.TEMP, meta.db, meta.coll, exists=False)
-            if meta.file is None:
-                dst.file = self.local_file(data)
         if meta.role is Role.INSTANCE and meta.exists and meta.id != new_id:
             await self.api.delete(meta.db, meta.coll, [meta.id])
+        if dst.role is Role.TEMP and meta.file is None:
+            dst.file = self.local_file(data)  # (with a local file, ``_move`` hands it over)
         return dst
 
     def _move(
