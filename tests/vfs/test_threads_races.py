@@ -19,11 +19,14 @@ from typing import Any
 
 import pytest
 import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bucketfs import errors
 from bucketfs.remote.session import HubConfig, HubSession
 from bucketfs.testing.hubproc import HubProcess
 from bucketfs.vfs import Vfs
+from bucketfs.vfs.threadjson import instance_id
 
 from .test_threads import Mount, subscribed
 
@@ -260,3 +263,82 @@ def test_large_instances_are_listed_and_read(config: HubConfig, tmp_path: Path) 
         assert (await value(m, "large/c/small3.json"))["k"] == 3
 
     run_late(config, tmp_path, 6, body)
+
+
+NAMES = ["a.json", "b.json", "a.json~", "b.json.tmp"]
+OPS = st.one_of(
+    st.tuples(st.just("write"), st.sampled_from(NAMES), st.integers(0, 99)),
+    st.tuples(st.just("rename"), st.sampled_from(NAMES), st.sampled_from(NAMES)),
+    st.tuples(st.just("unlink"), st.sampled_from(NAMES), st.just(0)),
+    st.tuples(st.just("pause"), st.just(""), st.integers(0, 60)),
+)
+_examples = iter(range(10**6))
+
+
+class Model:
+    """What the collection should hold: per name its ``v`` and the ``_id`` its bytes carry
+    (None: none written), and which names are instances in the hub."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[int, str | None]] = {}
+
+    def write(self, name: str, v: int) -> None:
+        self.files[name] = (v, None)
+
+    def rename(self, src: str, dst: str) -> bool:
+        """Apply a rename; False when the mount must refuse it (EINVAL, nothing changes)."""
+        if src == dst:
+            return True
+        v, carried = self.files[src]
+        new_id = instance_id(dst)
+        if new_id is not None and instance_id(src) is None and carried not in (None, new_id):
+            return False  # the bytes name another _id
+        if instance_id(src) is not None:
+            carried = new_id if new_id is not None else instance_id(src)
+        elif new_id is not None:
+            carried = new_id
+        del self.files[src]
+        self.files[dst] = (v, carried)
+        return True
+
+    def hub(self) -> dict[str, int]:
+        return {instance_id(n): v for n, (v, _) in self.files.items() if instance_id(n)}  # type: ignore[misc]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(OPS, min_size=5, max_size=25))
+def test_random_edits_match_a_model(config: HubConfig, tmp_path: Path, ops: list[Any]) -> None:
+    """Random writes, renames between instance and local names, removals and pauses, with the
+    hub's answers late: after every step the mount's listing and bytes and the hub's instances
+    are what a model of the rules in docs/SEMANTICS.md says."""
+    n = next(_examples)
+    tmp = tmp_path / f"ex{n}"
+
+    async def body(m: Mount) -> None:
+        db_name = f"model{n}"
+        db = await setup(m, db_name)
+        c, model = f"{db_name}/c", Model()
+        for op, a, b in ops:
+            if op == "pause":
+                await trio.sleep(b / 1000)
+                continue
+            if op == "write":
+                await m.write(f"{c}/{a}", json.dumps({"v": b}).encode())
+                model.write(a, b)
+            elif a not in model.files:
+                continue
+            elif op == "unlink":
+                await m.vfs.unlink((await m.resolve(c)).ino, a)
+                del model.files[a]
+            elif model.rename(a, b):
+                await m.rename(f"{c}/{a}", f"{c}/{b}")
+            else:
+                with pytest.raises(errors.InvalidArgument):
+                    await m.rename(f"{c}/{a}", f"{c}/{b}")
+            assert await m.ls(c) == sorted([".schema.json", *model.files])
+            for name, (v, _) in model.files.items():
+                assert (await value(m, f"{c}/{name}"))["v"] == v, (name, ops)
+            stored = {i["_id"]: i["v"] for i in await m.s.threads.find(db, "c")}
+            assert stored == model.hub(), ops
+
+    run_late(config, tmp, n, body)
