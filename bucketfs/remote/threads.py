@@ -20,6 +20,15 @@ from bucketfs.remote.rpc import THREAD_NAME_HEADER, RemoteStream, Rpc
 from bucketfs.remote.types import ListenAction, ListenEvent, ListenFilter
 
 _API = "/threads.pb.API/"
+_GT = 2  # the Criterion operation "greater than" (WIRE §3.4)
+#: bytes of instances one ``FindAll`` page aims at (hubs refuse answers over 4-64 MiB, WIRE §1)
+PAGE_BYTES = 8 << 20
+FIRST_PAGE = 16
+#: how gRPC says an answer passed the message limit (status RESOURCE_EXHAUSTED)
+_TOO_LARGE = "message larger than max"
+#: texts with which hubs refuse a collection's schema or indexes (WIRE §3.5), other than those
+#: ``remote/status.py`` maps already; such a refusal is ``InvalidArgument``
+_CONFIG_REFUSALS = ("schema", "not indexable", "unique index", "not valid")
 
 _FILTER_ACTIONS = {
     None: pb.ListenRequest.Filter.ALL,
@@ -75,6 +84,16 @@ def _collection(reply: pb.GetCollectionInfoReply) -> dict[str, Any]:
         "write_validator": reply.writeValidator,
         "read_filter": reply.readFilter,
     }
+
+
+def _config_refusal(exc: errors.BucketfsError) -> errors.BucketfsError:
+    """``InvalidArgument`` for a hub's refusal of a collection config (upstream sends these
+    as status UNKNOWN with the validator's text), else ``exc`` unchanged."""
+    text = exc.message.lower()
+    plain = type(exc) is errors.BucketfsError and not text.startswith("internal hub error")
+    if plain and any(marker in text for marker in _CONFIG_REFUSALS):
+        return errors.InvalidArgument(exc.message)
+    return exc
 
 
 def _filter(spec: ListenFilter | Mapping[str, Any]) -> pb.ListenRequest.Filter:
@@ -146,7 +165,10 @@ class ThreadsClient:
             name=name, schema=_json_bytes(schema), indexes=_indexes(indexes)
         )
         request = pb.NewCollectionRequest(dbID=db_bytes(db), config=config)
-        await self._call("NewCollection", request, pb.NewCollectionReply, idempotent=False)
+        try:
+            await self._call("NewCollection", request, pb.NewCollectionReply, idempotent=False)
+        except errors.BucketfsError as exc:
+            raise _config_refusal(exc) from None
 
     async def update_collection(
         self, db: str, name: str, schema: Mapping[str, Any], indexes: Iterable[Any] = ()
@@ -155,7 +177,10 @@ class ThreadsClient:
             name=name, schema=_json_bytes(schema), indexes=_indexes(indexes)
         )
         request = pb.UpdateCollectionRequest(dbID=db_bytes(db), config=config)
-        await self._call("UpdateCollection", request, pb.UpdateCollectionReply, idempotent=True)
+        try:
+            await self._call("UpdateCollection", request, pb.UpdateCollectionReply, idempotent=True)
+        except errors.BucketfsError as exc:
+            raise _config_refusal(exc) from None
 
     async def delete_collection(self, db: str, name: str) -> None:
         request = pb.DeleteCollectionRequest(dbID=db_bytes(db), name=name)
@@ -218,11 +243,17 @@ class ThreadsClient:
         self, db: str, collection: str, query: Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """Instances matching a query in the WIRE §3.4 shape (``{}`` = all)."""
+        return [_json_object(i) for i in await self.find_raw(db, collection, query)]
+
+    async def find_raw(
+        self, db: str, collection: str, query: Mapping[str, Any] | None = None
+    ) -> list[bytes]:
+        """``find`` with the instances as the JSON bytes the hub sent."""
         request = pb.FindRequest(
             dbID=db_bytes(db), collectionName=collection, queryJSON=_json_bytes(query or {})
         )
         reply = await self._call("Find", request, pb.FindReply, idempotent=True)
-        return [_json_object(i) for i in reply.instances]
+        return list(reply.instances)
 
     def find_all(self, db: str, collection: str, page_size: int = 1000) -> FindAll:
         """Every instance, in ``_id`` order, fetched ``page_size`` at a time (limit + seek)."""
@@ -238,7 +269,13 @@ class ThreadsClient:
 
 
 class FindAll:
-    """Async iterator of ``ThreadsClient.find_all``: pages with ``seek`` (inclusive) on ``_id``."""
+    """Async iterator of ``ThreadsClient.find_all``: pages in ``_id`` order, each a ``Find``
+    with ``seek`` on the last ``_id`` seen and the criterion ``_id > last`` (``seek`` is
+    inclusive: without it the last instance would come again, and two large instances do not
+    fit one answer). A page holds at most ``page_size`` instances, fewer when they are large:
+    the first asks for ``FIRST_PAGE``, each next one for about ``PAGE_BYTES`` going by the sizes
+    seen so far (at most four times the last), an eighth as many when the answer passed the
+    gRPC message limit anyway, down to one instance per call."""
 
     def __init__(self, client: ThreadsClient, db: str, collection: str, page_size: int) -> None:
         if page_size < 1:
@@ -247,6 +284,7 @@ class FindAll:
         self._db = db
         self._collection = collection
         self._page_size = page_size
+        self._limit = min(page_size, FIRST_PAGE)  # instances asked for by the next Find
         self._buffer: list[dict[str, Any]] = []
         self._last: str | None = None
         self._exhausted = False
@@ -263,15 +301,29 @@ class FindAll:
         self._last = str(item.get("_id", ""))
         return item
 
-    async def _fetch(self) -> None:
-        query: dict[str, Any] = {"sort": {"fieldPath": "_id"}, "limit": self._page_size}
+    def _query(self) -> dict[str, Any]:
+        query: dict[str, Any] = {"sort": {"fieldPath": "_id"}, "limit": self._limit}
         if self._last is not None:
             query["seek"] = self._last
-            query["limit"] = self._page_size + 1  # seek is inclusive: the last one comes again
-        page = await self._client.find(self._db, self._collection, query)
-        if self._last is not None and page and page[0].get("_id") == self._last:
-            page = page[1:]
-        elif self._last is not None:
+            after = {"fieldPath": "_id", "operation": _GT, "value": {"string": self._last}}
+            query["ands"] = [after]
+        return query
+
+    async def _fetch(self) -> None:
+        while True:
+            try:
+                raw = await self._client.find_raw(self._db, self._collection, self._query())
+                break
+            except errors.QuotaExceeded as exc:
+                if self._limit == 1 or _TOO_LARGE not in exc.message.lower():
+                    raise
+                self._limit = max(1, self._limit // 8)
+        page = [_json_object(i) for i in raw]
+        if self._last is not None:
             page = [i for i in page if str(i.get("_id", "")) > self._last]
-        self._exhausted = len(page) < self._page_size
+        self._exhausted = len(raw) < self._limit
         self._buffer = page
+        if raw:
+            average = max(1, sum(len(i) for i in raw) // len(raw))
+            fits = max(1, PAGE_BYTES // average)
+            self._limit = min(self._page_size, fits, 4 * self._limit)

@@ -72,6 +72,9 @@ class TMeta:
     refs: int = 0  # handles using ``file``
     dirty: bool = False  # ``file`` has bytes the hub does not have
     failed: bool = False  # the last commit of ``file`` was refused
+    #: this mount replaced the file by a rename or removed it: its descriptors' bytes are
+    #: nobody's (a file the hub's events removed is not an orphan: its writer still commits)
+    orphan: bool = False
 
     def drop_file(self) -> None:
         if self.file is not None:

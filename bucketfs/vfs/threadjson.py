@@ -4,7 +4,9 @@ An instance file is ``<_id>.json`` (names starting with ``.`` are never instance
 ``.schema.json`` is the collection's schema). Instances and schemas are rendered the same way on
 every read: sorted keys, 2-space indent, UTF-8, a trailing newline. Written bytes become an
 instance only if they are one JSON object whose ``_id`` (filled in when missing) matches the
-file name; anything else is ``InvalidArgument`` (EINVAL) before the hub is asked.
+file name; anything else is ``InvalidArgument`` (EINVAL) before the hub is asked. A schema
+must be one JSON object that is a valid JSON Schema (checked with ``jsonschema``, as the hub
+does).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+
+import jsonschema
 
 from bucketfs.errors import InvalidArgument
 
@@ -94,6 +98,21 @@ def parse_object(data: bytes, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidArgument(f"{what}: JSON {type(value).__name__} is not an object")
     return value
+
+
+def parse_schema(data: bytes, what: str) -> dict[str, Any]:
+    """``data`` as a collection schema: one JSON object that is a valid JSON Schema of the
+    draft it declares (draft 7 when it declares none or one this check does not know: the hub
+    has the last word). Raises ``InvalidArgument`` with the validator's message."""
+    schema = parse_object(data, what)
+    declared = schema.get("$schema")
+    known = {"$schema": declared} if isinstance(declared, str) else {}
+    cls = jsonschema.validators.validator_for(known, default=jsonschema.Draft7Validator)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise InvalidArgument(f"{what}: invalid collection schema: {exc.message}") from None
+    return schema
 
 
 def forbids_mod(schema: Mapping[str, Any]) -> bool:

@@ -6,15 +6,21 @@ when the name is taken by an older entry. Listings and instance attributes are c
 ``LIST_TTL`` seconds, or ``WATCHED_TTL`` while the DB's ``Listen`` stream is open: its watcher
 (``vfs.threadwatch``) drops the listing and refreshes the node on every change event, and
 drops everything when the stream breaks. A collection listing pages through ``find_all``
-(``PAGE`` instances per Find) and keeps only sizes and times; a lookup of one instance is one
-``FindByID``. Writes are in ``vfs.threadwrites``.
+(at most ``PAGE`` instances per Find, fewer when they are large) and keeps only sizes and
+times; a lookup of one instance is one ``FindByID``. Writes are in ``vfs.threadwrites``.
+
+A node on which a change of this mount is in flight (rename, unlink, commit) is in
+``changing``: the watcher leaves it alone, since the hub publishes a change before it answers
+the call that made it, and the change's own code settles the node when the answer comes.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import MutableSequence
+from collections import Counter
+from collections.abc import Iterator, MutableSequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -84,8 +90,23 @@ class ThreadsCore:
         self.on_db_seen: Any = None  # callback(db id, db node ino): start its watcher
         #: DB -> monotonic time from which its Listen stream is taken to be subscribed
         self.watched: dict[str, float] = {}
+        #: inodes on which a change of this mount awaits the hub (see the module docstring)
+        self.changing: Counter[int] = Counter()
 
     # -- helpers ------------------------------------------------------------------------
+
+    @contextmanager
+    def change(self, *nodes: Node | None) -> Iterator[None]:
+        """Mark ``nodes`` as being changed by this mount for the duration of the block."""
+        inos = [n.ino for n in nodes if n is not None]
+        self.changing.update(inos)
+        try:
+            yield
+        finally:
+            self.changing.subtract(inos)
+            for ino in inos:
+                if self.changing[ino] <= 0:
+                    del self.changing[ino]
 
     def owns(self, ino: int) -> bool:
         return ino == THREADS_INO or ino in self.meta

@@ -3,10 +3,12 @@
 A watcher starts when a DB directory is first looked up and runs as a trio system task until the
 mount closes. Each event drops the collection's cached listing, refreshes (or forgets) the node
 of the instance, and asks the kernel to drop its cached data and directory entry (through the
-``KernelNotifier`` the fuse layer installs). When the stream ends or fails, every cache of the
-DB is dropped (the next listing re-reads it: events may have been lost) and the stream is
-reopened after a backoff of ``BACKOFF_MIN`` doubling to ``BACKOFF_MAX`` seconds; a DB that no
-longer exists stops its watcher.
+``KernelNotifier`` the fuse layer installs). It leaves alone a node with a local file (the
+writer's close decides), one a change of this mount is in flight on (``ThreadsCore.changing``:
+that change settles it) and one whose ``_mod`` is newer than the event's instance. When the
+stream ends or fails, every cache of the DB is dropped (the next listing re-reads it: events
+may have been lost) and the stream is reopened after a backoff of ``BACKOFF_MIN`` doubling to
+``BACKOFF_MAX`` seconds; a DB that no longer exists stops its watcher.
 """
 
 from __future__ import annotations
@@ -108,13 +110,18 @@ class Watchers:
         meta = self.ns.meta.get(node.ino) if node is not None else None
         if coll is None or name is None or node is None or meta is None or meta.file is not None:
             return  # unknown here, or being written here (the writer's close decides)
+        if node.ino in self.ns.changing or meta.role is not Role.INSTANCE:
+            return  # our own change in flight: its code settles the node (threads.py)
         known = node.lookups > 0
         if event.instance is None:
             self.ns.detach(node)
             if known and self.ns.notifier is not None:
                 self.ns.notifier.invalidate_entry(coll.ino, name)
             return
-        node.size, node.mtime = rendered_size(event.instance), mod_time(event.instance)
+        mtime = mod_time(event.instance)
+        if mtime and mtime < node.mtime:
+            return  # older than what this mount read since (a late event)
+        node.size, node.mtime = rendered_size(event.instance), mtime
         node.checked = time.monotonic()
         if known:
             await self._inval_inode(node.ino)

@@ -34,7 +34,7 @@ from bucketfs.vfs.threadjson import (
     SCHEMA_FILE,
     instance_id,
     instance_to_store,
-    parse_object,
+    parse_schema,
     render,
     valid_name,
 )
@@ -168,8 +168,11 @@ class ThreadsNamespace(ThreadsCore):
     async def flush(self, fh: int) -> None:
         h = self.handles.get(fh)
         meta = self.meta.get(h.ino) if h is not None else None
-        if h is not None and meta is not None and meta.dirty and meta.role is not Role.TEMP:
-            await self.commit(self.inodes.get(h.ino), meta)
+        node = self.live(h.ino) if h is not None else None
+        if node is None or meta is None or meta.orphan:
+            return  # replaced by a rename or removed here: its bytes are nobody's
+        if meta.dirty and meta.role is not Role.TEMP:
+            await self.commit(node, meta)
 
     async def release(self, fh: int) -> None:
         h = self.handles.pop(fh, None)
@@ -202,19 +205,21 @@ class ThreadsNamespace(ThreadsCore):
         """Store the staged bytes of ``node`` (see the module docstring)."""
         assert meta.file is not None
         what = self.path(node)
-        try:
-            await self._store(meta, meta.file.data(), meta.id, what)
-        except InvalidArgument as exc:
-            meta.failed = True
-            err = InvalidArgument(exc.message if exc.message.startswith(what) else f"{what}: {exc}")
-            self.record("close", err)
-            raise err from None
-        meta.exists, meta.dirty, meta.failed = True, False, False
-        await self.stored_bytes(node, meta)
+        with self.change(node):
+            try:
+                await self._store(meta, meta.file.data(), meta.id, what)
+            except InvalidArgument as exc:
+                meta.failed = True
+                msg = exc.message if exc.message.startswith(what) else f"{what}: {exc}"
+                err = InvalidArgument(msg)
+                self.record("close", err)
+                raise err from None
+            meta.exists, meta.dirty, meta.failed = True, False, False
+            await self.stored_bytes(node, meta)
 
     async def _store(self, meta: TMeta, data: bytes, id_: str, what: str) -> None:
         if meta.role is Role.SCHEMA:
-            schema = parse_object(data, what)
+            schema = parse_schema(data, what)
             info = await self.api.get_collection(meta.db, meta.coll)
             await self.api.update_collection(meta.db, meta.coll, schema, info["indexes"])
             self.invalidate_collection(meta.db, meta.coll)
@@ -258,8 +263,10 @@ class ThreadsNamespace(ThreadsCore):
         if meta.role is Role.SCHEMA:
             raise PermissionDenied("the schema of a collection cannot be removed")
         if meta.role is Role.INSTANCE and meta.exists:
-            await self.api.delete(meta.db, meta.coll, [meta.id])
+            with self.change(node):
+                await self.api.delete(meta.db, meta.coll, [meta.id])
             self.invalidate_collection(meta.db, meta.coll)
+        meta.orphan = True
         self.detach(node)
 
     # -- rename -------------------------------------------------------------------------
@@ -289,6 +296,14 @@ class ThreadsNamespace(ThreadsCore):
             raise AlreadyExists(new_name)
         if meta.role is Role.SCHEMA:
             raise PermissionDenied("the schema file cannot be renamed")
+        with self.change(node, target):
+            dst = await self._moved(node, meta, target, new_name)
+            self.invalidate_collection(meta.db, meta.coll)
+        self._move(node, meta, target, dst, new_parent, new_name)
+
+    async def _moved(self, node: Node, meta: TMeta, target: Node | None, new_name: str) -> TMeta:
+        """The hub's part of a rename: store the content under the new name when it is an
+        instance or the schema, delete the old instance; what the node stands for after it."""
         data = meta.file.data() if meta.file is not None else await self.stored_bytes(node, meta)
         tm = self.meta.get(target.ino) if target is not None else None
         new_id = instance_id(new_name)
@@ -297,27 +312,34 @@ class ThreadsNamespace(ThreadsCore):
         if new_name == SCHEMA_FILE or new_id is not None:
             role = Role.SCHEMA if new_name == SCHEMA_FILE else Role.INSTANCE
             dst = TMeta(role, meta.db, meta.coll, new_id or "", exists=tm is not None and tm.exists)
+            dst_dir = self.inodes.get(node.parent)
             await self._store(dst, data, new_id or "", f"{self.path(dst_dir)}/{new_name}")
             dst.exists = True
         else:
-            dst = TMeta(Role.TEMP, meta.db, meta.coll, exists=False, file=self.local_file(data))
+            dst = TMeta(Role.TEMP, meta.db, meta.coll, exists=False)
         if meta.role is Role.INSTANCE and meta.exists and meta.id != new_id:
             await self.api.delete(meta.db, meta.coll, [meta.id])
-        self.invalidate_collection(meta.db, meta.coll)
-        self._move(node, meta, target, dst, new_parent, new_name)
+        if dst.role is Role.TEMP and meta.file is None:
+            dst.file = self.local_file(data)  # (with a local file, ``_move`` hands it over)
+        return dst
 
     def _move(
         self, node: Node, meta: TMeta, target: Node | None, dst: TMeta, parent: int, name: str
     ) -> None:
+        """The local part of a rename: ``node`` takes the name and stands for ``dst``."""
         if target is not None:
+            tm = self.meta.get(target.ino)
+            if tm is not None:
+                tm.orphan = True
             self.detach(target)
-        if meta.refs == 0:
+        if meta.file is not None and (meta.refs > 0 or dst.role is Role.TEMP):
+            # a local file keeps its bytes; open descriptors keep reading what they wrote
+            dst.file, dst.refs = meta.file, meta.refs
+        else:
             meta.drop_file()
         self.inodes.move(node, parent, name)
+        node.unlinked = False
         self.meta[node.ino] = dst
-        dst.refs = meta.refs if dst.file is None and meta.file is not None else 0
-        if dst.refs:
-            dst.file = meta.file  # open descriptors keep reading what they wrote
         node.checked = 0.0  # attributes come from the hub on the next getattr
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -325,7 +347,9 @@ class ThreadsNamespace(ThreadsCore):
     async def flush_all(self) -> None:
         for ino, meta in list(self.meta.items()):
             node = self.live(ino)
-            if node is not None and meta.dirty and not meta.failed and meta.role is not Role.TEMP:
+            if node is None or meta.orphan:
+                continue
+            if meta.dirty and not meta.failed and meta.role is not Role.TEMP:
                 try:
                     await self.commit(node, meta)
                 except BucketfsError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -257,3 +258,91 @@ def test_ten_thousand_instances_listed(hm: HubMount, coll: Path) -> None:
 
 def test_vim_is_installed() -> None:
     assert shutil.which("vim") and shutil.which("jq") and shutil.which("rsync")
+
+
+def test_instance_renamed_away_stays_a_local_file(hm: HubMount, coll: Path) -> None:
+    """``mv x.json x.json~`` right after writing and reading x.json (vim's backup), at random
+    pauses: the instance is deleted in the hub, the renamed file stays readable and listed
+    (the hub's Delete event arrives while the rename still waits for the Delete answer)."""
+    rng = random.Random(12)
+    db = hm.db(coll.parent.name)
+    for i in range(12):
+        sh(f"echo '{{\"v\": {i}}}' > x{i}.json && cat x{i}.json >/dev/null", coll)
+        os.rename(coll / f"x{i}.json", coll / f"x{i}.json~")
+        deadline = time.monotonic() + rng.uniform(0.5, 1.5)
+        while time.monotonic() < deadline:  # reads open and release it; ls lists it
+            assert json.loads((coll / f"x{i}.json~").read_text())["v"] == i
+            assert f"x{i}.json~" in os.listdir(coll)
+            time.sleep(rng.uniform(0, 0.1))
+    backups = sorted(f"x{i}.json~" for i in range(12))
+    assert sorted(os.listdir(coll)) == [".schema.json", *backups]
+    assert hm.api(lambda s: s.threads.find(db, "c")) == []
+    sh("rm x*.json~", coll)
+    assert os.listdir(coll) == [".schema.json"]
+
+
+def test_editor_save_patterns_never_lose_bytes(hm: HubMount, coll: Path) -> None:
+    """Random saves of one instance the ways editors and tools save (in place; a temporary
+    file renamed over it; vim's ``mv x.json x.json~`` and a new ``x.json``) at random pauses:
+    after each, the hub and the mount have the newest bytes and the backup the previous."""
+    rng = random.Random(13)
+    db = hm.db(coll.parent.name)
+    x, tmp, backup = coll / "x.json", coll / "x.json.tmp", coll / "x.json~"
+    x.write_text('{"v": 0}')
+    kept: int | None = None
+    for v in range(1, 31):
+        pattern = rng.choice(["inplace", "atomic", "backup"])
+        text = json.dumps({"v": v, "pattern": pattern})
+        if pattern == "inplace":
+            x.write_text(text)
+        elif pattern == "atomic":
+            tmp.write_text(text)
+            os.replace(tmp, x)
+        else:
+            os.replace(x, backup)
+            kept = v - 1
+            time.sleep(rng.uniform(0, 0.05))
+            x.write_text(text)
+        time.sleep(rng.uniform(0, 0.2))
+        assert instance(hm, coll, "x")["v"] == v
+        assert json.loads(x.read_text())["v"] == v
+        if kept is not None:
+            assert json.loads(backup.read_text())["v"] == kept
+    time.sleep(0.5)
+    assert json.loads(x.read_text())["v"] == 30
+    assert [i["_id"] for i in hm.api(lambda s: s.threads.find(db, "c"))] == ["x"]
+
+
+def test_refused_schema_is_einval_and_shows_the_schema(hm: HubMount, coll: Path) -> None:
+    """A schema that is not a valid JSON Schema (refused before the hub is asked) or that the
+    hub refuses: close() fails with EINVAL, the file shows the collection's schema again, the
+    validator's message is in the log."""
+    db = hm.db(coll.parent.name)
+    path = coll / ".schema.json"
+    before = path.read_bytes()
+    refused = [
+        ({"type": "nonsense"}, "invalid collection schema: 'nonsense' is not valid"),
+        ({"properties": {"_id": {"type": "integer"}}}, "_id property must be a string"),
+    ]
+    for schema, message in refused:
+        with pytest.raises(OSError) as exc, open(path, "w") as f:  # close() fails
+            f.write(json.dumps(schema))
+        assert exc.value.errno == errno.EINVAL
+        assert path.read_bytes() == before and os.stat(path).st_size == len(before)
+        assert message in hm.log()
+        assert hm.api(lambda s: s.threads.get_collection(db, "c"))["schema"] == json.loads(before)
+
+
+def test_large_instances_are_listed_and_read(hm: HubMount, coll: Path) -> None:
+    """Two 50 MB instances do not fit one Find answer (64 MiB): the listing pages by size."""
+    db = hm.db(coll.parent.name)
+    big = 50_000_000
+    for k in range(2):
+        hm.api(lambda s, k=k: s.threads.create(db, "c", [{"_id": f"big{k}", "blob": str(k) * big}]))
+    hm.api(lambda s: s.threads.create(db, "c", [{"_id": "small", "v": 1}]))
+    assert sorted(os.listdir(coll)) == [".schema.json", "big0.json", "big1.json", "small.json"]
+    sizes = {line.split()[-1]: int(line.split()[4]) for line in sh("ls -l", coll).splitlines()[1:]}
+    data = (coll / "big1.json").read_bytes()
+    assert sizes["big1.json"] == len(data) > big
+    assert json.loads(data)["blob"] == "1" * big
+    assert json.loads((coll / "small.json").read_text())["v"] == 1

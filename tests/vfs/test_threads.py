@@ -411,7 +411,11 @@ def test_semantics_doc_threads_section() -> None:
     rows = [r for r in section.splitlines() if r.startswith("|")][2:]
     assert len(rows) >= 8
     functions: dict[str, dict[str, str]] = {}
-    for path in ("tests/vfs/test_threads.py", "tests/fuse/test_threads.py"):
+    for path in (
+        "tests/vfs/test_threads.py",
+        "tests/vfs/test_threads_races.py",
+        "tests/fuse/test_threads.py",
+    ):
         text = (root / path).read_text()
         functions[path] = {
             n.name: ast.get_source_segment(text, n) or ""
