@@ -485,6 +485,8 @@ ListPathRequest | limit 1000 int32; after 1001 string
 ListPathResponse | truncated 1000 bool
 PullPathRequest | offset 1000 int64; length 1001 int64
 PushPathRequest.Header | mode 1000 uint32; mtime 1001 int64; size 1002 int64
+PushPathRequest.Header | path_check 1003 bool; path_cid 1004 string
+PushPathResponse.Event | rebased 1000 bool
 PushPathsRequest.Header | modes 1000 repeated uint32; mtimes 1001 repeated int64
 SetPathRequest | root 1000 string
 SetPathResponse | root 1000 Root
@@ -500,6 +502,7 @@ rpc Symlink unary
 CapabilitiesRequest |
 CapabilitiesResponse | exact_sizes 1 bool; range_reads 2 bool; path_attrs 3 bool
 CapabilitiesResponse | symlinks 4 bool; list_paging 5 bool; push_paths_attrs 6 bool
+CapabilitiesResponse | path_check 7 bool
 SetPathAttrsRequest | key 1 string; path 2 string; set_mode 3 bool; mode 4 uint32
 SetPathAttrsRequest | set_mtime 5 bool; mtime 6 int64
 SetPathAttrsResponse | root 1 api.bucketsd.pb.Root

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from bucketfs.proto import bucketsd_pb2 as bucketfs_dot_proto_dot_bucketsd__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!bucketfs/proto/bucketfs_ext.proto\x12\x0b\x62ucketfs.pb\x1a\x1d\x62ucketfs/proto/bucketsd.proto\"\x15\n\x13\x43\x61pabilitiesRequest\"\x95\x01\n\x14\x43\x61pabilitiesResponse\x12\x13\n\x0b\x65xact_sizes\x18\x01 \x01(\x08\x12\x13\n\x0brange_reads\x18\x02 \x01(\x08\x12\x12\n\npath_attrs\x18\x03 \x01(\x08\x12\x10\n\x08symlinks\x18\x04 \x01(\x08\x12\x13\n\x0blist_paging\x18\x05 \x01(\x08\x12\x18\n\x10push_paths_attrs\x18\x06 \x01(\x08\"r\n\x13SetPathAttrsRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x10\n\x08set_mode\x18\x03 \x01(\x08\x12\x0c\n\x04mode\x18\x04 \x01(\r\x12\x11\n\tset_mtime\x18\x05 \x01(\x08\x12\r\n\x05mtime\x18\x06 \x01(\x03\";\n\x14SetPathAttrsResponse\x12#\n\x04root\x18\x01 \x01(\x0b\x32\x15.api.bucketsd.pb.Root\"I\n\x0eSymlinkRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\x0c\n\x04root\x18\x04 \x01(\t\"6\n\x0fSymlinkResponse\x12#\n\x04root\x18\x01 \x01(\x0b\x32\x15.api.bucketsd.pb.Root2\x82\x02\n\x10\x42ucketsExtension\x12S\n\x0c\x43\x61pabilities\x12 .bucketfs.pb.CapabilitiesRequest\x1a!.bucketfs.pb.CapabilitiesResponse\x12S\n\x0cSetPathAttrs\x12 .bucketfs.pb.SetPathAttrsRequest\x1a!.bucketfs.pb.SetPathAttrsResponse\x12\x44\n\x07Symlink\x12\x1b.bucketfs.pb.SymlinkRequest\x1a\x1c.bucketfs.pb.SymlinkResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!bucketfs/proto/bucketfs_ext.proto\x12\x0b\x62ucketfs.pb\x1a\x1d\x62ucketfs/proto/bucketsd.proto\"\x15\n\x13\x43\x61pabilitiesRequest\"\xa9\x01\n\x14\x43\x61pabilitiesResponse\x12\x13\n\x0b\x65xact_sizes\x18\x01 \x01(\x08\x12\x13\n\x0brange_reads\x18\x02 \x01(\x08\x12\x12\n\npath_attrs\x18\x03 \x01(\x08\x12\x10\n\x08symlinks\x18\x04 \x01(\x08\x12\x13\n\x0blist_paging\x18\x05 \x01(\x08\x12\x18\n\x10push_paths_attrs\x18\x06 \x01(\x08\x12\x12\n\npath_check\x18\x07 \x01(\x08\"r\n\x13SetPathAttrsRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x10\n\x08set_mode\x18\x03 \x01(\x08\x12\x0c\n\x04mode\x18\x04 \x01(\r\x12\x11\n\tset_mtime\x18\x05 \x01(\x08\x12\r\n\x05mtime\x18\x06 \x01(\x03\";\n\x14SetPathAttrsResponse\x12#\n\x04root\x18\x01 \x01(\x0b\x32\x15.api.bucketsd.pb.Root\"I\n\x0eSymlinkRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\x0c\n\x04root\x18\x04 \x01(\t\"6\n\x0fSymlinkResponse\x12#\n\x04root\x18\x01 \x01(\x0b\x32\x15.api.bucketsd.pb.Root2\x82\x02\n\x10\x42ucketsExtension\x12S\n\x0c\x43\x61pabilities\x12 .bucketfs.pb.CapabilitiesRequest\x1a!.bucketfs.pb.CapabilitiesResponse\x12S\n\x0cSetPathAttrs\x12 .bucketfs.pb.SetPathAttrsRequest\x1a!.bucketfs.pb.SetPathAttrsResponse\x12\x44\n\x07Symlink\x12\x1b.bucketfs.pb.SymlinkRequest\x1a\x1c.bucketfs.pb.SymlinkResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,15 +35,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CAPABILITIESREQUEST']._serialized_start=81
   _globals['_CAPABILITIESREQUEST']._serialized_end=102
   _globals['_CAPABILITIESRESPONSE']._serialized_start=105
-  _globals['_CAPABILITIESRESPONSE']._serialized_end=254
-  _globals['_SETPATHATTRSREQUEST']._serialized_start=256
-  _globals['_SETPATHATTRSREQUEST']._serialized_end=370
-  _globals['_SETPATHATTRSRESPONSE']._serialized_start=372
-  _globals['_SETPATHATTRSRESPONSE']._serialized_end=431
-  _globals['_SYMLINKREQUEST']._serialized_start=433
-  _globals['_SYMLINKREQUEST']._serialized_end=506
-  _globals['_SYMLINKRESPONSE']._serialized_start=508
-  _globals['_SYMLINKRESPONSE']._serialized_end=562
-  _globals['_BUCKETSEXTENSION']._serialized_start=565
-  _globals['_BUCKETSEXTENSION']._serialized_end=823
+  _globals['_CAPABILITIESRESPONSE']._serialized_end=274
+  _globals['_SETPATHATTRSREQUEST']._serialized_start=276
+  _globals['_SETPATHATTRSREQUEST']._serialized_end=390
+  _globals['_SETPATHATTRSRESPONSE']._serialized_start=392
+  _globals['_SETPATHATTRSRESPONSE']._serialized_end=451
+  _globals['_SYMLINKREQUEST']._serialized_start=453
+  _globals['_SYMLINKREQUEST']._serialized_end=526
+  _globals['_SYMLINKRESPONSE']._serialized_start=528
+  _globals['_SYMLINKRESPONSE']._serialized_end=582
+  _globals['_BUCKETSEXTENSION']._serialized_start=585
+  _globals['_BUCKETSEXTENSION']._serialized_end=843
 # @@protoc_insertion_point(module_scope)

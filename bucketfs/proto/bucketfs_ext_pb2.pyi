@@ -11,20 +11,22 @@ class CapabilitiesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class CapabilitiesResponse(_message.Message):
-    __slots__ = ("exact_sizes", "range_reads", "path_attrs", "symlinks", "list_paging", "push_paths_attrs")
+    __slots__ = ("exact_sizes", "range_reads", "path_attrs", "symlinks", "list_paging", "push_paths_attrs", "path_check")
     EXACT_SIZES_FIELD_NUMBER: _ClassVar[int]
     RANGE_READS_FIELD_NUMBER: _ClassVar[int]
     PATH_ATTRS_FIELD_NUMBER: _ClassVar[int]
     SYMLINKS_FIELD_NUMBER: _ClassVar[int]
     LIST_PAGING_FIELD_NUMBER: _ClassVar[int]
     PUSH_PATHS_ATTRS_FIELD_NUMBER: _ClassVar[int]
+    PATH_CHECK_FIELD_NUMBER: _ClassVar[int]
     exact_sizes: bool
     range_reads: bool
     path_attrs: bool
     symlinks: bool
     list_paging: bool
     push_paths_attrs: bool
-    def __init__(self, exact_sizes: _Optional[bool] = ..., range_reads: _Optional[bool] = ..., path_attrs: _Optional[bool] = ..., symlinks: _Optional[bool] = ..., list_paging: _Optional[bool] = ..., push_paths_attrs: _Optional[bool] = ...) -> None: ...
+    path_check: bool
+    def __init__(self, exact_sizes: _Optional[bool] = ..., range_reads: _Optional[bool] = ..., path_attrs: _Optional[bool] = ..., symlinks: _Optional[bool] = ..., list_paging: _Optional[bool] = ..., push_paths_attrs: _Optional[bool] = ..., path_check: _Optional[bool] = ...) -> None: ...
 
 class SetPathAttrsRequest(_message.Message):
     __slots__ = ("key", "path", "set_mode", "mode", "set_mtime", "mtime")

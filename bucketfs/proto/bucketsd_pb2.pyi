@@ -220,20 +220,24 @@ class ListIpfsPathResponse(_message.Message):
 class PushPathRequest(_message.Message):
     __slots__ = ("header", "chunk")
     class Header(_message.Message):
-        __slots__ = ("key", "path", "root", "mode", "mtime", "size")
+        __slots__ = ("key", "path", "root", "mode", "mtime", "size", "path_check", "path_cid")
         KEY_FIELD_NUMBER: _ClassVar[int]
         PATH_FIELD_NUMBER: _ClassVar[int]
         ROOT_FIELD_NUMBER: _ClassVar[int]
         MODE_FIELD_NUMBER: _ClassVar[int]
         MTIME_FIELD_NUMBER: _ClassVar[int]
         SIZE_FIELD_NUMBER: _ClassVar[int]
+        PATH_CHECK_FIELD_NUMBER: _ClassVar[int]
+        PATH_CID_FIELD_NUMBER: _ClassVar[int]
         key: str
         path: str
         root: str
         mode: int
         mtime: int
         size: int
-        def __init__(self, key: _Optional[str] = ..., path: _Optional[str] = ..., root: _Optional[str] = ..., mode: _Optional[int] = ..., mtime: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
+        path_check: bool
+        path_cid: str
+        def __init__(self, key: _Optional[str] = ..., path: _Optional[str] = ..., root: _Optional[str] = ..., mode: _Optional[int] = ..., mtime: _Optional[int] = ..., size: _Optional[int] = ..., path_check: _Optional[bool] = ..., path_cid: _Optional[str] = ...) -> None: ...
     HEADER_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     header: PushPathRequest.Header
@@ -243,20 +247,22 @@ class PushPathRequest(_message.Message):
 class PushPathResponse(_message.Message):
     __slots__ = ("event",)
     class Event(_message.Message):
-        __slots__ = ("name", "path", "bytes", "size", "root", "pinned")
+        __slots__ = ("name", "path", "bytes", "size", "root", "pinned", "rebased")
         NAME_FIELD_NUMBER: _ClassVar[int]
         PATH_FIELD_NUMBER: _ClassVar[int]
         BYTES_FIELD_NUMBER: _ClassVar[int]
         SIZE_FIELD_NUMBER: _ClassVar[int]
         ROOT_FIELD_NUMBER: _ClassVar[int]
         PINNED_FIELD_NUMBER: _ClassVar[int]
+        REBASED_FIELD_NUMBER: _ClassVar[int]
         name: str
         path: str
         bytes: int
         size: str
         root: Root
         pinned: int
-        def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., bytes: _Optional[int] = ..., size: _Optional[str] = ..., root: _Optional[_Union[Root, _Mapping]] = ..., pinned: _Optional[int] = ...) -> None: ...
+        rebased: bool
+        def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., bytes: _Optional[int] = ..., size: _Optional[str] = ..., root: _Optional[_Union[Root, _Mapping]] = ..., pinned: _Optional[int] = ..., rebased: _Optional[bool] = ...) -> None: ...
     EVENT_FIELD_NUMBER: _ClassVar[int]
     event: PushPathResponse.Event
     def __init__(self, event: _Optional[_Union[PushPathResponse.Event, _Mapping]] = ...) -> None: ...

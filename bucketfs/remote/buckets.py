@@ -129,6 +129,7 @@ class BucketsClient:
                         symlinks=reply.symlinks,
                         list_paging=reply.list_paging,
                         push_paths_attrs=reply.push_paths_attrs,
+                        path_check=reply.path_check,
                     )
             return self._caps
 
@@ -228,18 +229,26 @@ class BucketsClient:
         mode: int = 0,
         mtime: int = 0,
         size: int = 0,
+        path_cid: str | None = None,
     ) -> PushResult:
         """Upload one file. ``chunks`` is an async iterable of bytes, or a zero-argument callable
         returning a fresh one (then the push is retried on temporary failures). ``root`` (a
         ``BucketRoot.path``) makes the push fail with ``Conflict`` unless the bucket is there.
         ``size`` (extension, 0 = unknown) is the exact byte count ``chunks`` yields: the hub then
-        refuses to save an upload that was cut off or differs (``InvalidArgument``)."""
+        refuses to save an upload that was cut off or differs (``InvalidArgument``).
+        ``path_cid`` (extension ``path_check``): when the root check fails, the hub still saves
+        the file if ``path`` holds that CID ("" = nothing), and says so (``rebased``); a hub
+        without the extension ignores it (then ``root`` alone decides)."""
         header = pb.PushPathRequest.Header(
             key=key, path=clean_path(path), root=_root_path(root), mode=mode, mtime=mtime, size=size
         )
+        if path_cid is not None:
+            header.path_check, header.path_cid = True, path_cid
         event = await push_path(self._rpc, thread, header, chunks)
         cid = event.path[len(IPFS_PREFIX) :] if event.path.startswith(IPFS_PREFIX) else event.path
-        return PushResult(cid=cid, dag_size=int(event.size or 0), root=to_root(event.root))
+        return PushResult(
+            cid=cid, dag_size=int(event.size or 0), root=to_root(event.root), rebased=event.rebased
+        )
 
     async def push_paths(
         self,

@@ -65,6 +65,7 @@ class PushResult:
     cid: str  # bare CID of the file
     dag_size: int
     root: BucketRoot
+    rebased: bool = False  # path check: saved on a root other than the one sent (extension)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Capabilities:
     symlinks: bool = False
     list_paging: bool = False
     push_paths_attrs: bool = False  # PushPaths header modes/mtimes are stored with the files
+    path_check: bool = False  # PushPath takes a per-path precondition (path_cid) for the root's
 
 
 class ListenAction(enum.Enum):

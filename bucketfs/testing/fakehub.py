@@ -46,7 +46,7 @@ PULL_CHUNK = 32768
 
 
 PLAIN_TEXTILE = Capabilities()
-ALL_EXTENSIONS = Capabilities(True, True, True, True, True, True)
+ALL_EXTENSIONS = Capabilities(True, True, True, True, True, True, True)
 
 
 @dataclass
@@ -146,6 +146,17 @@ class FakeHub:
         if b is None or b.root.thread != thread:
             raise NotFound("instance not found", wire_code="UNKNOWN")
         return b
+
+    def check_path(self, b: _Bucket, path: str, cid: str) -> None:
+        """The ``path_check`` extension: ``path`` must hold ``cid`` ("" = nothing)."""
+        try:
+            current = self.resolve(b, path).cid
+        except NotFound:
+            current = ""
+        if current != cid:
+            raise Conflict(
+                f"update is non-fast-forward: {path} changed", wire_code="FAILED_PRECONDITION"
+            )
 
     def resolve(self, b: _Bucket, path: str) -> _File | _Dir:
         node: _File | _Dir = b.tree
@@ -320,6 +331,7 @@ class FakeBuckets:
         mode: int = 0,
         mtime: int = 0,
         size: int = 0,
+        path_cid: str | None = None,
     ) -> PushResult:
         hub = self.hub
         hub._enter("push_path")
@@ -328,7 +340,12 @@ class FakeBuckets:
         async for chunk in chunks() if callable(chunks) else chunks:
             hub._enter("push_chunk")
             parts.append(bytes(chunk))
-        _fast_forward(b, root)  # at the save, after the stream, as the hub does
+        rebased = False
+        if path_cid is not None and hub.capabilities.path_check and root and root != b.root.path:
+            hub.check_path(b, path, path_cid)
+            rebased = True
+        else:
+            _fast_forward(b, root)  # at the save, after the stream, as the hub does
         received = sum(map(len, parts))
         if size > 0 and received != size:  # as the hub (size extension)
             raise InvalidArgument(
@@ -341,7 +358,7 @@ class FakeBuckets:
         node = _File(b"".join(parts), mode, mtime or time.time_ns())
         parent.children[name] = node
         new_root = hub._touch(b)
-        return PushResult(node.cid, len(node.data), new_root)
+        return PushResult(node.cid, len(node.data), new_root, rebased)
 
     async def push_paths(
         self,

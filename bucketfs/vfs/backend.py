@@ -80,6 +80,8 @@ class CapabilitiesLike(Protocol):
     def list_paging(self) -> bool: ...
     @property
     def push_paths_attrs(self) -> bool: ...
+    @property
+    def path_check(self) -> bool: ...
 
 
 class BucketsApi(Protocol):
@@ -103,6 +105,7 @@ class BucketsApi(Protocol):
         mode: int = 0,
         mtime: int = 0,
         size: int = 0,
+        path_cid: str | None = None,
     ) -> PushResultLike: ...
     def pull_path(
         self, thread: str, key: str, path: str, *, offset: int = 0, length: int = 0

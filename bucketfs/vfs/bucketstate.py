@@ -133,6 +133,7 @@ class TrackedApi:
                 checked = False  # refused (someone else changed it) or unknown outcome
                 raise
             finally:
+                checked = checked and not getattr(result, "rebased", False)
                 root = getattr(result, "root", result)
                 states.finished(key, str(getattr(root, "path", "") or ""), checked)
             return result

@@ -118,6 +118,7 @@ class Handle:
 
 class _NoCapabilities:
     exact_sizes = range_reads = path_attrs = symlinks = list_paging = push_paths_attrs = False
+    path_check = False
 
 
 class VfsCore:

@@ -258,7 +258,7 @@ class Vfs(WriteBackOps):
         full = f"{path}/{name}".lstrip("/")
         await self._uploaded(key)  # write-back: its directory must be in the hub first
         root = await self.path_checked(
-            thread, key, full, "", lambda r: self.api.symlink(thread, key, full, target, root=r)
+            thread, key, full, "", lambda r, _: self.api.symlink(thread, key, full, target, root=r)
         )
         if root is None:
             raise AlreadyExists(f"{name!r} was just made by another client")

@@ -288,13 +288,21 @@ class WriteOps(VfsCore):
             mode, mtime = of.pending_mode or 0, of.pending_mtime or 0
             size = of.size()
 
-            def send(root: str, to: str = path) -> Awaitable[PushResultLike]:
+            def send(root: str, expect: str | None, to: str = path) -> Awaitable[PushResultLike]:
                 chunks = functools.partial(of.chunks, size)
                 return self.api.push_path(
-                    thread, key, to, chunks, root=root, mode=mode, mtime=mtime, size=size
+                    thread,
+                    key,
+                    to,
+                    chunks,
+                    root=root,
+                    mode=mode,
+                    mtime=mtime,
+                    size=size,
+                    path_cid=expect,
                 )
 
-            res = await self.path_checked(thread, key, path, of.base_cid, send)
+            res = await self.path_checked(thread, key, path, of.base_cid, send, precise=True)
             if res is None:  # someone else changed the file meanwhile
                 res = await self._beside(node, path, send)
             of.pushed_generation, of.pushed_cid, of.base_cid = generation, res.cid, res.cid
@@ -335,18 +343,24 @@ class WriteOps(VfsCore):
         key: str,
         path: str,
         base: str,
-        change: Callable[[str], Awaitable[T]],
+        change: Callable[[str, str | None], Awaitable[T]],
+        *,
+        precise: bool = False,
     ) -> T | None:
-        """``change(root)`` with the root check, as the conflict rule wants (module docstring):
-        when the bucket moved on, it is made again on the new root for as long as ``path``
-        still holds ``base`` ("" = absent) and other changes keep winning the race
-        (``CONFLICT_PATIENCE``, jittered backoff); None when the path holds something else."""
+        """``change(root, expect)`` made as the conflict rule wants (module docstring). With
+        ``precise`` (the change can carry a per-path precondition) and a hub that has the
+        ``path_check`` extension, the hub applies it when the root check fails if ``path``
+        holds ``base`` ("" = absent): one call, no race. Otherwise, when the bucket moved on, it
+        is made again on the new root for as long as ``path``
+        still holds ``base`` and other changes keep winning the race (``CONFLICT_PATIENCE``,
+        jittered backoff). None when the path holds something else."""
+        checked = precise and self.caps.path_check
         root = await self.root_of(key)
         deadline = time.monotonic() + CONFLICT_PATIENCE
         pause = CONFLICT_PAUSE
         while True:
             try:
-                return await change(root)
+                return await change(root, base if checked else None)
             except Conflict:
                 if time.monotonic() > deadline:
                     raise
@@ -363,7 +377,7 @@ class WriteOps(VfsCore):
                 return None
 
     async def _beside(
-        self, node: Node, path: str, send: Callable[[str, str], Awaitable[PushResultLike]]
+        self, node: Node, path: str, send: Callable[[str, None, str], Awaitable[PushResultLike]]
     ) -> PushResultLike:
         """Our version of a file someone else changed meanwhile goes beside it."""
         key = node.bucket
@@ -371,7 +385,7 @@ class WriteOps(VfsCore):
         msg = f"{key}/{path} changed on the hub meanwhile; our version saved as {other}"
         log.warning("hub %s: %s", self.hub_address, msg)
         self.conflicts.append(msg)
-        result = await send("", other)
+        result = await send("", None, other)
         self.invalidate(self.inodes.get(node.parent))
         return result
 

@@ -58,7 +58,7 @@ class Buckets:
         return list(self.push_stream(key, path, _chunks(data), root=root, mode=mode, mtime=mtime))
 
     def push_stream(
-        self, key: str, path: str, chunks: Iterator[bytes], root: str = "", **header: int
+        self, key: str, path: str, chunks: Iterator[bytes], root: str = "", **header: Any
     ) -> Iterator[Any]:
         def requests() -> Iterator[Any]:
             hdr = pb.PushPathRequest.Header(key=key, path=path, root=root, **header)

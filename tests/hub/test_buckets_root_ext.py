@@ -171,3 +171,29 @@ def test_logic_refuses_stale_roots_and_bad_lists(tmp_path: Path) -> None:
     assert moved.path == logic.root(ctx, made.key).path != bucket.path
     with pytest.raises(InvalidArgument):
         list(logic.push_paths(ctx, made.key, [], paths=["a"], mtimes=[1, 2]))
+
+
+def test_push_path_check_forgives_a_moved_root_while_the_path_is_unchanged(b: Buckets) -> None:
+    """PushPath ``path_check``/``path_cid``: a push whose root check fails is saved when its own
+    path still holds what the client expects, and says it was ``rebased``; a changed path is
+    still refused."""
+    key = b.create().root.key
+    first = b.push(key, "mine", b"v1")[-1].event
+    b.push(key, "theirs", b"x")  # another client moves the root on
+    cid_v1 = first.path.removeprefix("/ipfs/")
+    stale = first.root.path
+    ok = b.push_stream(key, "mine", iter([b"v2"]), root=stale, path_check=True, path_cid=cid_v1)
+    event = list(ok)[-1].event
+    assert event.rebased and event.root.path != stale
+    fresh = b.push_stream(key, "new", iter([b"n"]), root=stale, path_check=True, path_cid="")
+    assert list(fresh)[-1].event.rebased  # a new name: nothing expected there
+    current = b.api.Root(pb.RootRequest(key=key), metadata=b.md()).root.path
+    same = b.push_stream(key, "mine", iter([b"v3"]), root=current, path_check=True, path_cid="x")
+    assert not list(same)[-1].event.rebased  # the root check passed: the path is not looked at
+    with pytest.raises(grpc.RpcError) as err:
+        list(
+            b.push_stream(key, "mine", iter([b"v4"]), root=stale, path_check=True, path_cid=cid_v1)
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    caps = b.ext.Capabilities(ext_pb.CapabilitiesRequest(), metadata=b.md())
+    assert caps.path_check

@@ -169,3 +169,40 @@ def test_conflict_rule(mounts: Mounts) -> None:
         assert len(a.status()["conflicts"]) == 1  # type: ignore[arg-type]
 
     mounts.run(body)
+
+
+def test_eight_writers_and_a_lister_never_make_conflicts(mounts: Mounts) -> None:
+    """Distinct new names written concurrently by 8 tasks of one mount while a second mount
+    lists the directory and changes another path: every file under its own name."""
+
+    async def body() -> None:
+        a, lister = await mounts.vfs(), await mounts.vfs()
+        await a.mkdir(BUCKETS_INO, "crowd", 0o755)
+        await write(a, "crowd/seed", b"s")
+        done = trio.Event()
+
+        async def writer(w: int) -> None:
+            for i in range(12):
+                await write(a, f"crowd/w{w}-{i}", f"{w}/{i}".encode() * 50)
+
+        async def list_and_change() -> None:
+            n = 0
+            while not done.is_set():
+                await names(lister, "crowd")
+                await write(lister, "crowd/seed", str(n).encode())
+                n += 1
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(list_and_change)
+            async with trio.open_nursery() as writers:
+                for w in range(8):
+                    writers.start_soon(writer, w)
+            done.set()
+        fresh = await mounts.vfs()
+        listed = await names(fresh, "crowd")
+        assert sorted(listed) == sorted(
+            ["seed"] + [f"w{w}-{i}" for w in range(8) for i in range(12)]
+        )
+        assert a.status()["conflicts"] == [] and lister.status()["conflicts"] == []
+
+    mounts.run(body)

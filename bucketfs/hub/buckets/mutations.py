@@ -60,6 +60,7 @@ class Pushed:
     file_size: int
     bucket: Bucket
     pinned: int
+    rebased: bool = False  # the path check let it in on a root other than the one sent
 
 
 class Buckets(BucketService):
@@ -147,14 +148,17 @@ class Buckets(BucketService):
         root: str = "",
         mode: int = 0,
         mtime: int = 0,
+        path_cid: str | None = None,
     ) -> Iterator[Progress | Pushed]:
-        """Stream one file into ``path``; yields progress events, then one :class:`Pushed`."""
+        """Stream one file into ``path``; yields progress events, then one :class:`Pushed`.
+        ``path_cid`` (extension): instead of the root check, the change is applied if ``path``
+        holds that CID ("" = nothing) when the save starts, whatever else changed."""
         path = bpaths.clean(path, write=True)
         if not path:
             raise InvalidArgument("a file cannot replace the bucket root")
         with self.locked(ctx.thread, key):
             bucket = self.load(ctx, key, path, Access.WRITE)
-            self.check_root(bucket, root)
+            rebased = self.check_base(bucket, root, path, path_cid)
             old_size = content.dag_size(self.blocks, self.root_cid(bucket))
             tree = self.tree(bucket)
             with self.blocks.batch():
@@ -171,7 +175,7 @@ class Buckets(BucketService):
             self._set_attrs(bucket, [(path, mode, mtime)], replace_tree=True)
             content.remember_files(self.attrs, [(entry.cid, plain)], bucket.private)
             pinned = new_root.tsize - old_size
-        yield Pushed(path, entry.cid, entry.tsize, plain, bucket, pinned)
+        yield Pushed(path, entry.cid, entry.tsize, plain, bucket, pinned, rebased)
 
     def push_paths(
         self,

@@ -164,6 +164,21 @@ class BucketService:
         if root and root != bucket.path:
             raise Conflict(NON_FAST_FORWARD)
 
+    def check_base(self, bucket: Bucket, root: str, path: str, path_cid: str | None) -> bool:
+        """The root check; with ``path_cid`` (extension ``path_check``), a failed root check
+        is forgiven if ``path`` holds that CID now ("" = nothing there): True when that let
+        the change in on another root than the one sent (``rebased``)."""
+        if path_cid is None or not root or root == bucket.path:
+            self.check_root(bucket, root)
+            return False
+        try:
+            current = str(self.resolve(bucket, path).cid)
+        except NotFound:
+            current = ""
+        if current != path_cid:
+            raise Conflict(f"{NON_FAST_FORWARD}: {path} changed")
+        return True
+
     def root_cid(self, bucket: Bucket) -> CID:
         return CID.parse(bucket.root_cid_text)
 

@@ -235,6 +235,7 @@ class BucketsServicer(pb_grpc.APIServiceServicer):
             root=header.root,
             mode=header.mode,
             mtime=header.mtime,
+            path_cid=header.path_cid if header.path_check else None,
         )
         for event in events:
             if isinstance(event, Progress):
@@ -252,6 +253,7 @@ class BucketsServicer(pb_grpc.APIServiceServicer):
             size=str(done.size),
             root=root_pb(self.b.filtered(done.bucket, current_caller().identity)),
             pinned=done.pinned,
+            rebased=done.rebased,
         )
 
     @grpc_errors
@@ -348,6 +350,7 @@ class ExtensionServicer(ext_grpc.BucketsExtensionServicer):
             symlinks=True,
             list_paging=True,
             push_paths_attrs=True,
+            path_check=True,
         )
 
     @grpc_errors
