@@ -341,9 +341,9 @@ class FakeBuckets:
             hub._enter("push_chunk")
             parts.append(bytes(chunk))
         rebased = False
-        if path_cid is not None and hub.capabilities.path_check and root and root != b.root.path:
+        if path_cid is not None and hub.capabilities.path_check:
             hub.check_path(b, path, path_cid)
-            rebased = True
+            rebased = bool(root) and root != b.root.path
         else:
             _fast_forward(b, root)  # at the save, after the stream, as the hub does
         received = sum(map(len, parts))

@@ -174,9 +174,9 @@ def test_logic_refuses_stale_roots_and_bad_lists(tmp_path: Path) -> None:
 
 
 def test_push_path_check_forgives_a_moved_root_while_the_path_is_unchanged(b: Buckets) -> None:
-    """PushPath ``path_check``/``path_cid``: a push whose root check fails is saved when its own
-    path still holds what the client expects, and says it was ``rebased``; a changed path is
-    still refused."""
+    """PushPath ``path_check``/``path_cid``: the push is saved when its path holds what the
+    client expects, whatever the root (``rebased`` says the root had moved on); a changed path
+    is refused, also when the root sent is current."""
     key = b.create().root.key
     first = b.push(key, "mine", b"v1")[-1].event
     b.push(key, "theirs", b"x")  # another client moves the root on
@@ -187,9 +187,11 @@ def test_push_path_check_forgives_a_moved_root_while_the_path_is_unchanged(b: Bu
     assert event.rebased and event.root.path != stale
     fresh = b.push_stream(key, "new", iter([b"n"]), root=stale, path_check=True, path_cid="")
     assert list(fresh)[-1].event.rebased  # a new name: nothing expected there
-    current = b.api.Root(pb.RootRequest(key=key), metadata=b.md()).root.path
-    same = b.push_stream(key, "mine", iter([b"v3"]), root=current, path_check=True, path_cid="x")
-    assert not list(same)[-1].event.rebased  # the root check passed: the path is not looked at
+    current = b.api.Root(pb.RootRequest(key=key), metadata=b.md()).root
+    v2 = current.path  # the path check holds even when the root is current
+    with pytest.raises(grpc.RpcError) as err:
+        list(b.push_stream(key, "mine", iter([b"v3"]), root=v2, path_check=True, path_cid="x"))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     with pytest.raises(grpc.RpcError) as err:
         list(
             b.push_stream(key, "mine", iter([b"v4"]), root=stale, path_check=True, path_cid=cid_v1)

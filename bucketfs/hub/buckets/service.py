@@ -165,10 +165,10 @@ class BucketService:
             raise Conflict(NON_FAST_FORWARD)
 
     def check_base(self, bucket: Bucket, root: str, path: str, path_cid: str | None) -> bool:
-        """The root check; with ``path_cid`` (extension ``path_check``), a failed root check
-        is forgiven if ``path`` holds that CID now ("" = nothing there): True when that let
-        the change in on another root than the one sent (``rebased``)."""
-        if path_cid is None or not root or root == bucket.path:
+        """The root check; with ``path_cid`` (extension ``path_check``) the path check instead:
+        ``path`` must hold that CID now ("" = nothing there), and a root other than the one
+        sent is forgiven. True when that happened (``rebased``)."""
+        if path_cid is None:
             self.check_root(bucket, root)
             return False
         try:
@@ -177,7 +177,7 @@ class BucketService:
             current = ""
         if current != path_cid:
             raise Conflict(f"{NON_FAST_FORWARD}: {path} changed")
-        return True
+        return bool(root) and root != bucket.path
 
     def root_cid(self, bucket: Bucket) -> CID:
         return CID.parse(bucket.root_cid_text)
