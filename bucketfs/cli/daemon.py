@@ -173,7 +173,7 @@ class Daemon:
             **self.vfs.status(),
             "mountpoint": str(spec.mountpoint),
             "hub": spec.settings.hub,
-            "embedded_hub": spec.settings.sources.get("hub") == "default",
+            "embedded_hub": spec.settings.embedded_hub,
             "identity": str(self.identity.public_key),
             "pid": os.getpid(),
             "log": str(self.runtime.log),
@@ -206,7 +206,7 @@ class Daemon:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self._serve_control)
                 nursery.start_soon(self._watch_signals)
-                if spec.settings.sources.get("hub") == "default":
+                if spec.settings.embedded_hub:
                     nursery.start_soon(self._watch_embedded_hub)
                 with self.cancel:
                     await run_mount(

@@ -35,6 +35,7 @@ from typing import Any
 import click
 
 from bucketfs import config, paths
+from bucketfs.cli import fstab
 from bucketfs.embedded import process_alive
 from bucketfs.errors import BucketfsError
 
@@ -196,7 +197,11 @@ def check_mountpoint(mountpoint: Path) -> None:
 
 @click.command()
 @click.argument("mountpoint", type=_mountpoint_arg)
-@click.option("--hub", default=None, help="Hub address HOST:PORT or unix:PATH (default: embedded).")
+@click.option(
+    "--hub",
+    default=None,
+    help="Hub address HOST:PORT or unix:PATH, or 'embedded' (the default when none is set).",
+)
 @click.option("--api-key", default=None, help="API key (default: the embedded hub's).")
 @click.option("--api-secret", default=None, help="API secret (prefer BUCKETFS_API_SECRET).")
 @click.option(
@@ -219,15 +224,39 @@ def check_mountpoint(mountpoint: Path) -> None:
     default=None,
     help="close() returns once the data is in an on-disk journal; uploads run in the background.",
 )
+@click.option(
+    "-o",
+    "options",
+    multiple=True,
+    metavar="OPT[,OPT...]",
+    shell_complete=fstab.complete_options,
+    help="Mount options as in fstab: write_back, allow_other, ro (read_only), debug, hub=, "
+    "api_key=, identity=, thread=, cache_dir=, cache_max_size=; mount(8)'s generic options "
+    "(defaults, noauto, user, _netdev, nofail, rw, dev, suid, exec, x-*...) are ignored.",
+)
 def mount(
     mountpoint: Path,
     foreground: bool,
     read_only: bool,
     allow_other: bool,
     debug: bool,
+    options: tuple[str, ...],
     **flags: str | bool | None,
 ) -> None:
-    """Mount buckets and thread DBs at MOUNTPOINT (with no hub configured: the embedded hub)."""
+    """Mount buckets and thread DBs at MOUNTPOINT (with no hub configured: the embedded hub).
+
+    \b
+    fstab:  embedded  /mnt/hub  fuse.bucketfs  defaults,_netdev,write_back  0 0
+    (mount.fuse3 runs: bucketfs SOURCE MOUNTPOINT -o OPTIONS)
+    """
+    try:
+        extra = fstab.parse_options(options)
+    except BucketfsError as exc:
+        raise click.UsageError(exc.message) from None
+    read_only = read_only or bool(extra.pop("read_only", False))
+    allow_other = allow_other or bool(extra.pop("allow_other", False))
+    debug = debug or bool(extra.pop("debug", False))
+    flags = {k: v if v is not None else extra.get(k) for k, v in flags.items()}
     try:
         settings = config.resolve(flags)
     except BucketfsError as exc:
