@@ -96,6 +96,8 @@ class MountSpec:
     read_only: bool = False
     allow_other: bool = False
     debug: bool = False
+    #: the SOURCE column of the mount table (the fstab form's SOURCE)
+    fsname: str = "bucketfs"
 
 
 def pending_paths(vfs: Vfs) -> list[str]:
@@ -220,6 +222,7 @@ class Daemon:
                         allow_other=spec.allow_other,
                         debug=spec.debug,
                         ready=self._on_ready,
+                        fsname=spec.fsname,
                     )
                 self._stopping("unmounted")
                 nursery.cancel_scope.cancel()
@@ -397,6 +400,7 @@ def spec_to_json(spec: MountSpec) -> str:
         "read_only": spec.read_only,
         "allow_other": spec.allow_other,
         "debug": spec.debug,
+        "fsname": spec.fsname,
         "settings": {
             f.name: str(v) if isinstance(v, Path) else v
             for f in dataclasses.fields(settings)
@@ -417,6 +421,7 @@ def spec_from_json(text: str) -> MountSpec:
         read_only=data["read_only"],
         allow_other=data["allow_other"],
         debug=data["debug"],
+        fsname=data["fsname"],
     )
 
 

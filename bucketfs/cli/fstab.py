@@ -3,7 +3,8 @@
 ``mount -t fuse.bucketfs SOURCE DIR -o OPTS`` and an fstab line ``SOURCE DIR fuse.bucketfs OPTS 0
 0`` run ``mount.fuse3``, which runs ``bucketfs SOURCE DIR -o OPTS`` (having dropped ``noauto``,
 ``user``, ``_netdev``, ``nofail`` and added ``dev,suid``). :func:`fstab_args` rewrites that form
-to ``bucketfs mount DIR --hub SOURCE -o OPTS``; it applies only when SOURCE can be a hub
+to ``bucketfs mount DIR --source SOURCE -o OPTS`` (SOURCE is the hub, and the SOURCE column of
+the mount table, where umount(8) matches the line it recorded); it applies only when SOURCE can be a hub
 (``embedded``, or an address with a colon: ``HOST:PORT``, ``unix:PATH``), so it never takes a
 sub-command, nor a misspelt one. :func:`parse_options` turns ``-o`` options into the values of
 the ``mount`` flags: every flag has an ``-o`` spelling, and the generic options of mount(8) are
@@ -80,7 +81,7 @@ IGNORED = frozenset(
     ]
 )
 #: prefixes of ignored options (``x-systemd.automount``, ``comment=...``)
-IGNORED_PREFIXES = ("x-", "comment=")
+IGNORED_PREFIXES = ("x-", "comment=", "uhelper=", "helper=")
 
 
 def is_source(word: str) -> bool:
@@ -93,7 +94,7 @@ def fstab_args(args: list[str], commands: set[str]) -> list[str]:
     if len(args) >= 2 and args[0] not in commands and is_source(args[0]):
         source, mountpoint, *rest = args
         if not mountpoint.startswith("-"):
-            return ["mount", mountpoint, "--hub", source, *rest]
+            return ["mount", mountpoint, "--source", source, *rest]
     return args
 
 

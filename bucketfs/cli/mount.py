@@ -48,6 +48,7 @@ EXIT_NOT_MOUNTED = 6
 EXIT_PENDING = 7
 
 _MAX_SUN_PATH = 100
+PROG = "bucketfs"
 
 
 # -- runtime files -----------------------------------------------------------------------------
@@ -224,6 +225,7 @@ def check_mountpoint(mountpoint: Path) -> None:
     default=None,
     help="close() returns once the data is in an on-disk journal; uploads run in the background.",
 )
+@click.option("--source", default=None, hidden=True, help="The fstab form's SOURCE.")
 @click.option(
     "-o",
     "options",
@@ -241,6 +243,7 @@ def mount(
     allow_other: bool,
     debug: bool,
     options: tuple[str, ...],
+    source: str | None,
     **flags: str | bool | None,
 ) -> None:
     """Mount buckets and thread DBs at MOUNTPOINT (with no hub configured: the embedded hub).
@@ -257,6 +260,8 @@ def mount(
     allow_other = allow_other or bool(extra.pop("allow_other", False))
     debug = debug or bool(extra.pop("debug", False))
     flags = {k: v if v is not None else extra.get(k) for k, v in flags.items()}
+    if source is not None and flags.get("hub") is None:
+        flags["hub"] = source
     try:
         settings = config.resolve(flags)
     except BucketfsError as exc:
@@ -272,7 +277,7 @@ def mount(
     check_mountpoint(mountpoint)
     from bucketfs.cli import daemon  # the mount's heavy imports, not needed by status/umount
 
-    spec = daemon.MountSpec(mountpoint, settings, read_only, allow_other, debug)
+    spec = daemon.MountSpec(mountpoint, settings, read_only, allow_other, debug, source or PROG)
     runtime = RuntimeDir.of(mountpoint)
     if foreground:
         daemon.setup_logging(debug)
