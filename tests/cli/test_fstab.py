@@ -14,6 +14,7 @@ import os
 import random
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -113,13 +114,16 @@ def test_unknown_o_option_is_a_usage_error(user: UserEnv) -> None:
 
 
 @pytest.fixture
-def system(user: UserEnv) -> UserEnv:
+def system(user: UserEnv) -> Iterator[UserEnv]:
     if os.geteuid() != 0:
         pytest.skip("mount -t fuse.bucketfs needs root")
     if shutil.which("bucketfs", path=DEFAULT_PATH) is None or shutil.which("mount.fuse3") is None:
         pytest.fail("no bucketfs on the default PATH, or no mount.fuse3: run scripts/install")
     user.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), user.env.get("PYTHONPATH")]))
-    return user
+    yield user
+    for path in user.mountpoints:  # before the user fixture's fusermount3: mount(8)'s utab too
+        if mounted(path):
+            subprocess.run(["umount", "-i", "-l", str(path)], check=False, timeout=60)
 
 
 def _helper_installed() -> bool:
