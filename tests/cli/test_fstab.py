@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bucketfs import config
 from bucketfs.cli import fstab
 from bucketfs.cli.main import cli
 from bucketfs.errors import InvalidArgument
@@ -108,6 +109,19 @@ def test_unknown_o_option_is_a_usage_error(user: UserEnv) -> None:
     result = user.run("embedded", str(mnt), "-o", "defaults,frobnicate")
     assert result.returncode == 2 and "frobnicate" in result.stderr
     assert not mounted(mnt)
+
+
+def test_embedded_source_wins_over_a_configured_hub(user: UserEnv) -> None:
+    settings = config.resolve({"hub": "embedded"}, environ={"BUCKETFS_HUB": "127.0.0.1:1"})
+    assert settings.hub is None and settings.embedded_hub
+    assert config.resolve({}, environ={"BUCKETFS_HUB": "127.0.0.1:1"}).embedded_hub is False
+    mnt = user.mountpoint()
+    user.env["BUCKETFS_HUB"] = "127.0.0.1:1"  # nothing listens there
+    user.ok("embedded", str(mnt), "-o", "write_back,noauto")  # the fstab form, run directly
+    status = user.status(mnt)
+    assert status["embedded_hub"] and status["options"]["write_back"]
+    assert mounted(mnt)
+    user.ok("umount", str(mnt))
 
 
 # -- real mount(8) and umount(8) -----------------------------------------------------------------
