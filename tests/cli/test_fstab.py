@@ -9,10 +9,10 @@ checkout's code."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -238,25 +238,37 @@ def test_umount_refuses_while_pending_writes_cannot_be_uploaded(
         sh(user, "umount", str(mnt))
 
 
-def test_plain_umount_lets_the_daemon_upload_before_it_exits(system: UserEnv) -> None:
+def test_plain_umount_lets_the_daemon_upload_before_it_exits(
+    system: UserEnv, tmp_path: Path
+) -> None:
     """Without helper=bucketfs (or with fusermount3 -u) the kernel unmounts first; the daemon
     then uploads the write-back queue and exits."""
     user = system
     mnt = user.mountpoint()
-    sh(user, "mount", "-t", "fuse.bucketfs", "embedded", str(mnt), "-o", "write_back")
-    (mnt / "buckets" / "b").mkdir()
-    data = os.urandom(20 << 20)
-    (mnt / "buckets" / "b" / "big").write_bytes(data)
-    pids = user.daemon_pids()
-    sh(user, "umount", str(mnt))
-    assert not mounted(mnt)
-    wait_for(lambda: not any(_alive(p) for p in pids), 120, "the daemon to upload and exit")
-    log = user.logs()
-    assert "unmounted" in log and "changes not pushed" not in log, log
-    sh(user, "mount", "-t", "fuse.bucketfs", "embedded", str(mnt))
-    assert (mnt / "buckets" / "b" / "big").read_bytes() == data
-    assert json.loads(user.ok("status", str(mnt), "--json"))["pending"] == []
-    sh(user, "umount", str(mnt))
+    with HubProcess(tmp_path / "hubdata") as hub:
+        key, secret = hub.create_key(type="user")
+        user.env.update(BUCKETFS_API_KEY=key, BUCKETFS_API_SECRET=secret)
+        sh(user, "mount", "-t", "fuse.bucketfs", hub.address, str(mnt), "-o", "write_back")
+        (mnt / "buckets" / "b").mkdir()
+        data = os.urandom(8 << 20)
+        assert hub.proc is not None
+        try:
+            with (mnt / "buckets" / "b" / "big").open("wb") as big:
+                big.write(data)
+                os.kill(hub.proc.pid, signal.SIGSTOP)  # the upload cannot finish yet
+            assert user.status(mnt)["pending"]
+            pids = user.daemon_pids()
+            sh(user, "umount", str(mnt))  # no helper: the kernel unmounts at once
+            assert not mounted(mnt) and all(_alive(p) for p in pids)
+        finally:
+            os.kill(hub.proc.pid, signal.SIGCONT)
+        wait_for(lambda: not any(_alive(p) for p in pids), 120, "the daemon to upload and exit")
+        log = user.logs()
+        assert "unmounted" in log and "changes not pushed" not in log, log
+        sh(user, "mount", "-t", "fuse.bucketfs", hub.address, str(mnt))
+        assert (mnt / "buckets" / "b" / "big").read_bytes() == data
+        assert user.status(mnt)["pending"] == []
+        sh(user, "umount", str(mnt))
 
 
 def _alive(pid: int) -> bool:
