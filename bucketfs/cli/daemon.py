@@ -18,7 +18,7 @@ The daemonised process is a fresh interpreter (``daemon_main``) that reads its s
 pipe, so its command line (``ps``) shows the mountpoint but never an API secret.
 
 SIGTERM or SIGINT make the daemon flush and unmount. In the foreground under systemd
-(``Type=notify``) it sends ``READY=1`` once mounted and ``STOPPING=1`` when it begins to unmount
+(``Type=notify``) it sends ``READY=1`` once mounted and ``STOPPING=1`` when it stops
 (``bucketfs.cli.sdnotify``). A mount on the embedded hub restarts it
 when it stops answering. Secrets never reach the log.
 """

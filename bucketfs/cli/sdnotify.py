@@ -3,7 +3,8 @@
 A ``Type=notify`` unit runs ``bucketfs mount -f``; systemd passes the address of a datagram
 socket in ``NOTIFY_SOCKET`` (a path, or ``@name`` for the abstract namespace). The foreground
 mount sends ``READY=1`` once the kernel has the mount (and ``STATUS=`` lines a human can read in
-``systemctl status``), and ``STOPPING=1`` when it begins to unmount. Without ``NOTIFY_SOCKET``
+``systemctl status``), and ``STOPPING=1`` when it stops (on SIGTERM, or once the kernel
+unmounted it). Without ``NOTIFY_SOCKET``
 nothing is sent; a send that fails is logged, never fatal.
 """
 
