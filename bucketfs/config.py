@@ -6,7 +6,7 @@ Each setting comes from the first of: a command-line flag, the environment varia
 ==================  =============================  =======================================
 key                 environment                    default
 ==================  =============================  =======================================
-``hub``             ``BUCKETFS_HUB``               none: the embedded hub (``embedded.py``)
+``hub``             ``BUCKETFS_HUB``               none or ``embedded``: the embedded hub
 ``api_key``         ``BUCKETFS_API_KEY``           none (the embedded hub provisions one)
 ``api_secret``      ``BUCKETFS_API_SECRET``        none (an insecure key has no secret)
 ``identity``        ``BUCKETFS_IDENTITY``          ``paths.identity_file()``
@@ -51,6 +51,8 @@ KEYS = (
 SECRET_KEYS = frozenset({"api_secret"})
 EMBEDDED_TABLE = "embedded"
 DEFAULT_THREAD = "buckets"
+#: the ``hub`` value that names the embedded hub (as no hub at all does)
+EMBEDDED_HUB = "embedded"
 DEFAULT_CACHE_MAX_SIZE = "10G"
 REDACTED = "<redacted>"
 
@@ -92,6 +94,9 @@ class Settings:
     write_back: bool = False
     #: key -> "flag", "env", "file" or "default"
     sources: dict[str, str] = field(default_factory=dict)
+    #: True when the embedded hub is used (``hub`` unset or ``embedded``); ``hub`` is then
+    #: filled with its address when the mount starts it
+    embedded_hub: bool = False
     #: the ``[embedded]`` credentials found in the file (used only when ``hub`` is None)
     embedded_key: str | None = None
     embedded_secret: str | None = None
@@ -105,7 +110,7 @@ class Settings:
         """The settings for display: secrets replaced by ``<redacted>``."""
         shown: dict[str, object] = {}
         for f in fields(self):
-            if f.name in ("sources", "embedded_key", "embedded_secret"):
+            if f.name in ("sources", "embedded_hub", "embedded_key", "embedded_secret"):
                 continue
             value = getattr(self, f.name)
             if f.name in SECRET_KEYS and value:
@@ -172,6 +177,8 @@ def _convert(key: str, value: object, origin: str) -> object:
         raise ConfigError(f"{origin}: {key} must be a string")
     if key in ("identity", "cache_dir"):
         return Path(value).expanduser().absolute()
+    if key == "hub" and value == EMBEDDED_HUB:
+        return None
     return value
 
 
@@ -198,6 +205,7 @@ def resolve(
             setattr(settings, key, _convert(key, value, origin))
             settings.sources[key] = source
             break
+    settings.embedded_hub = settings.hub is None
     embedded = data.get(EMBEDDED_TABLE, {})
     settings.embedded_key = embedded.get("api_key") or None
     settings.embedded_secret = embedded.get("api_secret") or None

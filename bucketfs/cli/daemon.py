@@ -17,7 +17,9 @@ derived from the mountpoint, so ``status`` and ``umount`` find them from the mou
 The daemonised process is a fresh interpreter (``daemon_main``) that reads its settings from a
 pipe, so its command line (``ps``) shows the mountpoint but never an API secret.
 
-SIGTERM or SIGINT make the daemon flush and unmount. A mount on the embedded hub restarts it
+SIGTERM or SIGINT make the daemon flush and unmount. In the foreground under systemd
+(``Type=notify``) it sends ``READY=1`` once mounted and ``STOPPING=1`` when it stops
+(``bucketfs.cli.sdnotify``). A mount on the embedded hub restarts it
 when it stops answering. Secrets never reach the log.
 """
 
@@ -51,6 +53,7 @@ from bucketfs.cli.mount import (
     RuntimeDir,
     short_socket_path,
 )
+from bucketfs.cli.sdnotify import notify
 from bucketfs.embedded import EmbeddedHub, ensure_identity, provision
 from bucketfs.fuse.mount import run_mount
 from bucketfs.remote.session import HubConfig, HubSession
@@ -93,6 +96,8 @@ class MountSpec:
     read_only: bool = False
     allow_other: bool = False
     debug: bool = False
+    #: the SOURCE column of the mount table (the fstab form's SOURCE)
+    fsname: str = "bucketfs"
 
 
 def pending_paths(vfs: Vfs) -> list[str]:
@@ -165,6 +170,7 @@ class Daemon:
         self.identity: Identity | None = None
         self.cancel = trio.CancelScope()
         self.cache_dir = spec.settings.cache_dir / runtime.root.name
+        self._stopping_sent = False
 
     def status(self) -> dict[str, Any]:
         assert self.vfs is not None and self.identity is not None
@@ -173,7 +179,7 @@ class Daemon:
             **self.vfs.status(),
             "mountpoint": str(spec.mountpoint),
             "hub": spec.settings.hub,
-            "embedded_hub": spec.settings.sources.get("hub") == "default",
+            "embedded_hub": spec.settings.embedded_hub,
             "identity": str(self.identity.public_key),
             "pid": os.getpid(),
             "log": str(self.runtime.log),
@@ -206,7 +212,7 @@ class Daemon:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self._serve_control)
                 nursery.start_soon(self._watch_signals)
-                if spec.settings.sources.get("hub") == "default":
+                if spec.settings.embedded_hub:
                     nursery.start_soon(self._watch_embedded_hub)
                 with self.cancel:
                     await run_mount(
@@ -216,7 +222,9 @@ class Daemon:
                         allow_other=spec.allow_other,
                         debug=spec.debug,
                         ready=self._on_ready,
+                        fsname=spec.fsname,
                     )
+                self._stopping("unmounted")
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
@@ -232,11 +240,20 @@ class Daemon:
         }
         write_private(self.runtime.info, json.dumps(info).encode())
         self._ready()
+        notify("READY=1", f"STATUS=mounted {self.spec.mountpoint} (hub {self.spec.settings.hub})")
+
+    def _stopping(self, why: str) -> None:
+        """Tell systemd (``bucketfs mount -f`` in a ``Type=notify`` unit) that the mount ends."""
+        if self._stopping_sent:
+            return
+        self._stopping_sent = True
+        notify("STOPPING=1", f"STATUS=unmounting {self.spec.mountpoint} ({why})")
 
     async def _watch_signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for signum in signals:
                 log.info("signal %d: flushing and unmounting", signum)
+                self._stopping(f"signal {signum}: uploading pending writes")
                 self.cancel.cancel()  # run_mount flushes, unmounts and closes the vfs
 
     async def _watch_embedded_hub(self) -> None:
@@ -317,6 +334,7 @@ class Daemon:
             if op == "unmount":
                 if not flushed and not req.get("force"):
                     raise MountFailed("pending writes: " + ", ".join(result["pending"]))
+                self._stopping("bucketfs umount")
                 self.cancel.cancel()
                 result["unmounting"] = True
             return result
@@ -382,6 +400,7 @@ def spec_to_json(spec: MountSpec) -> str:
         "read_only": spec.read_only,
         "allow_other": spec.allow_other,
         "debug": spec.debug,
+        "fsname": spec.fsname,
         "settings": {
             f.name: str(v) if isinstance(v, Path) else v
             for f in dataclasses.fields(settings)
@@ -402,6 +421,7 @@ def spec_from_json(text: str) -> MountSpec:
         read_only=data["read_only"],
         allow_other=data["allow_other"],
         debug=data["debug"],
+        fsname=data["fsname"],
     )
 
 
@@ -447,6 +467,7 @@ def _become_daemon(
         logfd = os.open(runtime.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         for target, source in ((0, null), (1, logfd), (2, logfd)):
             os.dup2(source, target)
+        os.environ.pop("NOTIFY_SOCKET", None)  # a daemonised mount is not systemd's main pid
         os.set_inheritable(spec_fd, True)
         os.set_inheritable(report_fd, True)
         argv = [sys.executable, "-c", _DAEMON_MAIN, str(spec_fd), str(report_fd), str(mountpoint)]

@@ -26,6 +26,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from typing import Any
 import click
 
 from bucketfs import config, paths
+from bucketfs.cli import fstab, progress
 from bucketfs.embedded import process_alive
 from bucketfs.errors import BucketfsError
 
@@ -47,6 +49,7 @@ EXIT_NOT_MOUNTED = 6
 EXIT_PENDING = 7
 
 _MAX_SUN_PATH = 100
+PROG = "bucketfs"
 
 
 # -- runtime files -----------------------------------------------------------------------------
@@ -196,7 +199,11 @@ def check_mountpoint(mountpoint: Path) -> None:
 
 @click.command()
 @click.argument("mountpoint", type=_mountpoint_arg)
-@click.option("--hub", default=None, help="Hub address HOST:PORT or unix:PATH (default: embedded).")
+@click.option(
+    "--hub",
+    default=None,
+    help="Hub address HOST:PORT or unix:PATH, or 'embedded' (the default when none is set).",
+)
 @click.option("--api-key", default=None, help="API key (default: the embedded hub's).")
 @click.option("--api-secret", default=None, help="API secret (prefer BUCKETFS_API_SECRET).")
 @click.option(
@@ -219,15 +226,43 @@ def check_mountpoint(mountpoint: Path) -> None:
     default=None,
     help="close() returns once the data is in an on-disk journal; uploads run in the background.",
 )
+@click.option("--source", default=None, hidden=True, help="The fstab form's SOURCE.")
+@click.option(
+    "-o",
+    "options",
+    multiple=True,
+    metavar="OPT[,OPT...]",
+    shell_complete=fstab.complete_options,
+    help="Mount options as in fstab: write_back, allow_other, ro (read_only), debug, hub=, "
+    "api_key=, identity=, thread=, cache_dir=, cache_max_size=; mount(8)'s generic options "
+    "(defaults, noauto, user, _netdev, nofail, rw, dev, suid, exec, x-*...) are ignored.",
+)
 def mount(
     mountpoint: Path,
     foreground: bool,
     read_only: bool,
     allow_other: bool,
     debug: bool,
+    options: tuple[str, ...],
+    source: str | None,
     **flags: str | bool | None,
 ) -> None:
-    """Mount buckets and thread DBs at MOUNTPOINT (with no hub configured: the embedded hub)."""
+    """Mount buckets and thread DBs at MOUNTPOINT (with no hub configured: the embedded hub).
+
+    \b
+    fstab:  embedded  /mnt/hub  fuse.bucketfs  defaults,_netdev,write_back  0 0
+    (mount.fuse3 runs: bucketfs SOURCE MOUNTPOINT -o OPTIONS)
+    """
+    try:
+        extra = fstab.parse_options(options)
+    except BucketfsError as exc:
+        raise click.UsageError(exc.message) from None
+    read_only = read_only or bool(extra.pop("read_only", False))
+    allow_other = allow_other or bool(extra.pop("allow_other", False))
+    debug = debug or bool(extra.pop("debug", False))
+    flags = {k: v if v is not None else extra.get(k) for k, v in flags.items()}
+    if source is not None and flags.get("hub") is None:
+        flags["hub"] = source
     try:
         settings = config.resolve(flags)
     except BucketfsError as exc:
@@ -243,7 +278,7 @@ def mount(
     check_mountpoint(mountpoint)
     from bucketfs.cli import daemon  # the mount's heavy imports, not needed by status/umount
 
-    spec = daemon.MountSpec(mountpoint, settings, read_only, allow_other, debug)
+    spec = daemon.MountSpec(mountpoint, settings, read_only, allow_other, debug, source or PROG)
     runtime = RuntimeDir.of(mountpoint)
     if foreground:
         daemon.setup_logging(debug)
@@ -361,7 +396,12 @@ def _flush(runtime: RuntimeDir, force: bool, timeout: float) -> None:
         click.echo(
             f"bucketfs: uploading {len(pending)} pending change(s): {_some(pending)}", err=True
         )
-    result = _ask(runtime, {"op": "flush", "timeout": timeout, "force": force}, timeout + 30)
+    stream = sys.stderr
+    result = progress.wait_with_progress(
+        lambda: _ask(runtime, {"op": "flush", "timeout": timeout, "force": force}, timeout + 30),
+        lambda: _ask(runtime, {"op": "status"}, 5),
+        progress.Progress(stream, stream.isatty()),
+    )
     if not result.get("flushed"):
         names = _some(result.get("pending") or [])
         if result.get("journal"):
@@ -393,16 +433,7 @@ def _wait_exit(pid: int, mountpoint: Path, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def _size(value: object) -> str:
-    if not isinstance(value, int):
-        return "?"
-    if value < 1024:
-        return f"{value} B"
-    units = ("KiB", "MiB", "GiB", "TiB")
-    scaled, index = value / 1024, 0
-    while scaled >= 1024 and index < len(units) - 1:
-        scaled, index = scaled / 1024, index + 1
-    return f"{scaled:.1f} {units[index]}"
+_size = progress.size
 
 
 def _human(status: dict[str, Any]) -> str:
@@ -458,9 +489,17 @@ def running_mounts() -> list[dict[str, Any]]:
 @click.command()
 @click.argument("mountpoint", type=_mountpoint_arg, required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-def status(mountpoint: Path | None, as_json: bool) -> None:
-    """Show the hub, identity, buckets, cache use, open and dirty files, last errors of the
-    mount at MOUNTPOINT; without MOUNTPOINT, list the running mounts."""
+@click.option(
+    "--watch", is_flag=True, help="Refresh until interrupted (with --json: one per line)."
+)
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between refreshes.")
+def status(mountpoint: Path | None, as_json: bool, watch: bool, interval: float) -> None:
+    """Show the hub, identity, buckets, cache use, open and dirty files, the write-back queue,
+    last errors of the mount at MOUNTPOINT; without MOUNTPOINT, list the running mounts."""
+    if watch and mountpoint is not None:
+        with contextlib.suppress(KeyboardInterrupt):
+            _watch(mountpoint, as_json, interval)
+        return
     if mountpoint is None:
         mounts = running_mounts()
         if as_json:
@@ -473,3 +512,20 @@ def status(mountpoint: Path | None, as_json: bool) -> None:
         raise _not_mounted(mountpoint)
     result = _ask(runtime, {"op": "status"}, 10)
     click.echo(json.dumps(result, indent=2, sort_keys=True) if as_json else _human(result))
+
+
+def _watch(mountpoint: Path, as_json: bool, interval: float) -> None:
+    """``status --watch``: redraw on a terminal, else one block (or JSON line) per refresh."""
+    tty = sys.stdout.isatty()
+    while True:
+        runtime, info = _daemon_info(mountpoint)
+        if info is None:
+            raise _not_mounted(mountpoint)
+        result = _ask(runtime, {"op": "status"}, 10)
+        if as_json:
+            click.echo(json.dumps(result, sort_keys=True))
+        else:
+            if tty:
+                click.clear()
+            click.echo(f"-- {time.strftime('%H:%M:%S')}\n{_human(result)}")
+        time.sleep(interval)

@@ -21,9 +21,13 @@ log = logging.getLogger("bucketfs.fuse")
 FLUSH_TIMEOUT = 60.0
 
 
-def mount_options(*, read_only: bool, allow_other: bool, debug: bool) -> set[str]:
+def mount_options(
+    *, read_only: bool, allow_other: bool, debug: bool, fsname: str = "bucketfs"
+) -> set[str]:
+    """The FUSE mount options; ``fsname`` is the SOURCE column of the mount table (an fstab
+    mount's SOURCE, so that umount(8) finds its ``helper=`` option)."""
     options = set(pyfuse3.default_options)
-    options |= {"fsname=bucketfs", "subtype=bucketfs"}
+    options |= {f"fsname={fsname}", "subtype=bucketfs"}
     if read_only:
         options.add("ro")
     if allow_other:
@@ -41,6 +45,7 @@ async def run_mount(
     allow_other: bool,
     debug: bool,
     ready: Callable[[], None] | None = None,
+    fsname: str = "bucketfs",
 ) -> None:
     """Serve ``vfs`` at ``mountpoint`` until it is unmounted (returns) or this task is cancelled
     (unmounts cleanly, then re-raises the cancellation)."""
@@ -49,7 +54,7 @@ async def run_mount(
     pyfuse3.init(
         ops,
         str(mountpoint),
-        mount_options(read_only=read_only, allow_other=allow_other, debug=debug),
+        mount_options(read_only=read_only, allow_other=allow_other, debug=debug, fsname=fsname),
     )
     unmounted = False
     try:
