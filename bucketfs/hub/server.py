@@ -30,6 +30,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from bucketfs.auth.privatefile import ensure_private_dir
 from bucketfs.errors import AlreadyExists, InvalidArgument
 from bucketfs.hub.accounts import Accounts, load_or_create_identity
+from bucketfs.hub.grpcweb import GrpcWebServer
 from bucketfs.hub.interceptor import Authenticator, AuthInterceptor
 from bucketfs.hub.servicers import HubContext, HubOptions, register_all
 from bucketfs.hub.store import open_store
@@ -61,6 +62,7 @@ class ServeConfig:
     data_dir: Path
     listen: str = ""  # default: unix:<data_dir>/hub.sock
     gateway: str = ""
+    grpc_web: str = ""  # HOST:PORT of the gRPC-Web bridge, empty for none
     grace: float = 5.0
     max_workers: int = 64
     options: HubOptions = field(default_factory=HubOptions)
@@ -131,6 +133,7 @@ class HubServer:
         self._lock_fd: int | None = None
         self._hub: HubContext | None = None
         self._server: grpc.Server | None = None
+        self._grpc_web: GrpcWebServer | None = None
         self._health = health.HealthServicer()
 
     def start(self) -> str:
@@ -149,6 +152,9 @@ class HubServer:
                 self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
             self.address = _bind(self._server, config.listen_address())
             self._server.start()
+            if config.grpc_web:
+                self._grpc_web = GrpcWebServer(self.address, config.grpc_web, MAX_MESSAGE_BYTES)
+                self._grpc_web.start()
         except BaseException:
             self.close()
             raise
@@ -183,14 +189,24 @@ class HubServer:
 
     def stop(self, grace: float | None = None) -> None:
         """Stop accepting calls, let in-flight ones finish for ``grace`` seconds, close storage."""
+        grace = self.config.grace if grace is None else grace
+        if self._grpc_web is not None:  # first: it forwards to the gRPC server
+            self._grpc_web.stop(grace)
+            self._grpc_web = None
         if self._server is not None:
             self._health.enter_graceful_shutdown()
-            done = self._server.stop(self.config.grace if grace is None else grace)
+            done = self._server.stop(grace)
             done.wait()
             self._server = None
         self.close()
 
     def close(self) -> None:
+        if self._grpc_web is not None:
+            self._grpc_web.stop(0)
+            self._grpc_web = None
+        if self._server is not None:  # start() failed after starting the gRPC server
+            self._server.stop(0).wait()
+            self._server = None
         if self._hub is not None:
             self._hub.close()
             self._hub = None

@@ -1,0 +1,239 @@
+"""The aiohttp application: gRPC-Web over HTTP/1.1, the ``grpc-websockets`` transport, and CORS.
+
+``POST /<service>/<method>`` with ``Content-Type: application/grpc-web[+proto]`` or
+``application/grpc-web-text[+proto]`` is one call: request messages are read from the body as
+they arrive, response messages are written as they come (chunked), and a trailer frame ends the
+body. ``GET`` with a websocket upgrade and the ``grpc-websockets`` subprotocol is one call of
+`@improbable-eng/grpc-web`'s websocket transport (what ``@textile/hub`` uses): the client's
+first message is the request metadata as a header block; each later message is ``0x00`` + gRPC
+frame bytes or the single byte ``0x01`` (finished sending); the server sends a headers frame,
+the message frames and a trailers frame (each a binary message), then closes. A client that
+closes the websocket early cancels the call (how the SDK stops a ``Listen``).
+
+CORS: preflights are answered for any origin with the requested headers allowed; answers carry
+``Access-Control-Allow-Origin`` and expose the gRPC status headers. Websockets accept any
+origin: the hub authenticates by API key and token in the metadata, never by cookies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import grpc.aio
+from aiohttp import WSMsgType, web
+
+from .bridge import ForwardedCall, Outcome
+from .framing import (
+    HEADERS,
+    FrameReader,
+    FramingError,
+    TextDecoder,
+    frame,
+    header_block,
+    headers_from_metadata,
+    messages,
+    metadata_from_headers,
+    parse_header_block,
+    text_encode,
+    trailer_pairs,
+)
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = "grpc-websockets"
+FINISH_SEND = b"\x01"
+EXPOSED = "grpc-status, grpc-message, grpc-status-details-bin"
+_INVALID = grpc.StatusCode.INVALID_ARGUMENT
+
+
+@dataclass
+class Bridge:
+    """What the handlers share: the channel to the hub and the message size limit."""
+
+    channel: grpc.aio.Channel
+    max_message: int
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.max_message + 1024)
+        app.router.add_route("*", "/{service}/{method}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "OPTIONS":
+            return _preflight(request)
+        if request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self._websocket(request)
+        if request.method == "POST" and request.content_type.startswith("application/grpc-web"):
+            return await self._http(request)
+        return web.Response(status=415 if request.method == "POST" else 405, headers=_cors(request))
+
+    # -- HTTP/1.1 ------------------------------------------------------------------------------
+
+    async def _http(self, request: web.Request) -> web.StreamResponse:
+        text = request.content_type.startswith("application/grpc-web-text")
+        try:
+            metadata, timeout = metadata_from_headers(request.headers.items())
+        except FramingError as exc:
+            return _refused(request, str(exc))
+        holder: list[ForwardedCall] = []
+        call = ForwardedCall(
+            self.channel, request.path, metadata, timeout, self._body(request, text, holder)
+        )
+        holder.append(call)
+        initial = await call.initial_metadata()
+        response = web.StreamResponse(headers=_cors(request))
+        response.content_type = "application/grpc-web-text+proto" if text else request.content_type
+        for key, value in headers_from_metadata(initial):
+            response.headers.add(key, value)
+        response.headers["Access-Control-Expose-Headers"] = _exposed(initial)
+        encode = text_encode if text else bytes
+        try:
+            await response.prepare(request)
+            async for message in call.responses():
+                await response.write(encode(frame(message)))
+            outcome = await call.outcome()
+            await response.write(encode(frame(_trailers(outcome), HEADERS)))
+            await response.write_eof()
+        except ConnectionError:
+            call.cancel()
+        return response
+
+    async def _body(
+        self, request: web.Request, text: bool, holder: list[ForwardedCall]
+    ) -> AsyncIterator[bytes]:
+        reader = FrameReader(self.max_message)
+        decoder = TextDecoder() if text else None
+        try:
+            async for chunk in request.content.iter_any():
+                data = decoder.feed(chunk) if decoder is not None else chunk
+                for message in messages(reader, data):
+                    yield message
+            if decoder is not None:
+                decoder.finish()
+            if reader.pending:
+                raise FramingError("request body ends inside a frame")
+        except FramingError as exc:
+            holder[0].fail(_INVALID, f"grpc-web: {exc}")
+
+    # -- websockets ----------------------------------------------------------------------------
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), max_msg_size=self.max_message + 64)
+        await ws.prepare(request)
+        if ws.ws_protocol != SUBPROTOCOL:
+            await ws.close(code=1002, message=b"subprotocol grpc-websockets required")
+            return ws
+        session = _WebSocketCall(ws, self.max_message)
+        try:
+            metadata, timeout = await session.read_metadata()
+        except FramingError as exc:
+            await session.send_trailers(Outcome(_INVALID.value[0], f"grpc-web: {exc}"))
+            return ws
+        call = ForwardedCall(self.channel, request.path, metadata, timeout, session.requests())
+        session.call = call
+        reader = asyncio.ensure_future(session.read_frames())
+        try:
+            await session.send_headers(await call.initial_metadata())
+            async for message in call.responses():
+                await ws.send_bytes(frame(message))
+            await session.send_trailers(await call.outcome())
+        except ConnectionError:
+            call.cancel()
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        return ws
+
+
+class _WebSocketCall:
+    """One ``grpc-websockets`` call: a reader task owns ``ws.receive()`` and queues the request
+    messages, so a client closing the socket is seen (and cancels the call) at any time."""
+
+    def __init__(self, ws: web.WebSocketResponse, max_message: int) -> None:
+        self.ws = ws
+        self.call: ForwardedCall | None = None
+        self._frames = FrameReader(max_message)
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)
+
+    async def read_metadata(self) -> tuple[list[tuple[str, str | bytes]], float | None]:
+        msg = await self.ws.receive()
+        if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
+            raise FramingError("the websocket closed before the call metadata")
+        data = msg.data if isinstance(msg.data, bytes) else msg.data.encode("latin-1")
+        return metadata_from_headers(parse_header_block(data))
+
+    async def read_frames(self) -> None:
+        finished = False
+        try:
+            async for msg in self.ws:
+                if msg.type != WSMsgType.BINARY:
+                    raise FramingError("websocket messages must be binary")
+                data: bytes = msg.data
+                if data == FINISH_SEND:
+                    finished = await self._finish(finished)
+                elif data[:1] == b"\x00" and not finished:
+                    for message in messages(self._frames, data[1:]):
+                        await self._queue.put(message)
+                elif data:
+                    raise FramingError(f"unexpected websocket message (first byte {data[0]:#x})")
+        except FramingError as exc:
+            if self.call is not None:
+                self.call.fail(_INVALID, f"grpc-web: {exc}")
+            return
+        if self.call is not None:
+            self.call.cancel()  # closed by the client: nobody wants the answer any more
+
+    async def _finish(self, finished: bool) -> bool:
+        if not finished:
+            if self._frames.pending:
+                raise FramingError("finish-send inside a frame")
+            await self._queue.put(None)
+        return True
+
+    async def requests(self) -> AsyncIterator[bytes]:
+        while (message := await self._queue.get()) is not None:
+            yield message
+
+    async def send_headers(self, initial: list[tuple[str, str | bytes]]) -> None:
+        pairs = [("content-type", "application/grpc-web+proto"), *headers_from_metadata(initial)]
+        await self.ws.send_bytes(frame(header_block(pairs), HEADERS))
+
+    async def send_trailers(self, outcome: Outcome) -> None:
+        await self.ws.send_bytes(frame(_trailers(outcome), HEADERS))
+        await self.ws.close()
+
+
+def _trailers(outcome: Outcome) -> bytes:
+    return header_block(trailer_pairs(outcome.code, outcome.message, outcome.trailing))
+
+
+def _cors(request: web.Request) -> dict[str, str]:
+    return {"Access-Control-Allow-Origin": request.headers.get("Origin", "*"), "Vary": "Origin"}
+
+
+def _exposed(initial: list[tuple[str, str | bytes]]) -> str:
+    return ", ".join([EXPOSED, *sorted({key for key, _ in initial})])
+
+
+def _preflight(request: web.Request) -> web.Response:
+    headers = _cors(request)
+    headers["Access-Control-Allow-Methods"] = "POST, GET, OPTIONS"
+    headers["Access-Control-Allow-Headers"] = request.headers.get(
+        "Access-Control-Request-Headers", "*"
+    )
+    headers["Access-Control-Max-Age"] = "600"
+    return web.Response(status=204, headers=headers)
+
+
+def _refused(request: web.Request, message: str) -> web.Response:
+    """A call refused before forwarding: HTTP 200 with the status in the headers (trailers-only)."""
+    headers = _cors(request)
+    headers.update(trailer_pairs(_INVALID.value[0], f"grpc-web: {message}", []))
+    headers["Access-Control-Expose-Headers"] = EXPOSED
+    return web.Response(status=200, headers=headers, content_type="application/grpc-web+proto")
