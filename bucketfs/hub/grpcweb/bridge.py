@@ -9,6 +9,7 @@ message and the metadata of the hub's answer come back unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -52,11 +53,16 @@ class ForwardedCall:
         )
         self._call: Any = callable_(requests, metadata=metadata, timeout=timeout)
         self._failure: Outcome | None = None
+        self._cancelled = False
 
     async def initial_metadata(self) -> Metadata:
         try:
             return list(await self._call.initial_metadata())
         except grpc.RpcError:
+            return []
+        except asyncio.CancelledError:
+            if not self._cancelled:
+                raise
             return []
 
     async def responses(self) -> AsyncIterator[bytes]:
@@ -65,6 +71,9 @@ class ForwardedCall:
                 yield message
         except grpc.RpcError:
             pass  # the outcome carries the status
+        except asyncio.CancelledError:
+            if not self._cancelled:  # grpc.aio raises this after our own cancel()
+                raise
         except Exception as exc:  # e.g. metadata grpcio refuses to send
             log.warning("grpc-web: call failed before reaching the hub: %s", exc)
             self._failure = Outcome(grpc.StatusCode.INTERNAL.value[0], f"grpc-web bridge: {exc}")
@@ -72,6 +81,8 @@ class ForwardedCall:
     async def outcome(self) -> Outcome:
         if self._failure is not None:
             return self._failure
+        if self._cancelled:
+            return Outcome(grpc.StatusCode.CANCELLED.value[0], "cancelled by the web client")
         code = await self._call.code()
         details = await self._call.details()
         trailing = await self._call.trailing_metadata()
@@ -81,7 +92,8 @@ class ForwardedCall:
         """End the call with this status (the web client sent something unusable)."""
         if self._failure is None:
             self._failure = Outcome(code.value[0], message)
-        self._call.cancel()
+        self.cancel()
 
     def cancel(self) -> None:
+        self._cancelled = True
         self._call.cancel()
