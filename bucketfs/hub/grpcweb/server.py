@@ -80,8 +80,18 @@ class GrpcWebServer:
         except Exception as exc:
             self._error = exc
         finally:
+            self._finish_tasks()
             self._loop.close()
             self._started.set()
+
+    def _finish_tasks(self) -> None:
+        """Cancel what is left (e.g. request streams of calls the hub already answered)."""
+        loop = self._loop
+        tasks = asyncio.all_tasks(loop)
+        for task in tasks:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
 
     async def _serve(self) -> None:
         options = [

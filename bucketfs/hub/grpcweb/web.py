@@ -148,6 +148,7 @@ class Bridge:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
+            session.end_requests()  # a call answered before the client finished sending
         return ws
 
 
@@ -186,6 +187,7 @@ class _WebSocketCall:
             if self.call is not None:
                 self.call.fail(_INVALID, f"grpc-web: {exc}")
             return
+        self.end_requests()
         if self.call is not None:
             self.call.cancel()  # closed by the client: nobody wants the answer any more
 
@@ -195,6 +197,12 @@ class _WebSocketCall:
                 raise FramingError("finish-send inside a frame")
             await self._queue.put(None)
         return True
+
+    def end_requests(self) -> None:
+        """Let the request stream end now, whatever is still queued."""
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
 
     async def requests(self) -> AsyncIterator[bytes]:
         while (message := await self._queue.get()) is not None:
