@@ -15,9 +15,10 @@ function print(obj) {
 }
 
 async function step(name, fn) {
+  const started = Date.now();
   try {
     const detail = (await fn()) || {};
-    print({ step: name, ok: true, ...detail });
+    print({ step: name, ok: true, ms: Date.now() - started, ...detail });
     return true;
   } catch (err) {
     const text = err && (err.message || JSON.stringify(err));

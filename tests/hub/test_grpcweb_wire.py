@@ -26,7 +26,13 @@ from bucketfs.hub.grpcweb.framing import (
     parse_header_block,
 )
 from bucketfs.proto import threads_pb2
-from bucketfs.testing.hubproc import HubClient, HubClients, HubProcess, free_tcp_port
+from bucketfs.testing.hubproc import (
+    HubClient,
+    HubClients,
+    HubProcess,
+    HubProcessError,
+    free_tcp_port,
+)
 
 INFO = "/threads.pb.API/GetDBInfo"
 CONTENT_TYPES = [
@@ -274,3 +280,18 @@ async def _ws_without_subprotocol(web: WebHub) -> int | None:
 
 def test_websocket_without_the_subprotocol_is_closed(web: WebHub) -> None:
     assert asyncio.run(_ws_without_subprotocol(web)) == 1002
+
+
+def test_grpc_web_port_in_use_is_a_one_line_error(web: WebHub) -> None:
+    taken = f"127.0.0.1:{web.port}"
+    with pytest.raises(HubProcessError) as failed, HubProcess(extra_args=("--grpc-web", taken)):
+        pass
+    assert f"cannot serve gRPC-Web on {taken}" in str(failed.value)
+
+
+def test_grpc_web_address_must_be_host_port() -> None:
+    with (
+        pytest.raises(HubProcessError, match="--grpc-web address must be HOST:PORT"),
+        HubProcess(extra_args=("--grpc-web", "nonsense")),
+    ):
+        pass

@@ -75,14 +75,17 @@ class GrpcWebServer:
         self._thread.join()
 
     def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
         try:
             self._loop.run_until_complete(self._serve())
         except Exception as exc:
             self._error = exc
         finally:
-            self._finish_tasks()
-            self._loop.close()
-            self._started.set()
+            try:
+                self._finish_tasks()
+                self._loop.close()
+            finally:
+                self._started.set()
 
     def _finish_tasks(self) -> None:
         """Cancel what is left (e.g. request streams of calls the hub already answered)."""
@@ -90,7 +93,8 @@ class GrpcWebServer:
         tasks = asyncio.all_tasks(loop)
         for task in tasks:
             task.cancel()
-        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        if tasks:
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
         loop.run_until_complete(loop.shutdown_asyncgens())
 
     async def _serve(self) -> None:

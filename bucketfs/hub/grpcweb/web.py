@@ -132,7 +132,8 @@ class Bridge:
         try:
             metadata, timeout = await session.read_metadata()
         except FramingError as exc:
-            await session.send_trailers(Outcome(_INVALID.value[0], f"grpc-web: {exc}"))
+            with contextlib.suppress(ConnectionError):
+                await session.send_trailers(Outcome(_INVALID.value[0], f"grpc-web: {exc}"))
             return ws
         call = ForwardedCall(self.channel, request.path, metadata, timeout, session.requests())
         session.call = call
