@@ -295,3 +295,52 @@ def test_grpc_web_address_must_be_host_port() -> None:
         HubProcess(extra_args=("--grpc-web", "nonsense")),
     ):
         pass
+
+
+async def _listen_then_close(web: WebHub, alice: HubClient) -> None:
+    """A Listen over a websocket that sees one event, then the client closes the socket."""
+    url = f"ws://{web.host}:{web.port}/threads.pb.API/Listen"
+    listen = threads_pb2.ListenRequest(dbID=alice.db.bytes)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, protocols=("grpc-websockets",)) as ws,
+    ):
+        await ws.send_bytes(header_block(alice.md()))
+        await ws.send_bytes(b"\x00" + frame(listen.SerializeToString()))
+        await ws.send_bytes(b"\x01")
+        instance = json.dumps({"_id": "", "name": "seen"}).encode()
+        create = threads_pb2.CreateRequest(
+            dbID=alice.db.bytes, collectionName="things", instances=[instance]
+        )
+        reader = FrameReader(1 << 20)
+        while True:  # until the listener is registered and sees a create
+            await asyncio.to_thread(alice.threads.Create, create, metadata=alice.md(), timeout=30)
+            try:
+                msg = await ws.receive(timeout=0.5)
+            except TimeoutError:
+                continue
+            if any(flag == 0x00 for flag, _ in reader.feed(msg.data)):
+                break
+
+
+@pytest.fixture
+def small_web() -> Iterator[WebHub]:
+    port = free_tcp_port()
+    with HubProcess(extra_args=("--grpc-web", f"127.0.0.1:{port}", "--workers", "3")) as hub:
+        yield WebHub(hub, "127.0.0.1", port)
+        assert not hub.log_errors(), hub.log_text()[-3000:]
+
+
+def test_closing_the_websocket_cancels_the_call(small_web: WebHub) -> None:
+    # each open Listen holds one of the hub's 3 handler threads: if closing the socket did not
+    # cancel the call, the fourth Listen and the unary call below would never be served
+    clients = HubClients(small_web.hub)
+    try:
+        alice = clients.account()
+        for _ in range(6):  # a DB each: no later event shows an uncancelled one its closed socket
+            alice.db = alice.new_db()
+            asyncio.run(_listen_then_close(small_web, alice))
+        request = threads_pb2.GetDBInfoRequest(dbID=alice.db.bytes)
+        assert alice.threads.GetDBInfo(request, metadata=alice.md(), timeout=30).addrs
+    finally:
+        clients.close()
