@@ -80,11 +80,17 @@ class Bridge:
             metadata, timeout = metadata_from_headers(request.headers.items())
         except FramingError as exc:
             return _refused(request, str(exc))
-        holder: list[ForwardedCall] = []
-        call = ForwardedCall(
-            self.channel, request.path, metadata, timeout, self._body(request, text, holder)
-        )
-        holder.append(call)
+        stream = _RequestStream()
+        call = ForwardedCall(self.channel, request.path, metadata, timeout, stream.requests())
+        body = asyncio.ensure_future(self._read_body(request, text, stream, call))
+        try:
+            return await self._answer(request, call, text)
+        finally:
+            await _finish(body, stream)
+
+    async def _answer(
+        self, request: web.Request, call: ForwardedCall, text: bool
+    ) -> web.StreamResponse:
         initial = await call.initial_metadata()
         response = web.StreamResponse(headers=_cors(request))
         response.content_type = "application/grpc-web-text+proto" if text else request.content_type
@@ -103,22 +109,24 @@ class Bridge:
             call.cancel()
         return response
 
-    async def _body(
-        self, request: web.Request, text: bool, holder: list[ForwardedCall]
-    ) -> AsyncIterator[bytes]:
+    async def _read_body(
+        self, request: web.Request, text: bool, stream: _RequestStream, call: ForwardedCall
+    ) -> None:
         reader = FrameReader(self.max_message)
         decoder = TextDecoder() if text else None
         try:
             async for chunk in request.content.iter_any():
                 data = decoder.feed(chunk) if decoder is not None else chunk
                 for message in messages(reader, data):
-                    yield message
+                    await stream.put(message)
             if decoder is not None:
                 decoder.finish()
             if reader.pending:
                 raise FramingError("request body ends inside a frame")
         except FramingError as exc:
-            holder[0].fail(_INVALID, f"grpc-web: {exc}")
+            call.fail(_INVALID, f"grpc-web: {exc}")
+            return
+        await stream.finish()
 
     # -- websockets ----------------------------------------------------------------------------
 
@@ -135,7 +143,9 @@ class Bridge:
             with contextlib.suppress(ConnectionError):
                 await session.send_trailers(Outcome(_INVALID.value[0], f"grpc-web: {exc}"))
             return ws
-        call = ForwardedCall(self.channel, request.path, metadata, timeout, session.requests())
+        call = ForwardedCall(
+            self.channel, request.path, metadata, timeout, session.stream.requests()
+        )
         session.call = call
         reader = asyncio.ensure_future(session.read_frames())
         try:
@@ -146,11 +156,52 @@ class Bridge:
         except ConnectionError:
             call.cancel()
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-            session.end_requests()  # a call answered before the client finished sending
+            await _finish(reader, session.stream)
         return ws
+
+
+class _RequestStream:
+    """The request messages of one call, queued by the task that reads the client and taken by
+    grpc's request consumer; ``finish()`` ends it after them, ``end()`` at once."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)
+        self._ended = False
+
+    async def put(self, message: bytes) -> None:
+        if not self._ended:
+            await self._queue.put(message)
+
+    async def finish(self) -> None:
+        """The client finished sending: the stream ends after the queued messages."""
+        if not self._ended:
+            self._ended = True
+            await self._queue.put(None)
+
+    def end(self) -> None:
+        """The call is over: drop what is queued, end the stream now."""
+        self._ended = True
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
+
+    async def requests(self) -> AsyncIterator[bytes]:
+        while (message := await self._queue.get()) is not None:
+            yield message
+
+
+async def _finish(reader: asyncio.Future[None], stream: _RequestStream) -> None:
+    """Stop the task reading the client (the call is over) and end the request stream, so
+    neither it nor grpc's request consumer outlives the call."""
+    reader.cancel()
+    try:
+        await reader
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the handler itself is being cancelled
+    finally:
+        stream.end()
 
 
 class _WebSocketCall:
@@ -160,8 +211,8 @@ class _WebSocketCall:
     def __init__(self, ws: web.WebSocketResponse, max_message: int) -> None:
         self.ws = ws
         self.call: ForwardedCall | None = None
+        self.stream = _RequestStream()
         self._frames = FrameReader(max_message)
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)
 
     async def read_metadata(self) -> tuple[list[tuple[str, str | bytes]], float | None]:
         msg = await self.ws.receive()
@@ -178,36 +229,21 @@ class _WebSocketCall:
                     raise FramingError("websocket messages must be binary")
                 data: bytes = msg.data
                 if data == FINISH_SEND:
-                    finished = await self._finish(finished)
+                    if not finished and self._frames.pending:
+                        raise FramingError("finish-send inside a frame")
+                    finished = True
+                    await self.stream.finish()
                 elif data[:1] == b"\x00" and not finished:
                     for message in messages(self._frames, data[1:]):
-                        await self._queue.put(message)
+                        await self.stream.put(message)
                 elif data:
                     raise FramingError(f"unexpected websocket message (first byte {data[0]:#x})")
         except FramingError as exc:
             if self.call is not None:
                 self.call.fail(_INVALID, f"grpc-web: {exc}")
             return
-        self.end_requests()
         if self.call is not None:
             self.call.cancel()  # closed by the client: nobody wants the answer any more
-
-    async def _finish(self, finished: bool) -> bool:
-        if not finished:
-            if self._frames.pending:
-                raise FramingError("finish-send inside a frame")
-            await self._queue.put(None)
-        return True
-
-    def end_requests(self) -> None:
-        """Let the request stream end now, whatever is still queued."""
-        while not self._queue.empty():
-            self._queue.get_nowait()
-        self._queue.put_nowait(None)
-
-    async def requests(self) -> AsyncIterator[bytes]:
-        while (message := await self._queue.get()) is not None:
-            yield message
 
     async def send_headers(self, initial: list[tuple[str, str | bytes]]) -> None:
         pairs = [("content-type", "application/grpc-web+proto"), *headers_from_metadata(initial)]
