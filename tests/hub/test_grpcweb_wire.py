@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import http.client
 import json
 import threading
@@ -326,7 +327,9 @@ async def _listen_then_close(web: WebHub, alice: HubClient) -> None:
 @pytest.fixture
 def small_web() -> Iterator[WebHub]:
     port = free_tcp_port()
-    with HubProcess(extra_args=("--grpc-web", f"127.0.0.1:{port}", "--workers", "3")) as hub:
+    with HubProcess(
+        extra_args=("--grpc-web", f"127.0.0.1:{port}", "--workers", "3", "--grace", "1")
+    ) as hub:
         yield WebHub(hub, "127.0.0.1", port)
         assert not hub.log_errors(), hub.log_text()[-3000:]
 
@@ -344,3 +347,44 @@ def test_closing_the_websocket_cancels_the_call(small_web: WebHub) -> None:
         assert alice.threads.GetDBInfo(request, metadata=alice.md(), timeout=30).addrs
     finally:
         clients.close()
+
+
+async def _listen_until_hub_stops(web: WebHub, alice: HubClient) -> dict[str, str]:
+    """A Listen over a websocket that sees one event, then the hub is stopped: returns the
+    trailers the bridge sends before closing the socket."""
+    url = f"ws://{web.host}:{web.port}/threads.pb.API/Listen"
+    listen = threads_pb2.ListenRequest(dbID=alice.db.bytes)
+    instance = json.dumps({"_id": "", "name": "seen"}).encode()
+    create = threads_pb2.CreateRequest(
+        dbID=alice.db.bytes, collectionName="things", instances=[instance]
+    )
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, protocols=("grpc-websockets",)) as ws,
+    ):
+        await ws.send_bytes(header_block(alice.md()))
+        await ws.send_bytes(b"\x00" + frame(listen.SerializeToString()))
+        await ws.send_bytes(b"\x01")
+        reader = FrameReader(1 << 20)
+        frames: list[tuple[int, bytes]] = []
+        while not any(flag == 0x00 for flag, _ in frames):
+            await asyncio.to_thread(alice.threads.Create, create, metadata=alice.md(), timeout=30)
+            with contextlib.suppress(TimeoutError):
+                frames += reader.feed((await ws.receive(timeout=0.5)).data)
+        exit_code = await asyncio.to_thread(web.hub.stop, 30)
+        assert exit_code == 0
+        async for msg in ws:
+            frames += reader.feed(msg.data)
+    return dict(parse_header_block(frames[-1][1]))
+
+
+def test_hub_stop_ends_open_websocket_calls_cleanly(small_web: WebHub) -> None:
+    clients = HubClients(small_web.hub)
+    try:
+        alice = clients.account()
+        alice.db = alice.new_db()
+        trailers = asyncio.run(_listen_until_hub_stops(small_web, alice))
+    finally:
+        clients.close()
+    assert trailers["grpc-status"] == str(grpc.StatusCode.UNAVAILABLE.value[0]), trailers
+    assert not small_web.hub.log_errors(), small_web.hub.log_text()[-3000:]

@@ -2,8 +2,9 @@
 
 :class:`GrpcWebServer` binds ``HOST:PORT`` (port 0 picks one), opens a ``grpc.aio`` channel to
 the hub's gRPC address (``0.0.0.0``/``::`` become loopback) and serves the aiohttp application
-of :mod:`.web`. ``stop()`` stops accepting, cancels the calls in flight after ``grace`` seconds
-(open ``Listen`` streams would otherwise never end) and joins the thread.
+of :mod:`.web`. ``stop()`` stops accepting, ends the calls still in flight after ``grace``
+seconds with ``UNAVAILABLE`` (open ``Listen`` streams would otherwise never end; their clients
+get trailers saying so) and joins the thread.
 """
 
 from __future__ import annotations
@@ -103,9 +104,8 @@ class GrpcWebServer:
             ("grpc.max_send_message_length", self.max_message),
         ]
         channel = grpc.aio.insecure_channel(self.target, options=options)
-        runner = web.AppRunner(
-            Bridge(channel, self.max_message).app(), access_log=None, shutdown_timeout=1.0
-        )
+        bridge = Bridge(channel, self.max_message)
+        runner = web.AppRunner(bridge.app(), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         self._stopping = asyncio.Event()
         try:
@@ -120,7 +120,7 @@ class GrpcWebServer:
             self._started.set()
             await self._stopping.wait()
             await site.stop()
-            await channel.close(grace=self._grace)  # ends the calls still in flight
+            await bridge.stop_calls(self._grace)
         finally:
             await runner.cleanup()
             await channel.close(None)

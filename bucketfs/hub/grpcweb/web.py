@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 import grpc.aio
@@ -57,6 +57,8 @@ class Bridge:
 
     channel: grpc.aio.Channel
     max_message: int
+    #: the calls in flight, for :meth:`stop_calls`
+    calls: set[ForwardedCall] = field(default_factory=set)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_message + 1024)
@@ -72,6 +74,19 @@ class Bridge:
             return await self._http(request)
         return web.Response(status=415 if request.method == "POST" else 405, headers=_cors(request))
 
+    async def stop_calls(self, grace: float) -> None:
+        """Give the calls in flight ``grace`` seconds, then end them with UNAVAILABLE (their
+        clients get trailers saying so) and wait for their handlers to answer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.calls and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for call in list(self.calls):
+            call.fail(grpc.StatusCode.UNAVAILABLE, "grpc-web: the hub is stopping")
+        deadline = loop.time() + 5.0
+        while self.calls and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+
     # -- HTTP/1.1 ------------------------------------------------------------------------------
 
     async def _http(self, request: web.Request) -> web.StreamResponse:
@@ -83,9 +98,11 @@ class Bridge:
         stream = _RequestStream()
         call = ForwardedCall(self.channel, request.path, metadata, timeout, stream.requests())
         body = asyncio.ensure_future(self._read_body(request, text, stream, call))
+        self.calls.add(call)
         try:
             return await self._answer(request, call, text)
         finally:
+            self.calls.discard(call)
             await _finish(body, stream)
 
     async def _answer(
@@ -148,6 +165,7 @@ class Bridge:
         )
         session.call = call
         reader = asyncio.ensure_future(session.read_frames())
+        self.calls.add(call)
         try:
             await session.send_headers(await call.initial_metadata())
             async for message in call.responses():
@@ -156,6 +174,7 @@ class Bridge:
         except ConnectionError:
             call.cancel()
         finally:
+            self.calls.discard(call)
             await _finish(reader, session.stream)
         return ws
 
