@@ -388,3 +388,21 @@ def test_hub_stop_ends_open_websocket_calls_cleanly(small_web: WebHub) -> None:
         clients.close()
     assert trailers["grpc-status"] == str(grpc.StatusCode.UNAVAILABLE.value[0]), trailers
     assert not small_web.hub.log_errors(), small_web.hub.log_text()[-3000:]
+
+
+def test_bridge_to_a_hub_on_a_unix_socket() -> None:
+    port = free_tcp_port()
+    with HubProcess(transport="unix", extra_args=("--grpc-web", f"127.0.0.1:{port}")) as hub:
+        clients = HubClients(hub)
+        try:
+            alice = clients.account()
+            alice.db = alice.new_db()
+            request = threads_pb2.GetDBInfoRequest(dbID=alice.db.bytes)
+            native = alice.threads.GetDBInfo(request, metadata=alice.md())
+            web = WebHub(hub, "127.0.0.1", port)
+            answer = post(web, INFO, frame(request.SerializeToString()), alice.md())
+        finally:
+            clients.close()
+        assert answer.grpc_status == 0, answer
+        assert answer.messages == [native.SerializeToString()]
+        assert not hub.log_errors(), hub.log_text()[-3000:]
