@@ -71,7 +71,7 @@ class Browser:
 
     def result(self, url: str, expression: str, timeout: float = 120.0) -> tuple[Any, list[str]]:
         """Open ``url``, poll ``expression`` until it is not null; returns it and the page's
-        console errors and exceptions."""
+        exceptions and console errors, followed by all its console messages."""
         return asyncio.run(self._result(url, expression, timeout))
 
     async def _result(self, url: str, expression: str, timeout: float) -> tuple[Any, list[str]]:
@@ -91,7 +91,7 @@ class Browser:
                     )
                     value = reply.get("result", {}).get("value")
                     if value is not None:
-                        return value, cdp.errors
+                        return value, cdp.errors + cdp.console
                     await asyncio.sleep(0.5)
                 raise TimeoutError(f"page gave no result in {timeout} s; errors: {cdp.errors}")
 
@@ -116,6 +116,7 @@ class _Session:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
         self.errors: list[str] = []
+        self.console: list[str] = []
         self._next = 0
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
@@ -136,5 +137,10 @@ class _Session:
         if message.get("method") == "Runtime.exceptionThrown":
             details = params.get("exceptionDetails", {})
             self.errors.append(str(details.get("exception", {}).get("description", details)))
-        elif message.get("method") == "Runtime.consoleAPICalled" and params.get("type") == "error":
-            self.errors.append(" ".join(str(a.get("value", a)) for a in params.get("args", [])))
+        elif message.get("method") == "Runtime.consoleAPICalled":
+            text = " ".join(
+                str(a.get("value", a.get("description", ""))) for a in params.get("args", [])
+            )
+            if params.get("type") == "error":
+                self.errors.append(text)
+            self.console.append(text)

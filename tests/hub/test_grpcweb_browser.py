@@ -1,6 +1,7 @@
 """A browser against the hub: headless Chromium opens a page whose script (grpcweb_browser.js,
 bundled with esbuild from the official ``@textile/hub`` SDK) pushes a file into a bucket over the
-hub's gRPC-Web websockets and pulls it back, printing the outcome into the DOM."""
+hub's gRPC-Web websockets and pulls it back, then asks for the bucket's links over gRPC-Web's
+HTTP/1.1 transport (cross-origin, so through CORS), printing the outcome into the DOM."""
 
 from __future__ import annotations
 
@@ -77,5 +78,9 @@ def test_browser_pushes_and_pulls_a_file_with_the_sdk(site: str) -> None:
         assert result["ok"], (result, errors)
         assert result["sent"] == result["got"] == 300 * 1024
         assert "from-the-browser.bin" in result["names"]
+        # the HTTP/1.1 transport (fetch, another origin than the page's: CORS) answers the same
+        assert result["http"]["status"] == 0, (result["http"], errors)
+        assert result["http"]["url"] == result["links"]["url"]
+        assert result["http"]["ipns"] == result["links"]["ipns"]
         assert "Chrome" in result["userAgent"]
         assert not hub.log_errors(), hub.log_text()[-3000:]
