@@ -406,3 +406,15 @@ def test_bridge_to_a_hub_on_a_unix_socket() -> None:
         assert answer.grpc_status == 0, answer
         assert answer.messages == [native.SerializeToString()]
         assert not hub.log_errors(), hub.log_text()[-3000:]
+
+
+@pytest.mark.parametrize("method", [INFO, "/no.such.Service/Method", "/threads.pb.API/GetToken"])
+def test_early_answers_keep_their_status(web: WebHub, method: str) -> None:
+    # the hub refuses these before reading the request (bad key; unknown method): the status
+    # must be the hub's every time, never grpcio's "Internal error from Core" of a write that
+    # lost the race against the answer
+    request = threads_pb2.GetDBInfoRequest(dbID=b"x" * 40).SerializeToString()
+    bad = [("x-textile-api-key", "no-such-key")]
+    codes = {post(web, method, frame(request), bad).grpc_status for _ in range(150)}
+    expected = grpc.StatusCode.UNIMPLEMENTED if "no.such" in method else grpc.StatusCode.NOT_FOUND
+    assert codes == {expected.value[0]}

@@ -13,11 +13,13 @@ import asyncio
 import logging
 import threading
 
+import grpc
 import grpc.aio
 from aiohttp import web
 
 from bucketfs.errors import InvalidArgument
 
+from .bridge import Channels
 from .web import Bridge
 
 log = logging.getLogger(__name__)
@@ -104,7 +106,8 @@ class GrpcWebServer:
             ("grpc.max_send_message_length", self.max_message),
         ]
         channel = grpc.aio.insecure_channel(self.target, options=options)
-        bridge = Bridge(channel, self.max_message)
+        sync_channel = grpc.insecure_channel(self.target, options=options)
+        bridge = Bridge(Channels(channel, sync_channel), self.max_message)
         runner = web.AppRunner(bridge.app(), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         self._stopping = asyncio.Event()
@@ -124,3 +127,4 @@ class GrpcWebServer:
         finally:
             await runner.cleanup()
             await channel.close(None)
+            sync_channel.close()

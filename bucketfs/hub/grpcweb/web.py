@@ -24,10 +24,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import grpc
-import grpc.aio
 from aiohttp import WSMsgType, web
 
-from .bridge import ForwardedCall, Outcome
+from .bridge import Channels, ForwardedCall, Outcome
 from .framing import (
     HEADERS,
     FrameReader,
@@ -53,9 +52,9 @@ _INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
 @dataclass
 class Bridge:
-    """What the handlers share: the channel to the hub and the message size limit."""
+    """What the handlers share: the channels to the hub and the message size limit."""
 
-    channel: grpc.aio.Channel
+    channel: Channels
     max_message: int
     #: the calls in flight, for :meth:`stop_calls`
     calls: set[ForwardedCall] = field(default_factory=set)
