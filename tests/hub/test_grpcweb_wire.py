@@ -418,3 +418,34 @@ def test_early_answers_keep_their_status(web: WebHub, method: str) -> None:
     codes = {post(web, method, frame(request), bad).grpc_status for _ in range(150)}
     expected = grpc.StatusCode.UNIMPLEMENTED if "no.such" in method else grpc.StatusCode.NOT_FOUND
     assert codes == {expected.value[0]}
+
+
+async def _get_token_then_close(web: WebHub, alice: HubClient) -> None:
+    """A GetToken (request stream) over a websocket that gets its challenge, then the client
+    closes the socket instead of signing."""
+    url = f"ws://{web.host}:{web.port}/threads.pb.API/GetToken"
+    hello = threads_pb2.GetTokenRequest(key=str(Identity.generate().public_key))
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, protocols=("grpc-websockets",)) as ws,
+    ):
+        await ws.send_bytes(header_block(alice.md()))
+        await ws.send_bytes(b"\x00" + frame(hello.SerializeToString()))
+        reader = FrameReader(1 << 20)
+        while not any(flag == 0x00 for flag, _ in reader.feed((await ws.receive()).data)):
+            pass
+
+
+def test_closing_a_request_stream_websocket_cancels_the_call(small_web: WebHub) -> None:
+    # GetToken waits 60 s for the signature in one of the hub's 3 handler threads: if closing
+    # the socket did not cancel it, the fourth GetToken and the unary call would not be served
+    clients = HubClients(small_web.hub)
+    try:
+        alice = clients.account()
+        alice.db = alice.new_db()
+        for _ in range(6):
+            asyncio.run(_get_token_then_close(small_web, alice))
+        request = threads_pb2.GetDBInfoRequest(dbID=alice.db.bytes)
+        assert alice.threads.GetDBInfo(request, metadata=alice.md(), timeout=30).addrs
+    finally:
+        clients.close()
