@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from cdp import Browser
+from grpcweb_cdp import Browser
 from grpcweb_npm import install_script
 
 from bucketfs.testing.hubproc import HubProcess, free_tcp_port
