@@ -3,7 +3,8 @@
 :class:`HubServer` owns the data directory (an exclusive lock file, so a second hub on the same
 directory fails with a clear message), the hub identity, the metadata store
 (``<data>/hub.sqlite3``), the engine and accounts, the gRPC server with the auth interceptor, and
-gRPC health. :func:`run` is what ``bucketfs hub serve`` calls: start, report the address, wait
+gRPC health, and with ``grpc_web`` the gRPC-Web bridge in front of it (:mod:`bucketfs.hub.grpcweb`).
+:func:`run` is what ``bucketfs hub serve`` calls: start, report the address, wait
 for SIGTERM/SIGINT, stop accepting, give in-flight calls a grace period, close storage.
 
 Listen addresses are ``HOST:PORT`` (port 0 picks a free one) or ``unix:PATH``; a unix socket gets
@@ -23,6 +24,7 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -30,11 +32,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from bucketfs.auth.privatefile import ensure_private_dir
 from bucketfs.errors import AlreadyExists, InvalidArgument
 from bucketfs.hub.accounts import Accounts, load_or_create_identity
-from bucketfs.hub.grpcweb import GrpcWebServer
 from bucketfs.hub.interceptor import Authenticator, AuthInterceptor
 from bucketfs.hub.servicers import HubContext, HubOptions, register_all
 from bucketfs.hub.store import open_store
 from bucketfs.hub.threaddb import Engine
+
+if TYPE_CHECKING:
+    from bucketfs.hub.grpcweb import GrpcWebServer
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +157,8 @@ class HubServer:
             self.address = _bind(self._server, config.listen_address())
             self._server.start()
             if config.grpc_web:
+                from bucketfs.hub.grpcweb import GrpcWebServer  # aiohttp only when asked for
+
                 self._grpc_web = GrpcWebServer(self.address, config.grpc_web, MAX_MESSAGE_BYTES)
                 self._grpc_web.start()
         except BaseException:
