@@ -55,6 +55,12 @@ def hub() -> None:
 @click.option("--listen", default="", help="HOST:PORT or unix:PATH (default: unix:DATA/hub.sock).")
 @click.option("--gateway", default="", help="Also serve the HTTP gateway on HOST:PORT.")
 @click.option(
+    "--grpc-web",
+    default="",
+    metavar="HOST:PORT",
+    help="Also serve gRPC-Web (HTTP/1.1 and websockets, for browsers and the Textile JS SDK).",
+)
+@click.option(
     "--grace", default=5.0, show_default=True, help="Seconds in-flight calls get on stop."
 )
 @click.option("--workers", default=64, show_default=True, help="Size of the handler thread pool.")
@@ -69,6 +75,7 @@ def serve(
     data_dir: Path | None,
     listen: str,
     gateway: str,
+    grpc_web: str,
     grace: float,
     workers: int,
     challenge_timeout: float,
@@ -83,6 +90,7 @@ def serve(
         data_dir=_data_dir(data_dir),
         listen=listen,
         gateway=gateway,
+        grpc_web=grpc_web,
         grace=grace,
         max_workers=workers,
         options=HubOptions(challenge_timeout=challenge_timeout, gateway=gateway),

@@ -3,7 +3,8 @@
 :class:`HubServer` owns the data directory (an exclusive lock file, so a second hub on the same
 directory fails with a clear message), the hub identity, the metadata store
 (``<data>/hub.sqlite3``), the engine and accounts, the gRPC server with the auth interceptor, and
-gRPC health. :func:`run` is what ``bucketfs hub serve`` calls: start, report the address, wait
+gRPC health, and with ``grpc_web`` the gRPC-Web bridge in front of it (:mod:`bucketfs.hub.grpcweb`).
+:func:`run` is what ``bucketfs hub serve`` calls: start, report the address, wait
 for SIGTERM/SIGINT, stop accepting, give in-flight calls a grace period, close storage.
 
 Listen addresses are ``HOST:PORT`` (port 0 picks a free one) or ``unix:PATH``; a unix socket gets
@@ -23,6 +24,7 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -34,6 +36,9 @@ from bucketfs.hub.interceptor import Authenticator, AuthInterceptor
 from bucketfs.hub.servicers import HubContext, HubOptions, register_all
 from bucketfs.hub.store import open_store
 from bucketfs.hub.threaddb import Engine
+
+if TYPE_CHECKING:
+    from bucketfs.hub.grpcweb import GrpcWebServer
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,7 @@ class ServeConfig:
     data_dir: Path
     listen: str = ""  # default: unix:<data_dir>/hub.sock
     gateway: str = ""
+    grpc_web: str = ""  # HOST:PORT of the gRPC-Web bridge, empty for none
     grace: float = 5.0
     max_workers: int = 64
     options: HubOptions = field(default_factory=HubOptions)
@@ -131,6 +137,7 @@ class HubServer:
         self._lock_fd: int | None = None
         self._hub: HubContext | None = None
         self._server: grpc.Server | None = None
+        self._grpc_web: GrpcWebServer | None = None
         self._health = health.HealthServicer()
 
     def start(self) -> str:
@@ -149,6 +156,11 @@ class HubServer:
                 self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
             self.address = _bind(self._server, config.listen_address())
             self._server.start()
+            if config.grpc_web:
+                from bucketfs.hub.grpcweb import GrpcWebServer  # aiohttp only when asked for
+
+                self._grpc_web = GrpcWebServer(self.address, config.grpc_web, MAX_MESSAGE_BYTES)
+                self._grpc_web.start()
         except BaseException:
             self.close()
             raise
@@ -183,14 +195,24 @@ class HubServer:
 
     def stop(self, grace: float | None = None) -> None:
         """Stop accepting calls, let in-flight ones finish for ``grace`` seconds, close storage."""
+        grace = self.config.grace if grace is None else grace
+        if self._grpc_web is not None:  # first: it forwards to the gRPC server
+            self._grpc_web.stop(grace)
+            self._grpc_web = None
         if self._server is not None:
             self._health.enter_graceful_shutdown()
-            done = self._server.stop(self.config.grace if grace is None else grace)
+            done = self._server.stop(grace)
             done.wait()
             self._server = None
         self.close()
 
     def close(self) -> None:
+        if self._grpc_web is not None:
+            self._grpc_web.stop(0)
+            self._grpc_web = None
+        if self._server is not None:  # start() failed after starting the gRPC server
+            self._server.stop(0).wait()
+            self._server = None
         if self._hub is not None:
             self._hub.close()
             self._hub = None
