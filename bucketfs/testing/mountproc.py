@@ -69,7 +69,7 @@ async def _serve(args: argparse.Namespace) -> None:
                 args.mountpoint,
                 vfs,
                 read_only=args.read_only,
-                allow_other=False,
+                allow_other=args.allow_other,
                 debug=False,
                 ready=lambda: print(READY, flush=True),
             )
@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--read-only", action="store_true")
     parser.add_argument("--plain", action="store_true")
     parser.add_argument("--write-back", action="store_true", help="write-back mode (journal)")
+    parser.add_argument("--allow-other", action="store_true", help="other users may use it")
     parser.add_argument("--hub", default="", help="a real hub's address instead of the fake")
     parser.add_argument("--api-key", default="")
     parser.add_argument("--api-secret", default="")
@@ -111,6 +112,7 @@ class MountProcess:
         read_only: bool = False,
         plain: bool = False,
         write_back: bool = False,
+        allow_other: bool = False,
         hub: tuple[str, str, str] | None = None,
         log_path: Path | None = None,
     ) -> None:
@@ -123,6 +125,8 @@ class MountProcess:
             self.args.append("--plain")
         if write_back:
             self.args.append("--write-back")
+        if allow_other:
+            self.args.append("--allow-other")
         if hub is not None:  # (address, API key, API secret) of a real hub
             self.args += ["--hub", hub[0], "--api-key", hub[1], "--api-secret", hub[2]]
         self.log_path = log_path or cache_dir.parent / f"{mountpoint.name}-mount.log"
