@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -105,6 +106,8 @@ class InodeTable:
             self._nodes[ino] = Node(ino, ROOT_INO, name, Kind.ROOT, mtime=now)
             root.children[name] = ino
         self._nodes[THREADS_INO].perm = 0o555
+        #: inodes kept although the kernel forgot them (open or staged files: set by the vfs)
+        self.pinned: Callable[[int], bool] = lambda ino: False
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -155,16 +158,28 @@ class InodeTable:
         self.get(new_parent).children[new_name] = node.ino
 
     def forget(self, ino: int, count: int) -> None:
+        """The kernel forgot ``count`` lookups of ``ino``: at none left the node is dropped
+        (its attributes live on in the cached listings), unless ``pinned`` keeps it."""
         node = self._nodes.get(ino)
         if node is None or ino <= THREADS_INO:
             return
         node.lookups -= count
-        if node.lookups <= 0 and node.unlinked:
+        if node.lookups <= 0:
             self._drop(node)
 
     def _drop(self, node: Node) -> None:
-        if node.ino > THREADS_INO and not node.children:
+        """Drop a node nobody refers to: no lookups, no children, not pinned; then its parent,
+        if that was only kept for it."""
+        while node.ino > THREADS_INO and not node.children and not self.pinned(node.ino):
             self._nodes.pop(node.ino, None)
+            parent = self._nodes.get(node.parent)
+            if parent is None:
+                return
+            if parent.children.get(node.name) == node.ino:
+                del parent.children[node.name]
+            if parent.lookups > 0:
+                return
+            node = parent
 
     def bucket_path(self, node: Node) -> str:
         """The node's path inside its bucket ("" for the bucket root), without leading slash."""

@@ -151,6 +151,11 @@ class ThreadsCore:
             node.perm = 0o444 if meta.coll == BUCKETS_COLLECTION else 0o644
         return node
 
+    def holds(self, ino: int) -> bool:
+        """Whether ``ino`` has local content or open handles (its node must stay)."""
+        meta = self.meta.get(ino)
+        return meta is not None and (meta.file is not None or meta.refs > 0)
+
     def forget_dropped(self, ino: int) -> None:
         """Drop the state of ``ino`` if the inode table no longer has it (after ``forget``)."""
         if ino in self.meta and self.live(ino) is None:

@@ -29,6 +29,7 @@ class MountVfs(BucketsVfs):
 
     def __init__(self, session_like: SessionLike, *, cache_dir: Path, **kw: Any) -> None:
         super().__init__(session_like, cache_dir=cache_dir, **kw)
+        self.inodes.pinned = self._pinned
         self.threads = ThreadsNamespace(
             session_like, self.inodes, Path(cache_dir) / "threads", self.read_only
         )
@@ -67,6 +68,11 @@ class MountVfs(BucketsVfs):
         if not self._mine(parent_ino):
             return await super().lookup(parent_ino, name)
         return self.threads.attr(await self.threads.lookup(parent_ino, name))
+
+    def _pinned(self, ino: int) -> bool:
+        """Inodes that stay although the kernel forgot them: files with staged content (open,
+        or kept for a retried push) and thread files with local content or handles."""
+        return ino in self.open_files or self.threads.holds(ino)
 
     def forget(self, ino: int, count: int) -> None:
         super().forget(ino, count)

@@ -412,6 +412,8 @@ class WriteOps(VfsCore):
             await self._truncate(node, fh, size)
         if mode is not None or mtime is not None:
             await self._set_attrs(node, mode, mtime)
+        if mtime is not None:
+            node.touched = 0  # a time set explicitly (tar, rsync) wins over our entry changes
         return self.attr(node)
 
     async def _truncate(self, node: Node, fh: int | None, size: int) -> None:
