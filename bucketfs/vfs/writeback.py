@@ -23,9 +23,12 @@ import os
 import time
 from pathlib import Path
 
+import trio
+
 from bucketfs.errors import NotFound, TimedOut, Unavailable
 from bucketfs.vfs.backend import EntryLike
 from bucketfs.vfs.core import CachedListing
+from bucketfs.vfs.files import held
 from bucketfs.vfs.nodes import Kind, Node
 from bucketfs.vfs.writeback_journal import Journal, Op
 from bucketfs.vfs.writeback_upload import Uploads, op_entry
@@ -165,7 +168,7 @@ class WriteBackOps(Uploads):
         if of is None or journal is None:
             return None
         of.check()  # a write of it failed (no space): never journaled, close fails (files.py)
-        async with of.lock:
+        async with held(of.lock):
             if not of.dirty or of.unlinked:
                 return None
             node = await self._loaded_node(ino, of)
@@ -210,7 +213,7 @@ class WriteBackOps(Uploads):
         await self._commit(h.ino)
         of = self.open_files.get(h.ino)
         name = of.path.name if of is not None and of.journaled else ""
-        self.wb.sync(name)
+        await trio.to_thread.run_sync(self.wb.sync, name)  # the disk flush, off the event loop
 
     async def _set_attrs(self, node: Node, mode: int | None, mtime: int | None) -> None:
         if self.wb is None or not self.caps.path_attrs:

@@ -35,7 +35,7 @@ from bucketfs.errors import (
 )
 from bucketfs.vfs.backend import PushResultLike, RootLike
 from bucketfs.vfs.core import MAX_FILE_SIZE, SEED, VfsCore, check_name_length
-from bucketfs.vfs.files import OpenFile
+from bucketfs.vfs.files import OpenFile, held
 from bucketfs.vfs.ledger import conflict_name
 from bucketfs.vfs.nodes import Attr, Kind, Node
 
@@ -143,7 +143,9 @@ class WriteOps(VfsCore):
         return self.new_handle(node.ino, True, "", staged=True), self.attr(node)
 
     async def _loaded(self, node: Node, of: OpenFile) -> OpenFile:
-        async with of.load_lock:
+        if of.loaded:
+            return of
+        async with held(of.load_lock):
             if not of.loaded:
                 of.load_from(await of.fetching(self.whole_file(node, of.base_cid)))
         return of
@@ -198,8 +200,9 @@ class WriteOps(VfsCore):
         of.refs -= 1
         if of.refs > 0:
             return
-        async with of.lock:
-            pass
+        if of.lock.locked():  # a push in progress: wait for it
+            async with of.lock:
+                pass
         if of.refs <= 0 and self.open_files.get(of.ino) is of:
             if of.dirty and not of.unlinked and not self.giving_up:
                 self._keep_for_retry(of)
@@ -279,7 +282,7 @@ class WriteOps(VfsCore):
         if of is None:
             return
         of.check()  # a write of it failed (no space): never pushed, close fails (files.py)
-        async with of.lock:
+        async with held(of.lock):
             if not of.dirty or of.unlinked:
                 return
             node = await self._loaded_node(ino, of)
