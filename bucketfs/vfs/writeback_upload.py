@@ -30,7 +30,7 @@ from pathlib import Path
 
 import trio
 
-from bucketfs.errors import BucketfsError, Conflict, NotFound
+from bucketfs.errors import BucketfsError, Conflict, NoSpace, NotFound
 from bucketfs.vfs.backend import EntryLike
 from bucketfs.vfs.cids import EMPTY_DIR_CID, file_cid
 from bucketfs.vfs.core import LocalEntry
@@ -219,7 +219,12 @@ class Uploads(WriteOps):
         done = [op for op in ops if op.seq in self._journal().pending.ops]
         if done:
             cids = {str(op.seq): op.cid for op in done if op.kind == "put" and op.cid}
-            self._journal().append({"op": "done", "seqs": [op.seq for op in done], "cids": cids})
+            rec = {"op": "done", "seqs": [op.seq for op in done], "cids": cids}
+            try:
+                self._journal().append(rec)
+            except NoSpace as exc:  # the hub has them: a replay finds them there (``_ours``)
+                log.warning("write-back journal: uploads not recorded as done (%s)", exc)
+                self._journal().apply(rec)
             self.wb_sent += len(done)
 
     # -- directories and removals -------------------------------------------------------

@@ -401,3 +401,35 @@ def test_symlink_while_another_client_changes_the_bucket_is_made_on_the_new_root
         assert sorted(n for n in names if n.startswith("l")) == [f"l{i}" for i in range(5)]
 
     wenv.run(body)
+
+
+def test_uploads_whose_done_record_finds_no_room_still_leave_the_queue(
+    wenv: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full disk after the hub took an upload: the ``done`` record does not fit, yet the queue
+    empties (a replay would find the content in the hub); it is not sent again and again."""
+    from bucketfs.errors import NoSpace
+
+    async def body() -> None:
+        await wenv.mkdir("b")
+        assert await wenv.vfs.wait_uploaded(5)
+        journal = wenv.vfs.wb
+        assert journal is not None
+        original = journal.append
+
+        def full(rec: dict[str, object]) -> None:
+            if rec.get("op") == "done":
+                raise NoSpace("no room for a journal record")
+            original(rec)
+
+        journal.append = full  # type: ignore[method-assign]
+        await wenv.write("b/f", b"data")
+        assert await wenv.vfs.wait_uploaded(5)
+        pushes = wenv.hub.calls["push_path"] + wenv.hub.calls["push_paths"]
+        await trio.sleep(0.3)
+        assert wenv.hub.calls["push_path"] + wenv.hub.calls["push_paths"] == pushes
+        assert wenv.api_file("b", "f") == b"data"
+
+    with caplog.at_level(logging.WARNING):
+        wenv.run(body)
+    assert "not recorded as done" in caplog.text
