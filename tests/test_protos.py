@@ -40,6 +40,8 @@ from bucketfs.proto import (
     hubd_pb2_grpc,
     threads_pb2,
     threads_pb2_grpc,
+    threadsnet_pb2,
+    threadsnet_pb2_grpc,
     usersd_pb2,
     usersd_pb2_grpc,
 )
@@ -50,6 +52,7 @@ GENERATED = ("*_pb2.py", "*_pb2.pyi", "*_pb2_grpc.py")
 MODULES: list[ModuleType] = [
     crypto_pb2,
     threads_pb2,
+    threadsnet_pb2,
     bucketsd_pb2,
     hubd_pb2,
     usersd_pb2,
@@ -58,6 +61,7 @@ MODULES: list[ModuleType] = [
 ]
 GRPC_MODULES = {
     "threads.pb.API": threads_pb2_grpc,
+    "threads.net.pb.API": threadsnet_pb2_grpc,
     "api.bucketsd.pb.APIService": bucketsd_pb2_grpc,
     "api.hubd.pb.APIService": hubd_pb2_grpc,
     "api.usersd.pb.APIService": usersd_pb2_grpc,

@@ -463,6 +463,49 @@ ArchiveRetrievalLogsRequest | id 1 string
 ArchiveRetrievalLogsResponse | msg 1 string
 """
 
+# go-threads net/api/pb/threadsnet.proto — the thread network API (served in part, PROTOCOL.md).
+THREADS_NET = """
+rpc GetHostID unary GetHostIDRequest GetHostIDReply
+rpc GetToken bidi GetTokenRequest GetTokenReply
+rpc CreateThread unary CreateThreadRequest ThreadInfoReply
+rpc AddThread unary AddThreadRequest ThreadInfoReply
+rpc GetThread unary GetThreadRequest ThreadInfoReply
+rpc PullThread unary PullThreadRequest PullThreadReply
+rpc DeleteThread unary DeleteThreadRequest DeleteThreadReply
+rpc AddReplicator unary AddReplicatorRequest AddReplicatorReply
+rpc CreateRecord unary CreateRecordRequest NewRecordReply
+rpc AddRecord unary AddRecordRequest AddRecordReply
+rpc GetRecord unary GetRecordRequest GetRecordReply
+rpc Subscribe server SubscribeRequest NewRecordReply
+
+GetHostIDRequest |
+GetHostIDReply | peerID 1 bytes
+GetTokenRequest | key 1 string oneof=payload; signature 2 bytes oneof=payload
+GetTokenReply | challenge 1 bytes oneof=payload; token 2 string oneof=payload
+CreateThreadRequest | threadID 1 bytes; keys 2 Keys
+Keys | threadKey 1 bytes; logKey 2 bytes
+ThreadInfoReply | threadID 1 bytes; threadKey 2 bytes; logs 3 repeated LogInfo
+ThreadInfoReply | addrs 4 repeated bytes
+LogInfo | ID 1 bytes; pubKey 2 bytes; privKey 3 bytes; addrs 4 repeated bytes; head 5 bytes
+LogInfo | counter 6 bytes
+AddThreadRequest | addr 1 bytes; keys 2 Keys
+GetThreadRequest | threadID 1 bytes
+PullThreadRequest | threadID 1 bytes
+PullThreadReply |
+DeleteThreadRequest | threadID 1 bytes
+DeleteThreadReply |
+AddReplicatorRequest | threadID 1 bytes; addr 2 bytes
+AddReplicatorReply | peerID 1 bytes
+CreateRecordRequest | threadID 1 bytes; body 2 bytes
+NewRecordReply | threadID 1 bytes; logID 2 bytes; record 3 Record
+AddRecordRequest | threadID 1 bytes; logID 2 bytes; record 3 Record
+Record | recordNode 1 bytes; eventNode 2 bytes; headerNode 3 bytes; bodyNode 4 bytes
+AddRecordReply |
+GetRecordRequest | threadID 1 bytes; recordID 2 bytes
+GetRecordReply | record 1 Record
+SubscribeRequest | threadIDs 1 repeated bytes
+"""
+
 # WIRE §7 — billing types (messages only, no service).
 BILLING = """
 Period | unix_start 1 int64; unix_end 2 int64
@@ -530,6 +573,7 @@ def upstream() -> Contract:
         [
             ("crypto.pb", "", CRYPTO),
             ("threads.pb", "API", THREADS),
+            ("threads.net.pb", "API", THREADS_NET),
             ("api.bucketsd.pb", "APIService", BUCKETS),
             ("api.hubd.pb", "APIService", HUB),
             ("api.usersd.pb", "APIService", USERS),

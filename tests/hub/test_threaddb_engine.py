@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bucketfs.errors import AlreadyExists, InvalidArgument, NotFound, Unsupported
+from bucketfs.errors import AlreadyExists, InvalidArgument, NotFound
 from bucketfs.hub.store.sqlite import SqliteStore
 from bucketfs.hub.threaddb import CollectionConfig, Engine, IndexConfig
 from bucketfs.hub.threaddb.ids import NAME_ERROR
@@ -167,15 +167,16 @@ def test_id_via_ref_into_definitions(engine: Engine, db: bytes) -> None:
     engine.create(db, "c", [j(n=1)])
 
 
-def test_validators_and_filters_are_refused(engine: Engine, db: bytes) -> None:
-    for cfg in (
-        CollectionConfig("c", schema(), write_validator="return true"),
-        CollectionConfig("c", schema(), read_filter="return instance"),
-    ):
-        with pytest.raises(Unsupported, match="not supported by this hub"):
-            engine.new_collection(db, cfg)
-    with pytest.raises(Unsupported):
-        engine.update_collection(db, CollectionConfig("people", schema(), read_filter="x"))
+def test_validators_and_filters_are_kept_with_the_collection(engine: Engine, db: bytes) -> None:
+    """The bodies round-trip (tests/hub/test_validators.py runs them through gRPC)."""
+    engine.new_collection(
+        db, CollectionConfig("c", schema(), write_validator="return true", read_filter="return 1")
+    )
+    config = engine.get_collection(db, "c")
+    assert (config.write_validator, config.read_filter) == ("return true", "return 1")
+    engine.update_collection(db, CollectionConfig("c", schema(), read_filter="return instance"))
+    config = engine.get_collection(db, "c")
+    assert (config.write_validator, config.read_filter) == ("", "return instance")
 
 
 def test_schema_errors_have_the_upstream_shape(engine: Engine, db: bytes) -> None:

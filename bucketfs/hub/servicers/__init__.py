@@ -40,6 +40,7 @@ BLOCK_SYNC_ENV = "BUCKETFS_HUB_BLOCK_SYNC"
 #: (module, required): modules providing ``register(server, hub)``.
 SERVICES: tuple[tuple[str, bool], ...] = (
     ("bucketfs.hub.servicers.threads", True),  # threads.pb.API
+    ("bucketfs.hub.servicers.threads_net", True),  # threads.net.pb.API
     ("bucketfs.hub.servicers.hubd", True),  # api.hubd.pb.APIService
     ("bucketfs.hub.servicers.users", True),  # api.usersd.pb.APIService
     # api.bucketsd.pb.APIService + bucketfs.pb.BucketsExtension

@@ -100,20 +100,7 @@ class ThreadsServicer(pb_grpc.APIServicer):
 
     @grpc_errors
     def GetToken(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
-        first = next(requests, None)
-        if first is None or first.WhichOneof("payload") != "key":
-            raise InvalidArgument("Key is required")
-        try:
-            key = PublicKey.from_string(first.key)
-        except InvalidArgument as exc:
-            raise InvalidArgument(f"invalid key: {exc.message}") from None
-        challenge = new_challenge()
-        yield pb.GetTokenReply(challenge=challenge)
-        answer = _next_within(requests, self.hub.options.challenge_timeout)
-        if answer is None or answer.WhichOneof("payload") != "signature":
-            raise InvalidArgument("Signature is required")
-        check_challenge(key, challenge, answer.signature)
-        yield pb.GetTokenReply(token=issue_token(self.hub.identity, key))
+        yield from token_handshake(requests, self.hub, pb.GetTokenReply)
 
     # -- databases ---------------------------------------------------------------------------
 
@@ -292,6 +279,25 @@ class ThreadsServicer(pb_grpc.APIServicer):
         finally:
             if not finished:
                 txn.discard()
+
+
+def token_handshake(requests: Iterator[Any], hub: HubContext, reply: Any) -> Iterator[Any]:
+    """GetToken (WIRE §2.5), shared by threads.pb.API and threads.net.pb.API: ``reply`` is the
+    service's GetTokenReply message class (both have the same fields)."""
+    first = next(requests, None)
+    if first is None or first.WhichOneof("payload") != "key":
+        raise InvalidArgument("Key is required")
+    try:
+        key = PublicKey.from_string(first.key)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"invalid key: {exc.message}") from None
+    challenge = new_challenge()
+    yield reply(challenge=challenge)
+    answer = _next_within(requests, hub.options.challenge_timeout)
+    if answer is None or answer.WhichOneof("payload") != "signature":
+        raise InvalidArgument("Signature is required")
+    check_challenge(key, challenge, answer.signature)
+    yield reply(token=issue_token(hub.identity, key))
 
 
 def _next_within(requests: Iterator[Any], timeout: float) -> Any | None:

@@ -8,7 +8,9 @@ Tables (created through ``MetadataStore.ensure_schema("threaddb", DDL)``):
 * ``tdb_instances`` — the instances' JSON text keyed by (db, collection, id): FindByID is one
   B-tree lookup and Find pages in ``_id`` order straight from the primary key;
 * ``tdb_index`` — one entry per (indexed path, instance) whose value is a string, number or bool;
-  entries of unique indexes fall under a partial UNIQUE index, which enforces uniqueness.
+  entries of unique indexes fall under a partial UNIQUE index, which enforces uniqueness;
+* ``tdb_scripts`` — a collection's write validator and read filter bodies, when it has one (a
+  table of its own so that stores made before validators existed need no migration).
 
 All functions here take an open connection inside the caller's transaction.
 """
@@ -23,6 +25,7 @@ from typing import Any
 
 from bucketfs.errors import AlreadyExists, InvalidArgument
 from bucketfs.hub.threaddb.query import index_value, json_path
+from bucketfs.hub.threaddb.sandbox import Scripts
 from bucketfs.hub.threaddb.schema import Schema
 
 DDL = (
@@ -40,6 +43,9 @@ DDL = (
     "CREATE UNIQUE INDEX IF NOT EXISTS tdb_index_unique ON tdb_index "
     "(db_id, collection, path, vtype, value) WHERE uniq = 1",
     "CREATE INDEX IF NOT EXISTS tdb_index_by_id ON tdb_index (db_id, collection, id)",
+    "CREATE TABLE IF NOT EXISTS tdb_scripts (db_id BLOB NOT NULL, name TEXT NOT NULL, "
+    "write_validator TEXT NOT NULL, read_filter TEXT NOT NULL, PRIMARY KEY (db_id, name)) "
+    "WITHOUT ROWID",
 )
 
 UNIQUE_VIOLATION = "unique constraint violation"
@@ -48,12 +54,14 @@ UNIQUE_BACKFILL = "can't create unique index (duplicate instances exist)"
 
 @dataclass(frozen=True)
 class Collection:
-    """A loaded collection: its parsed schema and its indexes (path → unique)."""
+    """A loaded collection: its parsed schema, its indexes (path → unique) and its compiled
+    write validator / read filter (None when it has neither)."""
 
     db_id: bytes
     name: str
     schema: Schema
     indexes: dict[str, bool]
+    scripts: Scripts | None = None
 
     @property
     def index_paths(self) -> frozenset[str]:
@@ -67,7 +75,12 @@ def load_collection(conn: sqlite3.Connection, db_id: bytes, name: str) -> Collec
     if row is None:
         return None
     indexes = {path: bool(unique) for path, unique in json.loads(row[1])}
-    return Collection(db_id, name, Schema(bytes(row[0])), indexes)
+    found = conn.execute(
+        "SELECT write_validator, read_filter FROM tdb_scripts WHERE db_id = ? AND name = ?",
+        (db_id, name),
+    ).fetchone()
+    scripts = None if found is None else Scripts(found[0], found[1])
+    return Collection(db_id, name, Schema(bytes(row[0])), indexes, scripts)
 
 
 def store_collection(conn: sqlite3.Connection, coll: Collection) -> None:
@@ -75,12 +88,19 @@ def store_collection(conn: sqlite3.Connection, coll: Collection) -> None:
         "INSERT OR REPLACE INTO tdb_collections (db_id, name, schema, indexes) VALUES (?,?,?,?)",
         (coll.db_id, coll.name, coll.schema.serialize(), json.dumps(sorted(coll.indexes.items()))),
     )
+    conn.execute("DELETE FROM tdb_scripts WHERE db_id = ? AND name = ?", (coll.db_id, coll.name))
+    if coll.scripts is not None:
+        conn.execute(
+            "INSERT INTO tdb_scripts VALUES (?,?,?,?)",
+            (coll.db_id, coll.name, coll.scripts.write_validator, coll.scripts.read_filter),
+        )
 
 
 def drop_collection(conn: sqlite3.Connection, db_id: bytes, name: str) -> None:
     for table in ("tdb_index", "tdb_instances"):
         conn.execute(f"DELETE FROM {table} WHERE db_id = ? AND collection = ?", (db_id, name))
     conn.execute("DELETE FROM tdb_collections WHERE db_id = ? AND name = ?", (db_id, name))
+    conn.execute("DELETE FROM tdb_scripts WHERE db_id = ? AND name = ?", (db_id, name))
 
 
 def _lookup(instance: dict[str, Any], path: str) -> Any:

@@ -11,8 +11,8 @@ committed state. Listen events are published after the store commit, under the d
 so listeners see actions in commit order. Parsed collections are cached in memory: one engine
 must own a store file (several engines on one file would not see each other's schema changes).
 
-``writer``/``reader`` arguments name the caller's identity; they are accepted for the API's
-sake, as this hub refuses write validators and read filters (see docs/PROTOCOL.md).
+``writer``/``reader`` arguments name the caller's identity, passed to the collection's write
+validator and read filter (sandbox.py); an empty identity reaches them as ``undefined``.
 """
 
 from __future__ import annotations
@@ -24,17 +24,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bucketfs.errors import AlreadyExists, NotEmpty, NotFound, Unavailable, Unsupported
+from bucketfs.errors import AlreadyExists, NotEmpty, NotFound, Unavailable
 from bucketfs.hub.threaddb import catalog, ids, query
 from bucketfs.hub.threaddb.listen import (
     ACTION_DELETE,
+    HIDDEN,
     QUEUE_LIMIT,
     Bus,
+    Hidden,
     Listener,
     ListenerOverflow,
     ListenEvent,
     ListenFilter,
 )
+from bucketfs.hub.threaddb.sandbox import Scripts
 from bucketfs.hub.threaddb.schema import Schema
 from bucketfs.hub.threaddb.writes import (
     Op,
@@ -60,8 +63,6 @@ __all__ = [
     "ReadTransaction",
     "WriteTransaction",
 ]
-
-UNSUPPORTED_JS = "write validators and read filters are not supported by this hub"
 
 
 @dataclass(frozen=True)
@@ -101,19 +102,32 @@ def _db_not_found() -> NotFound:
 
 def _build_collection(db_id: bytes, config: CollectionConfig) -> catalog.Collection:
     ids.check_name(config.name)
-    if config.write_validator.strip() or config.read_filter.strip():
-        raise Unsupported(UNSUPPORTED_JS)
     schema = Schema(config.schema)
     indexes: dict[str, bool] = {}
     for index in config.indexes:
         schema.check_index_path(index.path)
         indexes[index.path] = indexes.get(index.path, False) or index.unique
-    return catalog.Collection(db_id, config.name, schema, indexes)
+    scripts = None
+    if config.write_validator or config.read_filter:  # as upstream: only an empty body is none
+        scripts = Scripts(config.write_validator, config.read_filter)
+    return catalog.Collection(db_id, config.name, schema, indexes, scripts)
 
 
 def _config_of(coll: catalog.Collection) -> CollectionConfig:
     indexes = tuple(IndexConfig(p, u) for p, u in sorted(coll.indexes.items()))
-    return CollectionConfig(coll.name, coll.schema.serialize(), indexes)
+    wv, rf = (
+        ("", "")
+        if coll.scripts is None
+        else (coll.scripts.write_validator, coll.scripts.read_filter)
+    )
+    return CollectionConfig(coll.name, coll.schema.serialize(), indexes, wv, rf)
+
+
+def _shown(coll: catalog.Collection, reader: str, data: str | None) -> str | None:
+    """``data`` as ``reader`` may see it through the collection's read filter (None: hidden)."""
+    if data is None or coll.scripts is None:
+        return data
+    return coll.scripts.filter(reader, data)
 
 
 class Engine:
@@ -264,7 +278,7 @@ class Engine:
                     ).fetchone()
                 ):
                     raise NotEmpty(unless_holding[1])
-                for table in ("tdb_index", "tdb_instances", "tdb_collections"):
+                for table in ("tdb_index", "tdb_instances", "tdb_collections", "tdb_scripts"):
                     conn.execute(f"DELETE FROM {table} WHERE db_id = ?", (db_id,))
                 conn.execute("DELETE FROM tdb_dbs WHERE db_id = ?", (db_id,))
             self._forget(db_id)
@@ -330,12 +344,12 @@ class Engine:
 
     # -- instances ---------------------------------------------------------------------------
 
-    def _apply(self, coll: catalog.Collection, ops: Sequence[Op]) -> None:
+    def _apply(self, coll: catalog.Collection, ops: Sequence[Op], writer: str = "") -> None:
         """Apply prepared writes in one store transaction, then publish (DB lock held)."""
         if not ops:
             return
         with self._store.transaction() as conn:
-            actions = apply_ops(conn, coll, ops)
+            actions = apply_ops(conn, coll, ops, writer)
         self._bus.publish(coll.db_id, actions)
 
     def create(
@@ -350,7 +364,7 @@ class Engine:
             new_ids = [op.instance_id for op in ops]
             if len(set(new_ids)) != len(new_ids):
                 raise AlreadyExists("can't create already existing instance", wire_code="UNKNOWN")
-            self._apply(coll, ops)
+            self._apply(coll, ops, writer)
         finally:
             lock.release()
         return new_ids
@@ -373,7 +387,8 @@ class Engine:
         lock = self._acquire(db_id)
         try:
             coll = self._collection(db_id, collection)
-            self._apply(coll, [prepare_save(coll, raw, validate=validate) for raw in instances])
+            ops = [prepare_save(coll, raw, validate=validate) for raw in instances]
+            self._apply(coll, ops, writer)
         finally:
             lock.release()
 
@@ -382,13 +397,16 @@ class Engine:
     ) -> None:
         """Check that a Save of ``instances`` would succeed; never commits."""
         coll = self._collection(db_id, collection)
-        self.verify_prepared(coll, [prepare_save(coll, raw) for raw in instances])
+        self.verify_prepared(coll, [prepare_save(coll, raw) for raw in instances], writer)
 
-    def verify_prepared(self, coll: catalog.Collection, ops: Sequence[Op]) -> None:
-        """Apply ``ops`` in a store transaction that is always rolled back (unique checks)."""
+    def verify_prepared(
+        self, coll: catalog.Collection, ops: Sequence[Op], writer: str = ""
+    ) -> None:
+        """Apply ``ops`` in a store transaction that is always rolled back (unique checks and
+        the write validator)."""
         try:
             with self._store.transaction() as conn:
-                apply_ops(conn, coll, ops)
+                apply_ops(conn, coll, ops, writer)
                 raise _Rollback
         except _Rollback:
             pass
@@ -401,7 +419,7 @@ class Engine:
         ops = [Op(ACTION_DELETE, i, None) for i in instance_ids]
         lock = self._acquire(db_id)
         try:
-            self._apply(self._collection(db_id, collection), ops)
+            self._apply(self._collection(db_id, collection), ops, writer)
         finally:
             lock.release()
 
@@ -418,9 +436,8 @@ class Engine:
         """True only if every id exists."""
         coll = self._collection(db_id, collection)
         with self._store.snapshot() as conn:
-            return all(
-                catalog.get_instance(conn, db_id, coll.name, i) is not None for i in instance_ids
-            )
+            found = [catalog.get_instance(conn, db_id, coll.name, i) for i in instance_ids]
+        return all(_shown(coll, reader, data) is not None for data in found)
 
     def find(
         self, db_id: bytes, collection: str, query_json: bytes, reader: str = ""
@@ -432,9 +449,25 @@ class Engine:
             "SELECT data FROM tdb_instances WHERE db_id = ? AND collection = ? AND "
             f"{p.where} ORDER BY {p.order} LIMIT ? OFFSET ?"
         )
+        if coll.scripts is None or not coll.scripts.filters:
+            with self._store.snapshot() as conn:
+                rows = conn.execute(sql, [db_id, coll.name, *p.params, p.limit, p.offset])
+                return [str(r[0]).encode() for r in rows.fetchall()]
+        # skip and limit count the instances the reader may see, as upstream
+        found: list[bytes] = []
+        skip = p.offset
         with self._store.snapshot() as conn:
-            rows = conn.execute(sql, [db_id, coll.name, *p.params, p.limit, p.offset]).fetchall()
-        return [str(r[0]).encode() for r in rows]
+            for row in conn.execute(sql, [db_id, coll.name, *p.params, -1, 0]):
+                shown = _shown(coll, reader, str(row[0]))
+                if shown is None:
+                    continue
+                if skip:
+                    skip -= 1
+                    continue
+                found.append(shown.encode())
+                if len(found) == p.limit:
+                    break
+        return found
 
     def find_by_id(
         self, db_id: bytes, collection: str, instance_id: str, reader: str = ""
@@ -442,9 +475,10 @@ class Engine:
         coll = self._collection(db_id, collection)
         with self._store.snapshot() as conn:
             data = catalog.get_instance(conn, db_id, coll.name, instance_id)
-        if data is None:
+        shown = _shown(coll, reader, data)
+        if shown is None:
             raise NotFound("instance not found", wire_code="UNKNOWN")
-        return data.encode()
+        return shown.encode()
 
     # -- transactions and listen -------------------------------------------------------------
 
@@ -469,9 +503,15 @@ class Engine:
         """Subscribe to the database's future actions (see listen.py for overflow)."""
         self.get_db(db_id)
 
-        def fetch(collection: str, instance_id: str) -> bytes | None:
+        def fetch(collection: str, instance_id: str) -> bytes | Hidden | None:
             with self._store.snapshot() as conn:
                 data = catalog.get_instance(conn, db_id, collection, instance_id)
-            return None if data is None else data.encode()
+            if data is None:
+                return None
+            try:
+                shown = _shown(self._collection(db_id, collection), reader, data)
+            except NotFound:  # the collection was deleted meanwhile
+                return None
+            return HIDDEN if shown is None else shown.encode()
 
         return self._bus.subscribe(db_id, filters, fetch)

@@ -8,7 +8,9 @@ client knows it must re-read state and listen again. Nothing is ever dropped sil
 
 Payloads are fetched when an event is handed out (``get``), so they show the instance's current
 state at send time, as upstream does. An instance deleted meanwhile is delivered with an empty
-payload (a DELETE event follows) instead of ending the stream.
+payload (a DELETE event follows) instead of ending the stream. An instance the collection's
+read filter hides from the listener is not delivered at all (upstream ends the stream with
+``instance not found``); its DELETE still is, as upstream.
 """
 
 from __future__ import annotations
@@ -86,7 +88,12 @@ def matches(filters: Sequence[ListenFilter], action: Action) -> bool:
     return False
 
 
-Fetch = Callable[[str, str], bytes | None]
+class Hidden:
+    """What a fetch returns for an instance the read filter hides from this listener."""
+
+
+HIDDEN = Hidden()
+Fetch = Callable[[str, str], bytes | Hidden | None]
 
 
 class Listener:
@@ -139,6 +146,18 @@ class Listener:
         was deleted, and returns None at once after ``close``.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            action = self._next(deadline)
+            if action is None:
+                return None
+            payload: bytes | Hidden | None = b""
+            if action.action != ACTION_DELETE:
+                payload = self._fetch(action.collection, action.instance_id)
+            if isinstance(payload, Hidden):
+                continue
+            return ListenEvent(action.collection, action.instance_id, action.action, payload or b"")
+
+    def _next(self, deadline: float | None) -> Action | None:
         with self._cond:
             while True:
                 if self._error is not None:
@@ -146,16 +165,11 @@ class Listener:
                 if self._closed:
                     return None
                 if self._queue:
-                    action = self._queue.popleft()
-                    break
+                    return self._queue.popleft()
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
                 self._cond.wait(remaining)
-        payload = b""
-        if action.action != ACTION_DELETE:
-            payload = self._fetch(action.collection, action.instance_id) or b""
-        return ListenEvent(action.collection, action.instance_id, action.action, payload)
 
     def close(self) -> None:
         """Unsubscribe; wakes a blocked ``get``, which returns None."""

@@ -7,7 +7,9 @@ buffers prepared writes and applies them all at ``commit``.
 
 Save stores the new instance as sent (plus ``_mod``): with no read filters, the RFC 7386 merge
 patch upstream computes from the stored instance to the new one, applied to the stored one, is
-exactly the new instance (see ``mergepatch.py``).
+exactly the new instance (see ``mergepatch.py``). A collection with a read filter that hides
+part of the stored instance from the writer gets that patch applied, as upstream; its write
+validator sees every event at apply time (commit, and Verify's rolled-back apply).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from bucketfs.errors import AlreadyExists, InvalidArgument
 from bucketfs.hub.threaddb import catalog
 from bucketfs.hub.threaddb.ids import new_ulid
 from bucketfs.hub.threaddb.listen import ACTION_CREATE, ACTION_DELETE, ACTION_SAVE, Action
+from bucketfs.hub.threaddb.mergepatch import apply_patch, create_patch
+from bucketfs.hub.threaddb.sandbox import Scripts
 from bucketfs.hub.threaddb.schema import ID_FIELD, MOD_FIELD
 
 if TYPE_CHECKING:
@@ -95,23 +99,76 @@ def mod_time() -> int:
         return _mod_last
 
 
-def apply_ops(conn: Any, coll: catalog.Collection, ops: Sequence[Op]) -> list[Action]:
-    """Apply prepared writes in order inside the caller's transaction; return the actions."""
+def apply_ops(
+    conn: Any, coll: catalog.Collection, ops: Sequence[Op], writer: str = ""
+) -> list[Action]:
+    """Apply prepared writes in order inside the caller's transaction; return the actions.
+
+    A collection with a write validator has each event checked (a refusal raises and so rolls
+    the whole transaction back); with a read filter a Save is applied as the merge patch from
+    what the writer sees of the stored instance (fields hidden from the writer stay)."""
     actions = []
     for op in ops:
         if op.instance is None:
-            if catalog.remove_instance(conn, coll, op.instance_id):
+            if _delete(conn, coll, op.instance_id, writer):
                 actions.append(Action(coll.name, op.instance_id, ACTION_DELETE))
             continue  # missing ids are skipped, and the rest is still deleted
-        if op.action == ACTION_CREATE and catalog.get_instance(
-            conn, coll.db_id, coll.name, op.instance_id
-        ):
+        before = catalog.get_instance(conn, coll.db_id, coll.name, op.instance_id)
+        if op.action == ACTION_CREATE and before is not None:
             raise AlreadyExists("can't create already existing instance", wire_code="UNKNOWN")
         stored = dict(op.instance)
         stored[MOD_FIELD] = mod_time()
+        if coll.scripts is not None:
+            stored = _scripted_write(coll.scripts, coll.name, op, before, stored, writer)
         catalog.put_instance(conn, coll, op.instance_id, stored)
         actions.append(Action(coll.name, op.instance_id, op.action))
     return actions
+
+
+def _delete(conn: Any, coll: catalog.Collection, instance_id: str, writer: str) -> bool:
+    if coll.scripts is not None and coll.scripts.validates:
+        before = catalog.get_instance(conn, coll.db_id, coll.name, instance_id)
+        if before is None:
+            return False
+        patch = {"type": "delete", "instance_id": instance_id}
+        coll.scripts.validate(writer, _event(coll.name, instance_id, patch), before)
+    return catalog.remove_instance(conn, coll, instance_id)
+
+
+def _event(collection: str, instance_id: str, patch: dict[str, Any]) -> dict[str, Any]:
+    """The event a write validator sees (go-threads' jsonpatcher event, as JSON)."""
+    return {
+        "timestamp": time.time_ns(),
+        "_id": instance_id,
+        "collection_name": collection,
+        "patch": patch,
+    }
+
+
+def _scripted_write(
+    scripts: Scripts,
+    collection: str,
+    op: Op,
+    before: str | None,
+    new: dict[str, Any],
+    writer: str,
+) -> dict[str, Any]:
+    """The instance to store for a create/save under a validator and/or a read filter."""
+    stored = new
+    if op.action == ACTION_CREATE:
+        patch: dict[str, Any] = {"type": "create", "instance_id": op.instance_id, "json_patch": new}
+    else:
+        previous: dict[str, Any] = {} if before is None else json.loads(before)
+        visible = previous
+        if before is not None and scripts.filters:
+            shown = scripts.filter(writer, before)
+            visible = {} if shown is None else json.loads(shown)
+        diff = create_patch(visible, new)
+        if visible != previous:  # keep what the filter hides from this writer
+            stored = apply_patch(previous, diff)
+        patch = {"type": "save", "instance_id": op.instance_id, "json_patch": diff}
+    scripts.validate(writer, _event(collection, op.instance_id, patch), before)
+    return stored
 
 
 class ReadTransaction:
@@ -154,7 +211,7 @@ class WriteTransaction(ReadTransaction):
         engine: Engine,
         coll: catalog.Collection,
         writer: str,
-        apply: Callable[[catalog.Collection, Sequence[Op]], None],
+        apply: Callable[[catalog.Collection, Sequence[Op], str], None],
         release: Callable[[], None],
     ) -> None:
         super().__init__(engine, coll.db_id, coll.name, writer)
@@ -197,7 +254,7 @@ class WriteTransaction(ReadTransaction):
     def verify(self, instances: Sequence[bytes]) -> None:
         self._check_open()
         self._engine.verify_prepared(
-            self._coll, [prepare_save(self._coll, raw) for raw in instances]
+            self._coll, [prepare_save(self._coll, raw) for raw in instances], self._reader
         )
 
     def commit(self) -> None:
@@ -206,7 +263,7 @@ class WriteTransaction(ReadTransaction):
             self._check_open()
             self._done = True
             try:
-                self._apply(self._coll, self._ops)
+                self._apply(self._coll, self._ops, self._reader)
             finally:
                 self._ops = []
                 self._release()
