@@ -171,10 +171,23 @@ class ThreadsClient:
             raise _config_refusal(exc) from None
 
     async def update_collection(
-        self, db: str, name: str, schema: Mapping[str, Any], indexes: Iterable[Any] = ()
+        self,
+        db: str,
+        name: str,
+        schema: Mapping[str, Any],
+        indexes: Iterable[Any] = (),
+        *,
+        write_validator: str = "",
+        read_filter: str = "",
     ) -> None:
+        """Replace the collection's whole config (as upstream): what is not given is removed,
+        so a caller that changes only the schema passes the rest back (``get_collection``)."""
         config = pb.CollectionConfig(
-            name=name, schema=_json_bytes(schema), indexes=_indexes(indexes)
+            name=name,
+            schema=_json_bytes(schema),
+            indexes=_indexes(indexes),
+            writeValidator=write_validator,
+            readFilter=read_filter,
         )
         request = pb.UpdateCollectionRequest(dbID=db_bytes(db), config=config)
         try:

@@ -221,7 +221,14 @@ class ThreadsNamespace(ThreadsCore):
         if meta.role is Role.SCHEMA:
             schema = parse_schema(data, what)
             info = await self.api.get_collection(meta.db, meta.coll)
-            await self.api.update_collection(meta.db, meta.coll, schema, info["indexes"])
+            await self.api.update_collection(  # the rest of the config stays as it is
+                meta.db,
+                meta.coll,
+                schema,
+                info["indexes"],
+                write_validator=info.get("write_validator", ""),
+                read_filter=info.get("read_filter", ""),
+            )
             self.invalidate_collection(meta.db, meta.coll)
             return
         instance = instance_to_store(data, id_, what, await self.schema(meta.db, meta.coll))

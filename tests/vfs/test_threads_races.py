@@ -342,3 +342,31 @@ def test_random_edits_match_a_model(config: HubConfig, tmp_path: Path, ops: list
             assert stored == model.hub(), ops
 
     run_late(config, tmp, n, body)
+
+
+def test_a_schema_written_through_the_mount_keeps_the_validator_and_filter(
+    config: HubConfig, tmp_path: Path
+) -> None:
+    """UpdateCollection replaces the whole config: rewriting ``.schema.json`` must send the
+    collection's write validator and read filter back, not drop them."""
+
+    async def body(m: Mount) -> None:
+        tid = await setup(m, "scripted")
+        info = await m.s.threads.get_collection(tid, "c")
+        await m.s.threads.update_collection(
+            tid,
+            "c",
+            info["schema"],
+            info["indexes"],
+            write_validator="return instance.ok === true",
+            read_filter="return instance",
+        )
+        schema = dict(info["schema"])
+        schema["description"] = "edited through the mount"
+        await m.write("scripted/c/.schema.json", json.dumps(schema).encode())
+        after = await m.s.threads.get_collection(tid, "c")
+        assert after["schema"]["description"] == "edited through the mount"
+        assert after["write_validator"] == "return instance.ok === true"
+        assert after["read_filter"] == "return instance"
+
+    run_late(config, tmp_path, 7, body)
