@@ -64,7 +64,8 @@ class BucketOperations(pyfuse3.Operations):
         e.st_size = a.size
         e.st_blksize = 65536
         e.st_blocks = (a.size + 511) // 512
-        e.st_atime_ns = e.st_mtime_ns = a.mtime
+        e.st_mtime_ns = a.mtime
+        e.st_atime_ns = a.atime or a.mtime
         e.st_ctime_ns = a.ctime or a.mtime
         return e
 
@@ -108,6 +109,7 @@ class BucketOperations(pyfuse3.Operations):
                 mtime=attr.st_mtime_ns if fields.update_mtime else None,
                 uid=attr.st_uid if fields.update_uid else None,
                 gid=attr.st_gid if fields.update_gid else None,
+                atime=attr.st_atime_ns if fields.update_atime else None,
             ),
         )
         return self._entry(a)

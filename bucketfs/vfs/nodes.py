@@ -45,6 +45,7 @@ class Attr:
     nlink: int
     ttl: float = 1.0  # how long the kernel may cache the entry and these attributes (s)
     ctime: int = 0  # ns; 0 = as mtime
+    atime: int = 0  # ns; 0 = as mtime
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Node:
     perm: int = 0  # permission bits; 0 = default for the kind
     mtime: int = 0
     ctime: int = 0  # ns of the last local change of data or attributes (0 = as mtime)
+    atime: int = 0  # ns of an access time set through this mount (0 = as mtime)
     touched: int = 0  # directories: ns of our last change of an entry (shown if newer)
     target: str = ""  # symlink target
     checked: float = 0.0  # monotonic time the attributes were last confirmed
@@ -90,7 +92,8 @@ class Node:
             size = len(self.target.encode())
         mtime = max(self.mtime, self.touched)
         size = self.size if size is None else size
-        return Attr(self.ino, mode, size, mtime, nlink, ttl, max(self.ctime, mtime))
+        ctime = max(self.ctime, mtime)
+        return Attr(self.ino, mode, size, mtime, nlink, ttl, ctime, self.atime or mtime)
 
 
 class InodeTable:

@@ -98,10 +98,11 @@ class MountVfs(BucketsVfs):
         mtime: int | None = None,
         uid: int | None = None,
         gid: int | None = None,
+        atime: int | None = None,
     ) -> Attr:
         if not self._mine(ino) or ino == THREADS_INO:
             return await super().setattr(
-                ino, fh=fh, size=size, mode=mode, mtime=mtime, uid=uid, gid=gid
+                ino, fh=fh, size=size, mode=mode, mtime=mtime, uid=uid, gid=gid, atime=atime
             )
         return await self.threads.setattr(ino, fh, size, mtime)
 

@@ -404,6 +404,7 @@ class WriteOps(VfsCore):
         mtime: int | None = None,
         uid: int | None = None,
         gid: int | None = None,
+        atime: int | None = None,
     ) -> Attr:
         node = self.inodes.get(ino)
         self.check_writable()
@@ -417,6 +418,9 @@ class WriteOps(VfsCore):
             await self._set_attrs(node, mode, mtime)
         if mtime is not None:
             node.touched = 0  # a time set explicitly (tar, rsync) wins over our entry changes
+        if atime is not None:  # kept by the mount only (the hub stores no access time)
+            node.atime = atime
+            node.changed()
         return self.attr(node)
 
     async def _truncate(self, node: Node, fh: int | None, size: int) -> None:

@@ -172,3 +172,21 @@ def test_a_directory_time_set_after_its_entries_changed_is_kept(bucket: Env) -> 
         assert (await env.vfs.getattr(d.ino)).mtime == 1_000_000_000
 
     env.run(body)
+
+
+def test_access_times_and_o_rdonly_o_creat(bucket: Env) -> None:
+    """``utimensat`` of the access time is kept (by the mount), past 2038 too; an
+    ``O_RDONLY | O_CREAT`` open creates the file."""
+    env = bucket
+
+    async def body() -> None:
+        parent = (await env.resolve("b")).ino
+        fh, attr = await env.vfs.create(parent, "ro", 0o644, os.O_RDONLY | os.O_CREAT)
+        await env.vfs.release(fh)
+        assert (await env.resolve("b/ro")).size == 0 and env.api_file("b", "ro") == b""
+        late = 4_102_444_800 * 10**9  # 2100-01-01
+        a = await env.vfs.setattr(attr.ino, atime=late, mtime=late + 1)
+        assert (a.atime, a.mtime) == (late, late + 1)
+        assert (await env.vfs.getattr(attr.ino)).atime == late
+
+    env.run(body)
