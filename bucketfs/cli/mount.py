@@ -436,6 +436,13 @@ def _wait_exit(pid: int, mountpoint: Path, timeout: float) -> None:
 _size = progress.size
 
 
+def _transfer(t: dict[str, Any]) -> str:
+    """``path done of total at rate`` of one transfer in ``status``."""
+    where = t.get("path", "")
+    rate = f"{_size(t.get('rate'))}/s"
+    return f"{where} {_size(t.get('done'))} of {_size(t.get('total'))} at {rate}".strip()
+
+
 def _human(status: dict[str, Any]) -> str:
     cache = status.get("cache") or {}
     options = status.get("options") or {}
@@ -466,6 +473,13 @@ def _human(status: dict[str, Any]) -> str:
         )
     else:
         lines.append("write-back:  off (synchronous: close() returns once the hub has the data)")
+    transfers = status.get("transfers") or {}
+    for t in transfers.get("uploads") or []:
+        lines.append(f"uploading:   {_transfer(t)}, waited {t.get('waited_s', 0):.1f} s")
+    for t in transfers.get("downloads") or []:
+        lines.append(f"download:    {t.get('cid')} {_transfer(t)}")
+    for t in transfers.get("failed_uploads") or []:
+        lines.append(f"failed:      {t.get('path')}: {t.get('last_error')}")
     for name in status.get("pending") or []:
         lines.append(f"pending:     {name}")
     for err in status.get("last_errors") or []:

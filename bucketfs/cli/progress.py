@@ -4,8 +4,8 @@ The numbers come from the daemon's ``status`` (the write-back queue's totals: ch
 bytes still to upload; the open files not pushed yet; the last errors), polled on a second
 control connection while the flush request runs; the rate is how fast the queue's bytes fall
 between polls. On a terminal the progress is one line rewritten in place; otherwise a plain line
-every few seconds. Per-file progress (bytes of each file, how long it waited) is not shown: the
-mount's status does not report it.
+every few seconds. Per-file progress (bytes of each file sent of its total, rate, how long it
+waited, the last error) is in ``bucketfs status`` (``transfers``).
 """
 
 from __future__ import annotations

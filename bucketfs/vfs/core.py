@@ -39,6 +39,7 @@ from bucketfs.vfs.ledger import BucketLedger
 from bucketfs.vfs.namespace import BucketIndex
 from bucketfs.vfs.nodes import BUCKETS_INO, ROOT_INO, THREADS_INO, Attr, InodeTable, Kind, Node
 from bucketfs.vfs.reader import Fetcher, Pull
+from bucketfs.vfs.transfers import Transfers
 
 log = logging.getLogger("bucketfs.vfs")
 
@@ -155,6 +156,7 @@ class VfsCore:
         self._prefetching = 0
         self.lengths: dict[str, int] = {}  # file CID -> exact length learned by reading it
         self.ledger = BucketLedger()  # bucket roots (the root check) and our own content
+        self.transfers = Transfers()  # uploads in progress (status)
         self.open_files: dict[int, OpenFile] = {}
         self.handles: dict[int, Handle] = {}
         self._next_fh = 1
@@ -196,6 +198,7 @@ class VfsCore:
                 for k in ("exact_sizes", "range_reads", "path_attrs", "symlinks", "list_paging")
             },
             "cache": self.cache.stats() | {"downloads_in_progress": self.fetcher.in_progress()},
+            "transfers": self.transfers.status() | {"downloads": self.fetcher.downloads()},
             "open_files": len(self.open_files),
             "dirty_files": sum(1 for f in self.open_files.values() if f.dirty and not f.unlinked),
             "retrying_pushes": len(self.retrying),

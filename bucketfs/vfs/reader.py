@@ -40,6 +40,7 @@ import contextlib
 import itertools
 import logging
 import os
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class _Download:
     builder: FileBuilder = field(default_factory=FileBuilder)
     verified: bool | None = None  # None until the verification finished
     changed: trio.Event = field(default_factory=trio.Event)
+    started: float = field(default_factory=time.monotonic)
 
 
 @dataclass(eq=False)
@@ -218,6 +220,30 @@ class Fetcher:
 
     def in_progress(self) -> int:
         return sum(1 for f in self._files.values() if f.dl is not None and not f.dl.done)
+
+    def downloads(self) -> list[dict[str, object]]:
+        """The downloads in progress or failed: CID, bytes fetched of (at most) how many, the
+        rate since it started, the error that stopped it (``bucketfs status``)."""
+        now = time.monotonic()
+        out: list[dict[str, object]] = []
+        for f in self._files.values():
+            dl = f.dl
+            if dl is None or (dl.done and dl.error is None):
+                continue
+            running = max(now - dl.started, 1e-9)
+            out.append(
+                {
+                    "cid": f.cid,
+                    "done": dl.have,
+                    "total": dl.size,
+                    "rate": round(dl.have / running),
+                    "running_s": round(running, 3),
+                    "last_error": ""
+                    if dl.error is None
+                    else f"{type(dl.error).__name__}: {dl.error}",
+                }
+            )
+        return out
 
     def keep_pages(self, ino: int, cid: str) -> bool:
         """Whether an open of inode ``ino`` reading the content ``cid`` ("" = staged, not

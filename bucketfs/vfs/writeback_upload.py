@@ -304,15 +304,27 @@ class Uploads(WriteOps):
         """One file: PushPath; several: one PushPaths stream. Both carry the modes and mtimes (on
         a hub without ``push_paths_attrs``, SetPathAttrs follows for those that have any: one
         save each, as a PushPath per file would cost, but a unary call is much cheaper)."""
+        queued = [(f"{key}/{path}", op.size, op.made / 1e9) for op, path in targets]
+        with self.transfers.uploading(queued) as tids:
+            await self._push_counted(thread, key, targets, tids)
+
+    async def _push_counted(
+        self, thread: str, key: str, targets: list[tuple[Op, str]], tids: list[int]
+    ) -> None:
         journal = self._journal()
         attrs = self.caps.path_attrs
+
+        def chunks(i: int) -> AsyncIterator[bytes]:
+            op = targets[i][0]
+            return self.transfers.counted(tids[i], file_chunks(journal.data_path(op.data), op.size))
+
         if len(targets) == 1:
             op, path = targets[0]
             res = await self.api.push_path(
                 thread,
                 key,
                 path,
-                functools.partial(file_chunks, journal.data_path(op.data), op.size),
+                functools.partial(chunks, 0),
                 root=await self.root_of(key),
                 mode=op.mode if attrs and needs_attrs(op) else 0,
                 mtime=(op.mtime or op.made) if attrs else 0,
@@ -321,7 +333,7 @@ class Uploads(WriteOps):
             self.ledger.stored(key, path, res.cid, res.root.path)
             self._uploaded_as(op, path, res.cid)
             return
-        files = [(path, file_chunks(journal.data_path(op.data), op.size)) for op, path in targets]
+        files = [(path, chunks(i)) for i, (_, path) in enumerate(targets)]
         root = await self.root_of(key)
         along = attrs and self.caps.push_paths_attrs  # the hub takes them in the same save
         sent = [(op.mode if needs_attrs(op) else 0, op.mtime or op.made) for op, _ in targets]

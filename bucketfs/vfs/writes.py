@@ -11,12 +11,11 @@ someone else changed that file, so ours is written beside it as
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -292,7 +291,9 @@ class WriteOps(VfsCore):
             size = of.size()
 
             def send(root: str, expect: str | None, to: str = path) -> Awaitable[PushResultLike]:
-                chunks = functools.partial(of.chunks, size)
+                def chunks() -> AsyncIterator[bytes]:
+                    return self.transfers.counted(tids[0], of.chunks(size))
+
                 return self.api.push_path(
                     thread,
                     key,
@@ -305,9 +306,10 @@ class WriteOps(VfsCore):
                     path_cid=expect,
                 )
 
-            res = await self.path_checked(thread, key, path, of.base_cid, send, precise=True)
-            if res is None:  # someone else changed the file meanwhile
-                res = await self._beside(node, path, send)
+            with self.transfers.uploading([(f"{key}/{path}", size, None)]) as tids:
+                res = await self.path_checked(thread, key, path, of.base_cid, send, precise=True)
+                if res is None:  # someone else changed the file meanwhile
+                    res = await self._beside(node, path, send)
             of.pushed_generation, of.pushed_cid, of.base_cid = generation, res.cid, res.cid
             self.learn_length(res.cid, size)
             self.ledger.stored(key, path, res.cid, res.root.path)

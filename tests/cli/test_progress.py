@@ -128,3 +128,35 @@ def test_status_watch_json_refreshes(user: UserEnv, tmp_path: Path) -> None:
     user.ok("umount", str(mnt))
     watching = user.run("status", str(mnt), "--watch")
     assert watching.returncode == 6  # nothing mounted: the watch ends with the usual error
+
+
+def test_status_json_shows_each_upload_while_it_runs(user: UserEnv, tmp_path: Path) -> None:
+    """``bucketfs status --json`` during a large write-back upload: the file's bytes sent of
+    its total, its rate and how long it waited; nothing once it is done."""
+    mnt = user.mountpoint()
+    with HubProcess(tmp_path / "hubdata") as hub:
+        key, secret = hub.create_key(type="user")
+        flags = ["--hub", hub.address, "--api-key", key, "--api-secret", secret]
+        user.ok("mount", str(mnt), "--write-back", *flags)
+        (mnt / "buckets" / "b").mkdir()
+        assert hub.proc is not None
+        total = 128 << 20
+        with (mnt / "buckets" / "b" / "big").open("wb") as big:
+            for _ in range(total >> 20):
+                big.write(os.urandom(1 << 20))
+        try:
+            deadline = time.monotonic() + 60
+            seen: list[dict[str, object]] = []
+            while not seen and time.monotonic() < deadline:
+                transfers = user.status(mnt)["transfers"]
+                assert isinstance(transfers, dict)
+                seen = [u for u in transfers["uploads"] if u["done"]]
+            os.kill(hub.proc.pid, signal.SIGSTOP)  # hold it mid-file
+            assert seen, "no upload seen in progress"
+            (upload,) = user.status(mnt)["transfers"]["uploads"]  # type: ignore[index]
+            assert upload["path"].endswith("/big") and upload["total"] == total
+            assert 0 < upload["done"] < total and upload["rate"] > 0
+            assert upload["waited_s"] >= 0 and upload["last_error"] == ""
+        finally:
+            os.kill(hub.proc.pid, signal.SIGCONT)
+        user.ok("umount", str(mnt), "--timeout", "120")

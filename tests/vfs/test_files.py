@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from bucketfs.errors import AlreadyExists, IsADirectory, NotFound
+from bucketfs.errors import AlreadyExists, IsADirectory, NotFound, Unavailable
 from bucketfs.testing.fakehub import seed_bucket
 
 from .conftest import Env
@@ -213,5 +213,40 @@ def test_create_of_a_name_that_appeared_meanwhile_opens_it(env: Env) -> None:
         await env.vfs.write(fh, 0, b"T")
         await env.vfs.release(fh)
         assert env.api_file("b", "f") == b"Theirs"
+
+    env.run(body)
+
+
+def test_status_reports_uploads_in_progress_and_the_last_failure(env: Env) -> None:
+    """``status()["transfers"]``: a push in progress with its bytes sent of its total; a push
+    the hub refused with its error (``bucketfs status`` shows them per file)."""
+    import trio
+
+    async def body() -> None:
+        await env.mkdir("b")
+        seen: list[dict[str, object]] = []
+        done = trio.Event()
+
+        async def watch() -> None:
+            while not done.is_set():
+                seen.extend(env.vfs.status()["transfers"]["uploads"])  # type: ignore[index]
+                await trio.lowlevel.checkpoint()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch)
+            await env.write("b/big", b"z" * (5 << 20))  # 5 pieces of 1 MiB
+            done.set()
+        partial = [u for u in seen if 0 < u["done"] < u["total"]]  # type: ignore[operator]
+        assert partial and partial[0]["total"] == 5 << 20
+        assert str(partial[0]["path"]).endswith("/big")
+        assert env.vfs.status()["transfers"]["uploads"] == []  # type: ignore[index]
+        env.hub.fail_next("push_path", Unavailable("hub down"))  # the close's; release's works
+        parent, _ = await env.parent("b/f")
+        fh, _ = await env.vfs.create(parent, "f", 0o644, os.O_WRONLY | os.O_CREAT)
+        with pytest.raises(Unavailable):
+            await env.vfs.flush(fh)
+        failed = env.vfs.status()["transfers"]["failed_uploads"]  # type: ignore[index]
+        assert failed and "hub down" in failed[-1]["last_error"]
+        await env.vfs.release(fh)
 
     env.run(body)
