@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from bucketfs.errors import CorruptData, InvalidArgument, NotADirectory, NotFound
 from bucketfs.ipfs import dagpb, unixfs
 from bucketfs.ipfs.cid import CID, DAG_PB, RAW, Block
+from bucketfs.ipfs.directory import DirEntry
 
 from . import dcrypto
 from . import paths as bpaths
@@ -32,13 +32,9 @@ GetBlock = Callable[[CID], bytes]
 PutBlock = Callable[[Block], None]
 
 
-@dataclass(frozen=True)
-class Entry:
-    """A named link in a directory: child CID and cumulative DAG size of the child."""
-
-    name: str
-    cid: CID
-    tsize: int
+#: a named link in a directory: child CID and cumulative DAG size of the child (the IPFS layer's
+#: entry type itself, so directory edits need no conversion per entry)
+Entry = DirEntry
 
 
 class DirCodec(Protocol):
