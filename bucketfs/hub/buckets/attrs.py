@@ -21,6 +21,7 @@ attributes, never attributes describing content that was not committed. Instance
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -28,6 +29,8 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bucketfs.durable import fsync_dir
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS attrs (
@@ -103,6 +106,8 @@ class AttrStore:
 
     def __init__(self, path: Path | str) -> None:
         path = Path(path)
+        self.path = path
+        self._log_dir_synced = False
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -116,6 +121,24 @@ class AttrStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def fsync_log(self) -> None:
+        """One durability barrier for every write so far (commits here are ``synchronous=NORMAL``:
+        in the WAL, not fsynced): fsync of the WAL file. The bucket logic runs it, grouped, before
+        acknowledging a change (``durability.py``)."""
+        if str(self.path) == ":memory:":
+            return
+        try:
+            fd = os.open(f"{self.path}-wal", os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if not self._log_dir_synced:  # the WAL's directory entry, once
+            fsync_dir(self.path.absolute().parent)
+            self._log_dir_synced = True
 
     # -- attributes --------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """Bucket mutations: Create, PushPath(s), SetPath, MovePath, RemovePath, Remove, roles, attrs.
 
 :class:`Buckets` is the complete bucket API (reads from :class:`BucketService` plus the writes
-here). Each write: take the bucket lock → load the instance and check the role → check ``root``
-(where the method has one) → write blocks inside a block-store batch (fsync at its end) → commit
-the new root with one ``Engine.save`` → update the attribute store.
+here). Each write, in :meth:`BucketService.changing`: take the bucket lock → load the instance and
+check the role → check ``root`` (where the method has one) → write blocks inside a block-store
+batch (one shared barrier at its end) → commit the new root with one ``Engine.save`` → update
+the attribute store → release the lock → wait for the shared commit barrier → answer.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class Buckets(BucketService):
             root_meta["key"] = base64.b64encode(file_key).decode()
         bucket.metadata = {"": root_meta, bpaths.SEED_NAME: {"roles": {}, "updated_at": now}}
         tree = self.tree(bucket)
-        with self.locked(ctx.thread, bucket.key):
+        with self.changing(ctx.thread, bucket.key):
             with self.blocks.batch():
                 self.blocks.put(seed_block)
                 start = (
@@ -127,7 +128,7 @@ class Buckets(BucketService):
         return Recrypt(self.blocks, self.public_dirs, self.tree(bucket).codec, bucket)
 
     def remove(self, ctx: Ctx, key: str) -> int:
-        with self.locked(ctx.thread, key):
+        with self.changing(ctx.thread, key):
             bucket = self.load(ctx, key, "", Access.OWNER)
             size = content.dag_size(self.blocks, self.root_cid(bucket))
             self.records.delete(bucket, ctx.who)
@@ -152,7 +153,7 @@ class Buckets(BucketService):
         path = bpaths.clean(path, write=True)
         if not path:
             raise InvalidArgument("a file cannot replace the bucket root")
-        with self.locked(ctx.thread, key):
+        with self.changing(ctx.thread, key):
             bucket = self.load(ctx, key, path, Access.WRITE)
             self.check_root(bucket, root)
             old_size = content.dag_size(self.blocks, self.root_cid(bucket))
@@ -194,7 +195,7 @@ class Buckets(BucketService):
         long; 0 = not given. They are stored with the files, after the one save.
         """
         given = header_attrs(paths, modes, mtimes)
-        with self.locked(ctx.thread, key):
+        with self.changing(ctx.thread, key):
             bucket = self.records.get(ctx.thread, key)
             self.check_root(bucket, root)
             for p in paths:
@@ -258,7 +259,7 @@ class Buckets(BucketService):
             raise InvalidArgument(f"invalid cid: {exc.message}", wire_code="UNKNOWN") from exc
         if not self.blocks.has(cid):
             raise NotFound(f"block {cid} not found on this hub", wire_code="UNKNOWN")
-        with self.locked(ctx.thread, key):
+        with self.changing(ctx.thread, key):
             bucket = self.load(ctx, key, path, Access.WRITE)
             self.check_root(bucket, root)
             tree = self.tree(bucket)
@@ -296,7 +297,7 @@ class Buckets(BucketService):
             raise InvalidArgument("source is root directory", wire_code="UNKNOWN")
         if src != dst and bpaths.is_under(dst, src):
             raise InvalidArgument("cannot move a directory into itself")
-        with self.locked(ctx.thread, key):
+        with self.changing(ctx.thread, key):
             bucket = self.load(ctx, key, src, Access.WRITE)
             self.check_root(bucket, root)
             if src == dst:
@@ -343,7 +344,7 @@ class Buckets(BucketService):
         path = bpaths.clean(path, write=True)
         if not path:
             raise InvalidArgument("the bucket root cannot be removed; use Remove")
-        with self.locked(ctx.thread, key):
+        with self.changing(ctx.thread, key):
             bucket = self.load(ctx, key, path, Access.WRITE)
             self.check_root(bucket, root)
             tree = self.tree(bucket)
@@ -369,7 +370,7 @@ class Buckets(BucketService):
                     raise InvalidArgument(f"invalid public key {who!r}: {exc}") from exc
             if role not in (0, 1, 2, 3):
                 raise InvalidArgument(f"invalid role {role}")
-        with self.locked(ctx.thread, key):
+        with self.changing(ctx.thread, key):
             bucket = self.load(ctx, key, path, Access.ADMIN)
             entry = self.resolve_or_missing(bucket, path)
             meta = bucket.metadata.setdefault(path, {"roles": {}, "updated_at": now_ns()})
@@ -396,7 +397,7 @@ class Buckets(BucketService):
         self, ctx: Ctx, key: str, path: str, *, mode: int | None, mtime: int | None
     ) -> Bucket:
         path = bpaths.clean(path, write=True)
-        with self.locked(ctx.thread, key):
+        with self.changing(ctx.thread, key):
             bucket = self.load(ctx, key, path, Access.WRITE)
             self.resolve(bucket, path)
             old = self.attrs.get(bucket.thread, bucket.key, path) or PathAttrs()
@@ -415,7 +416,7 @@ class Buckets(BucketService):
             raise InvalidArgument("a symlink cannot replace the bucket root")
         if not target:
             raise InvalidArgument("a symlink needs a target")
-        with self.locked(ctx.thread, key):
+        with self.changing(ctx.thread, key):
             bucket = self.load(ctx, key, path, Access.WRITE)
             if bucket.private:
                 raise Unsupported("symlinks are not supported in private buckets")

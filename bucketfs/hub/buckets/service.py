@@ -3,10 +3,11 @@
 :class:`BucketService` is called by the thin servicers (and by the HTTP gateway) with a
 :class:`Ctx` (thread header, acting identity, bearer token) and plain values; it returns plain
 dataclasses (:class:`~bucketfs.hub.buckets.model.Bucket`, :class:`Item`, …). Reads need no lock
-(blocks are immutable); every mutation holds the bucket's lock (WIRE §4.9) for its whole duration,
-checks the caller's role (``roles.py``), does the ``root`` fast-forward check after taking the
-lock, writes all new blocks durably (a block-store batch) and then commits the new root with one
-``Engine.save``. Mutations live in ``mutations.py``; this module holds reads and bookkeeping.
+(blocks are immutable); every mutation runs in :meth:`BucketService.changing`: it holds the
+bucket's lock (WIRE §4.9) while it checks the caller's role (``roles.py``), does the ``root``
+fast-forward check, writes all new blocks durably (a block-store batch, one shared barrier) and
+commits the new root with one ``Engine.save``; after the lock it waits for the shared commit
+barrier (``durability.py``) and only then answers. Mutations live in ``mutations.py``; this module holds reads and bookkeeping.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from bucketfs.ipfs.cid import CID
 from . import content, dcrypto, gc
 from . import paths as bpaths
 from .attrs import AttrStore, PathAttrs
+from .durability import Durability
 from .gc import GcStats
 from .model import Bucket
 from .publicdirs import PublicDirs
@@ -105,7 +107,10 @@ class BucketService:
         *,
         gateway_url: str = "",
         www_domain: str = "",
+        store: object = None,
     ) -> None:
+        """``store``: the metadata store behind ``records``; when it can defer its commits'
+        fsync (``SqliteStore``), changes share their commit barriers (``durability.py``)."""
         self.records = records
         self.blocks = blocks
         self.attrs = attrs
@@ -114,6 +119,7 @@ class BucketService:
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._gate = _Gate()
+        self.durability = Durability(store, [attrs])
         self.public_dirs = PublicDirs(blocks.get, blocks.put)
         #: the empty directory is always present, so SetPath(<empty dir CID>) makes a directory
         self.empty_dir = self.public_dirs.empty()
@@ -126,6 +132,14 @@ class BucketService:
         with self._locks_guard:
             lock = self._locks.setdefault((thread, key), threading.Lock())
         with self._gate.shared(), lock:
+            yield
+
+    @contextlib.contextmanager
+    def changing(self, thread: str, key: str) -> Iterator[None]:
+        """The scope of one change to a bucket: the bucket lock inside a durability scope, so
+        the lock is released before the change waits for its (shared) commit barrier and
+        whatever the caller does after the block — answering — follows that barrier."""
+        with self.durability.change(), self.locked(thread, key):
             yield
 
     def collect_garbage(self) -> GcStats:

@@ -356,7 +356,9 @@ def open_buckets(hub: HubContext) -> Buckets:
     attrs = AttrStore(hub.data_dir / "buckets" / "attrs.sqlite")
     hub.on_close(attrs.close)
     gateway_url = f"http://{hub.options.gateway}" if hub.options.gateway else ""
-    return Buckets(BucketRecords(hub.engine), blocks, attrs, gateway_url=gateway_url)
+    return Buckets(
+        BucketRecords(hub.engine), blocks, attrs, gateway_url=gateway_url, store=hub.store
+    )
 
 
 #: methods that enforce bucket roles themselves, so callers who do not own the thread may use them
