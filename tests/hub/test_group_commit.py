@@ -7,24 +7,24 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from sqlite3 import Connection
 
 import pytest
 
 from bucketfs.auth.threadid import ThreadID
+from bucketfs.errors import NotFound
 from bucketfs.hub.blocks import FileBlockStore
 from bucketfs.hub.buckets.attrs import AttrStore
+from bucketfs.hub.buckets.model import Bucket
 from bucketfs.hub.buckets.mutations import Buckets
 from bucketfs.hub.buckets.records import BucketRecords
 from bucketfs.hub.buckets.service import Ctx
+from bucketfs.hub.buckets.tree import Tree
 from bucketfs.hub.groupsync import GroupBarrier
 from bucketfs.hub.store.sqlite import SqliteStore
 from bucketfs.hub.threaddb import Engine
-from bucketfs.ipfs.cid import Block
+from bucketfs.ipfs.cid import CID, Block
 
 
 @dataclass
@@ -105,32 +105,30 @@ def test_a_failed_barrier_fails_every_caller_it_covered_and_the_next_one_runs_an
 class CountingBlocks(FileBlockStore):
     """The file block store, numbering its writes and barriers in ``events``."""
 
-    def __init__(self, root: Path, events: Events) -> None:
-        super().__init__(root)
+    def __init__(self, root: Path, events: Events, sync: str) -> None:
+        super().__init__(root, sync=sync)
         self.events = events
+        self.covered: list[tuple[int, set[Path]]] = []  # barrier start, the files it synced
 
     def put(self, block: Block) -> None:
+        pending = self._pending
+        before = len(pending) if pending is not None else 0
         super().put(block)
-        self.events.add("put")
+        wrote = pending is not None and len(pending) > before  # deferred to a barrier
+        self.events.add(f"put {self._path(block.cid)}" if wrote else "put-synced-or-present")
 
     def _barrier(self, written: list[Path]) -> None:
-        self.events.add("blocks-start")
+        self.covered.append((self.events.add("blocks-start"), set(written)))
         super()._barrier(written)
         self.events.add("blocks-end")
 
 
 class CountingStore(SqliteStore):
-    """The SQLite store, numbering its commits and log barriers in ``events``."""
+    """The SQLite store, numbering its log barriers in ``events``."""
 
     def __init__(self, path: str, events: Events) -> None:
         self.events = events
         super().__init__(path)
-
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        with super().transaction() as conn:
-            yield conn
-        self.events.add("commit")
 
     def fsync_log(self) -> None:
         self.events.add("log-start")
@@ -139,28 +137,42 @@ class CountingStore(SqliteStore):
         self.events.add("log-end")
 
 
+class CountingRecords(BucketRecords):
+    """Bucket records, numbering each committed root (``commit <key> <root>``) in ``events``."""
+
+    def __init__(self, engine: Engine, events: Events) -> None:
+        super().__init__(engine)
+        self.events = events
+
+    def save(self, bucket: Bucket, writer: str) -> None:
+        super().save(bucket, writer)
+        self.events.add(f"commit {bucket.key} {bucket.path}")
+
+
+@pytest.mark.parametrize("sync", ["syncfs", "fsync"])
 def test_concurrent_pushes_are_acknowledged_after_barriers_that_cover_them(
-    tmp_path: Path,
+    tmp_path: Path, sync: str
 ) -> None:
     events = Events()
     store = CountingStore(str(tmp_path / "hub.sqlite"), events)
     engine = Engine(store)
     thread = ThreadID.new()
     engine.new_db(thread.bytes, name="t", owner="", api_key="")
-    blocks = CountingBlocks(tmp_path / "blocks", events)
+    blocks = CountingBlocks(tmp_path / "blocks", events, sync)
     attrs = AttrStore(tmp_path / "attrs.sqlite")
-    b = Buckets(BucketRecords(engine), blocks, attrs, store=store)
+    b = Buckets(CountingRecords(engine, events), blocks, attrs, store=store)
     ctx = Ctx(thread=str(thread))
-    keys = [b.create(ctx, f"b{i}").bucket.key for i in range(4)]
+    keys = [b.create(ctx, f"b{i}").bucket.key for i in range(3)]
     writers, pushes = 12, 4
-    done: list[tuple[int, int]] = []  # (index in the log of the push's last put, ack)
+    done: list[tuple[int, str, str, CID, int]] = []  # thread, key, path, file CID, ack
 
     def writer(w: int) -> None:
+        key = keys[w % len(keys)]
         for i in range(pushes):
             data = f"writer {w} push {i} ".encode() * 50
-            list(b.push_path(ctx, keys[w % len(keys)], f"w{w}/f{i}", [data]))
+            (pushed,) = list(b.push_path(ctx, key, f"w{w}/f{i}", [data]))
             acked = events.add("ack")
-            done.append((threading.get_ident(), acked))
+            done.append((threading.get_ident(), key, pushed.path, pushed.cid, acked))
 
     threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
     for t in threads:
@@ -170,20 +182,37 @@ def test_concurrent_pushes_are_acknowledged_after_barriers_that_cover_them(
     assert len(done) == writers * pushes
     block_spans = events.spans("blocks-start", "blocks-end")
     log_spans = events.spans("log-start", "log-end")
-    by_thread: dict[int, list[tuple[int, str]]] = {}
-    for seq, kind, ident in events.log:
-        by_thread.setdefault(ident, []).append((seq, kind))
-    for ident, acked in done:
-        before = [(s, k) for s, k in by_thread[ident] if s < acked]
-        last_ack = max((s for s, k in before if k == "ack"), default=-1)
-        mine = [(s, k) for s, k in before if s > last_ack]  # this push's own events
-        last_put = max(s for s, k in mine if k == "put")
-        commit = max(s for s, k in mine if k == "commit")
-        assert _covered(block_spans, last_put, commit), "blocks durable before the root commit"
+    commits = [
+        (s, k.split()[1], k.split()[2], i) for s, k, i in events.log if k.startswith("commit")
+    ]
+    for seq, _, _, ident in commits:  # the committing thread's blocks are on disk first
+        last_put = max(s for s, k, i in events.log if i == ident and k[:3] == "put" and s < seq)
+        assert _covered(block_spans, last_put, seq)
+    tree = b.tree(b.records.get(ctx.thread, keys[0]))
+    for ident, key, path, cid, acked in done:
+        mine = [s for s, k, i in events.log if i == ident and s < acked]
+        prev_ack = max((s for s in mine if events.log[s][1] == "ack"), default=-1)
+        last_put = max(s for s in mine if s > prev_ack and events.log[s][1][:3] == "put")
+        commit = next(  # the first commit of this bucket that holds the pushed file
+            seq
+            for seq, k, root, _ in commits
+            if k == key and seq > last_put and _holds(tree, root, path, cid)
+        )
+        assert _covered(block_spans, last_put, commit), "file durable before the root commit"
         assert _covered(log_spans, commit, acked), "commit durable before the answer"
+    if sync == "fsync":  # every file written is in the set of a barrier that started after it
+        for seq, kind, _ in events.log:
+            if kind.startswith("put "):
+                path = Path(kind[4:])
+                assert any(start > seq and path in files for start, files in blocks.covered)
     assert len(log_spans) < writers * pushes  # commits shared their barriers
-    for w, i in itertools.product(range(writers), range(pushes)):
-        bucket = b.records.get(ctx.thread, keys[w % len(keys)])
-        assert b.resolve(bucket, f"w{w}/f{i}")
+    assert len(commits) < writers * pushes + len(keys)  # and pushes into one bucket a commit
     attrs.close()
     store.close()
+
+
+def _holds(tree: Tree, root: str, path: str, cid: CID) -> bool:
+    try:
+        return tree.resolve(CID.parse(root.removeprefix("/ipfs/")), path).cid == cid
+    except NotFound:
+        return False

@@ -109,6 +109,28 @@ class FileBlockStore(BlockStore):
                 pending, local.pending = local.pending or [], None
                 self._sync(pending)
 
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[list[object]]:
+        """Puts of this thread inside the block are not synced; the yielded list collects their
+        paths for :meth:`adopt` by the batch that will cover them (not nestable in a batch)."""
+        local = self._local
+        if getattr(local, "depth", 0):
+            raise RuntimeError("deferred() inside a batch")
+        written: list[Path] = []
+        local.pending, local.depth = written, 1
+        try:
+            yield written  # type: ignore[misc]
+        finally:
+            local.pending, local.depth = None, 0
+
+    def adopt(self, pending: list[object]) -> None:
+        paths = [p for p in pending if isinstance(p, Path)]
+        current = self._pending
+        if current is not None:
+            current.extend(paths)
+        else:
+            self._sync(paths)
+
     def _sync(self, written: list[Path]) -> None:
         """Make the files ``written`` (and their directory entries) durable: wait for one
         barrier that covers them, shared with the batches of other threads."""

@@ -13,7 +13,7 @@ import base64
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import Any, cast
 
 from bucketfs.auth.identity import PublicKey
 from bucketfs.errors import InvalidArgument, NotADirectory, NotFound, PermissionDenied, Unsupported
@@ -25,6 +25,7 @@ from . import paths as bpaths
 from .attrs import PathAttrs
 from .model import Bucket, new_bucket_key
 from .prefetch import Prefetch
+from .pushgroup import PushQueues, QueuedPush, link_queued
 from .recrypt import Recrypt
 from .roles import DENIED_TEXT, EVERYONE, Access, Role, check
 from .service import BucketService, Ctx, Links, now_ns
@@ -65,6 +66,10 @@ class Pushed:
 
 class Buckets(BucketService):
     """The bucket API used by the servicers and the gateway."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._push_queues = PushQueues()
 
     # -- create / remove --------------------------------------------------------------------
 
@@ -149,10 +154,45 @@ class Buckets(BucketService):
         mode: int = 0,
         mtime: int = 0,
     ) -> Iterator[Progress | Pushed]:
-        """Stream one file into ``path``; yields progress events, then one :class:`Pushed`."""
+        """Stream one file into ``path``; yields progress events, then one :class:`Pushed`.
+
+        Public buckets: the file is imported before the bucket lock and linked in with the other
+        pushes queued meanwhile (``pushgroup.py``: one block barrier and one commit per group).
+        """
         path = bpaths.clean(path, write=True)
         if not path:
             raise InvalidArgument("a file cannot replace the bucket root")
+        bucket = self.load(ctx, key, path, Access.WRITE)
+        if bucket.private:
+            yield from self._push_path_locked(ctx, key, path, chunks, root, mode, mtime)
+            return
+        self.check_root(bucket, root)
+        with self.gate():
+            with self.blocks.deferred() as written:
+                imp = content.Importer(self.blocks, None)
+                yield from _import(imp, chunks)
+                entry, plain = imp.finish()
+            push = QueuedPush(ctx, path, root, mode, mtime, entry, plain, written)
+            self._push_queues.add(ctx.thread, key, push)
+            with self.changing(ctx.thread, key, gate=False):
+                if not push.done:
+                    link_queued(self, self._push_queues, ctx.thread, key)
+        if push.error is not None:
+            raise push.error
+        assert push.bucket is not None
+        yield Pushed(path, entry.cid, entry.tsize, plain, push.bucket, push.pinned)
+
+    def _push_path_locked(
+        self,
+        ctx: Ctx,
+        key: str,
+        path: str,
+        chunks: Iterable[bytes],
+        root: str,
+        mode: int,
+        mtime: int,
+    ) -> Iterator[Progress | Pushed]:
+        """PushPath with the whole import under the bucket lock (private buckets)."""
         with self.changing(ctx.thread, key):
             bucket = self.load(ctx, key, path, Access.WRITE)
             self.check_root(bucket, root)
@@ -160,11 +200,7 @@ class Buckets(BucketService):
             tree = self.tree(bucket)
             with self.blocks.batch():
                 imp = content.Importer(self.blocks, self.file_key(bucket, path))
-                reported = 0
-                for chunk in chunks:
-                    if imp.write(chunk) - reported >= PROGRESS_EVERY:
-                        reported = imp.ingested
-                        yield Progress(reported)
+                yield from _import(imp, chunks)
                 entry, plain = imp.finish()
                 new_root = tree.update(self.root_cid(bucket), path, entry)
             self._after_write(bucket, [path], ctx)
@@ -430,6 +466,15 @@ class Buckets(BucketService):
             self.commit(bucket, new_root.cid, ctx)
             self._set_attrs(bucket, [(path, 0, 0)], replace_tree=True)
             return bucket
+
+
+def _import(imp: content.Importer, chunks: Iterable[bytes]) -> Iterator[Progress]:
+    """Feed ``chunks`` to ``imp``, with a progress event every :data:`PROGRESS_EVERY` bytes."""
+    reported = 0
+    for chunk in chunks:
+        if imp.write(chunk) - reported >= PROGRESS_EVERY:
+            reported = imp.ingested
+            yield Progress(reported)
 
 
 class _PushPathsRun:

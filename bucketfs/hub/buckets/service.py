@@ -127,19 +127,25 @@ class BucketService:
     # -- helpers ----------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def locked(self, thread: str, key: str) -> Iterator[None]:
-        """Hold the per-bucket lock (capacity 1) and the shared side of the GC gate."""
+    def locked(self, thread: str, key: str, *, gate: bool = True) -> Iterator[None]:
+        """Hold the per-bucket lock (capacity 1) and (unless the caller holds it already,
+        ``gate=False``) the shared side of the GC gate."""
         with self._locks_guard:
             lock = self._locks.setdefault((thread, key), threading.Lock())
-        with self._gate.shared(), lock:
+        with self.gate() if gate else contextlib.nullcontext(), lock:
             yield
 
+    def gate(self) -> contextlib.AbstractContextManager[None]:
+        """The shared side of the GC gate: blocks written meanwhile are not collected before
+        they are linked (not re-entrant while a collection waits)."""
+        return self._gate.shared()
+
     @contextlib.contextmanager
-    def changing(self, thread: str, key: str) -> Iterator[None]:
+    def changing(self, thread: str, key: str, *, gate: bool = True) -> Iterator[None]:
         """The scope of one change to a bucket: the bucket lock inside a durability scope, so
         the lock is released before the change waits for its (shared) commit barrier and
         whatever the caller does after the block — answering — follows that barrier."""
-        with self.durability.change(), self.locked(thread, key):
+        with self.durability.change(), self.locked(thread, key, gate=gate):
             yield
 
     def collect_garbage(self) -> GcStats:
