@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from bucketfs.errors import InvalidArgument, NotADirectory, Unsupported
 from bucketfs.ipfs import dagpb, directory, hamt, unixfs
 from bucketfs.ipfs import protowire as pw
-from bucketfs.ipfs.cid import CID, DAG_PB, Block
+from bucketfs.ipfs.cid import CID, DAG_PB, Block, load_block
 
 DirEntry = hamt.Entry
 GetBlock = Callable[[CID], bytes]
@@ -319,7 +319,7 @@ class DirNodes:
         if cid.codec != DAG_PB:
             return None
         data = fresh.get(cid) if fresh else None
-        node = _decode(Block(cid, data if data is not None else self._get(cid)))
+        node = _decode(Block(cid, data) if data is not None else load_block(cid, self._get))
         if node is not None:
             self.remember(cid, node)
         return node

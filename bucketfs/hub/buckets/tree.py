@@ -3,8 +3,8 @@
 A :class:`DirCodec` reads and rewrites one directory at a time:
 
 * :class:`~bucketfs.hub.buckets.publicdirs.PublicDirs` — plain UnixFS directories, HAMT-sharded
-  when large (``bucketfs.ipfs`` ``dir_get``/``dir_set``), so replacing one entry costs
-  O(log width), not O(width);
+  when large, edited incrementally over cached decoded nodes (``bucketfs.ipfs.dirnodes``), so
+  one change costs O(depth × log width), not O(width);
 * :class:`PrivateDirs` — private buckets (WIRE §4.6): every directory node is encrypted with the
   bucket's link key and stored as a dag-pb node whose UnixFS data is of type File, holding the
   ciphertext of the plaintext directory node inline, with no links. Private directories are
