@@ -151,3 +151,19 @@ def test_a_change_reads_only_its_hash_path_once_cached() -> None:
 
 def _pair() -> tuple[CID, int]:
     return LEAVES[1].cid, LEAVES[1].tsize
+
+
+def test_the_cache_stays_within_its_bound() -> None:
+    store = Store()
+    root, blocks = directory.build_dir(_base(FULL + 200).values())
+    store.put_all(blocks)
+    nodes = DirNodes(store.get, cache_links=2_000)
+    cid = root.cid
+    for i in range(300):
+        edit = nodes.edit(cid)
+        edit.set(f"n{i}", DirEntry(f"n{i}", *_pair()))
+        done = edit.finish()
+        store.put_all(done.blocks)
+        cid = done.block.cid
+        assert nodes._held <= 2_000
+    assert nodes.get(cid, "n7") == DirEntry("n7", *_pair())
