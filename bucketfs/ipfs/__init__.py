@@ -16,6 +16,8 @@ Modules, lowest first:
 * ``murmur3``, ``hamt`` -- HAMT-sharded directories.
 * ``directory`` -- ``empty_dir``, ``build_dir``, ``dir_list``, ``dir_get``, ``dir_set``,
   ``is_directory``: UnixFS directories as IPFS builds them, sharded above the threshold.
+* ``dirnodes`` -- ``DirNodes``/``DirEdit``: incremental directory edits over a bounded cache of
+  decoded nodes (one splice of a basic node, one hash path of a HAMT), byte-equal to building.
 
 Compatibility is checked against the official JS importer (tests/ipfs/test_reference_*.py).
 """

@@ -6,23 +6,21 @@ above it. The estimate is the reference "links-bytes" one: the sum over entries 
 length plus the binary CID length. A directory is sharded exactly when the estimate exceeds the
 threshold, both when built and after :func:`dir_set`, matching what importing the same tree gives.
 
-Cost: adding to a sharded directory touches one hash path. A removal must also decide whether
-the directory fell back below the threshold; like go-unixfs this enumerates entries until the
-estimate passes the threshold (here: twice the threshold, bounded, not by the directory's width),
-and the lower bound found is remembered per root CID in a small in-process memo, so a run of
-removals re-enumerates only once that slack is used up.
+Changes: :func:`dir_set` is the one-off form of :mod:`bucketfs.ipfs.dirnodes`, which edits a
+directory incrementally over cached decoded nodes (one hash path of a HAMT, one splice of a
+basic node) and decides the switch back below the threshold after removals. The lower bounds of
+sharded directories' estimates it finds are remembered per root CID in a small in-process memo
+(:data:`estimates`) shared by every edit.
 """
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 
 from bucketfs.errors import InvalidArgument, NotADirectory
-from bucketfs.ipfs import dagpb, hamt, unixfs, varint
+from bucketfs.ipfs import dagpb, hamt, unixfs
 from bucketfs.ipfs.cid import CID, DAG_PB, Block
 
 SHARD_THRESHOLD = 262144
@@ -67,7 +65,7 @@ class _EstimateMemo:
                 self._items.popitem(last=False)
 
 
-_memo = _EstimateMemo(_MEMO_SIZE)
+estimates = _EstimateMemo(_MEMO_SIZE)
 
 
 def _check_name(name: str) -> None:
@@ -110,7 +108,7 @@ def _build(
         estimate = sum(link_estimate(e.name, e.cid) for e in entries)
     if estimate > SHARD_THRESHOLD:
         built = hamt.build(entries, meta)
-        _memo.put(built.block.cid, estimate)
+        estimates.put(built.block.cid, estimate)
         return built.block, built.blocks
     block = _basic(entries, meta)
     return block, [block]
@@ -166,91 +164,15 @@ def dir_set(
     """Add or replace (``entry``) or remove (``None``) the entry ``name``.
 
     ``entry.name`` is ignored in favour of ``name``. Returns the new root and the blocks created;
-    converts between basic and sharded layouts at the threshold.
+    converts between basic and sharded layouts at the threshold. One-off form of
+    :class:`bucketfs.ipfs.dirnodes.DirEdit` (which keeps decoded nodes between changes).
     """
+    from bucketfs.ipfs.dirnodes import DirNodes  # dirnodes builds on this module
+
     _check_name(name)
-    if entry is not None and entry.name != name:
-        entry = DirEntry(name, entry.cid, entry.tsize)
-    msg = _kind(root)
-    if msg.type == unixfs.HAMT_SHARD:
-        return _set_sharded(root, msg, name, entry, get_block)
-    return _set_basic(root, msg, name, entry)
-
-
-def _rebuild_basic(
-    root: Block, msg: unixfs.Data, name: str, entry: DirEntry | None
-) -> tuple[Block, list[Block]]:
-    links = dagpb.decode(root.data).links
-    entries = [DirEntry(link.name, link.cid, link.tsize) for link in links if link.name != name]
-    return _build(entries + ([entry] if entry else []), msg)
-
-
-def _set_basic(
-    root: Block, msg: unixfs.Data, name: str, entry: DirEntry | None
-) -> tuple[Block, list[Block]]:
-    """Edit a basic directory by splicing its encoded links (no CID is decoded)."""
-    links, data = dagpb.scan(root.data)
-    key = name.encode("utf-8")
-    names = [link.name for link in links]
-    if any(a >= b for a, b in itertools.pairwise(names)):  # not canonical: rebuild it
-        return _rebuild_basic(root, msg, name, entry)
-    index = bisect.bisect_left(names, key)
-    if index < len(names) and names[index] == key:
-        del links[index]
-    new_links = [link.field for link in links]
-    estimate = sum(len(link.name) + link.cid_length for link in links)
-    if entry is not None:
-        new_links.insert(index, dagpb.encode_link(dagpb.PBLink(name, entry.cid, entry.tsize)))
-        estimate += link_estimate(name, entry.cid)
-    if estimate > SHARD_THRESHOLD:
-        return _rebuild_basic(root, msg, name, entry)
-    raw = b"".join(new_links) + (
-        b"\x0a" + varint.encode(len(data)) + data if data is not None else b""
-    )
-    block = Block.of(raw, DAG_PB)
-    return block, [block]
-
-
-def _set_sharded(
-    root: Block, msg: unixfs.Data, name: str, entry: DirEntry | None, get_block: GetBlock
-) -> tuple[Block, list[Block]]:
-    built = hamt.update(root, name, entry, get_block)
-    if built is None:
-        return root, []
-    change = link_estimate(name, entry.cid) if entry is not None else 0
-    if built.replaced is not None:
-        change -= link_estimate(name, built.replaced.cid)
-    known = _memo.get(root.cid)
-    if known is not None:
-        _memo.put(built.block.cid, known + change)
-    if change >= 0 or (known is not None and known + change > SHARD_THRESHOLD):
-        return built.block, built.blocks
-    entries = _entries_up_to(built, get_block, 2 * SHARD_THRESHOLD)
-    if entries is None:
-        return built.block, built.blocks
-    block = _basic(entries, msg)
-    return block, [block]
-
-
-def _entries_up_to(built: hamt.Built, get_block: GetBlock, limit: int) -> list[DirEntry] | None:
-    """All entries of a fresh shard tree if their estimate is within the threshold, else None.
-
-    Stops once the estimate passes ``limit`` and remembers the lower bound it reached.
-    """
-    fresh = {b.cid: b.data for b in built.blocks}
-
-    def get(cid: CID) -> bytes:
-        data = fresh.get(cid)
-        return data if data is not None else get_block(cid)
-
-    entries: list[DirEntry] = []
-    total = 0
-    for item in hamt.iter_entries(built.block, get):
-        total += link_estimate(item.name, item.cid)
-        if total > limit:
-            break
-        entries.append(item)
-    if total <= SHARD_THRESHOLD:
-        return entries
-    _memo.put(built.block.cid, total)
-    return None
+    nodes = DirNodes(get_block)
+    nodes.load(root)
+    edit = nodes.edit(root.cid)
+    edit.set(name, entry)
+    done = edit.finish()
+    return done.block, done.blocks

@@ -13,6 +13,7 @@ Updates touch only the shards on one hash path.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -37,12 +38,12 @@ class Entry:
 
 
 @dataclass(frozen=True)
-class _SubShard:
+class SubShard:
     cid: CID
     tsize: int
 
 
-_Slot = Entry | _SubShard
+_Slot = Entry | SubShard
 
 
 @dataclass
@@ -57,11 +58,18 @@ class Built:
 
 def slot_of(name: str, depth: int) -> int:
     """The slot ``name`` occupies at shard depth ``depth`` (0 = root)."""
-    raw = name.encode("utf-8")
     group, index = divmod(depth, 8)
+    return _name_hash(name, group)[7 - index]
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_hash(name: str, group: int) -> bytes:
+    """The hash bytes of ``name`` for depths ``8 * group`` to ``8 * group + 7`` (memoised: one
+    change looks up the same name at every depth of its path)."""
+    raw = name.encode("utf-8")
     if group:
         raw += bytes((group,))
-    return murmur3_x64_128(raw)[7 - index]
+    return murmur3_x64_128(raw)
 
 
 def _encode(slots: dict[int, _Slot], meta: unixfs.Data | None) -> Built:
@@ -108,7 +116,7 @@ def decode_shard(block: Block) -> tuple[dict[int, _Slot], unixfs.Data]:
         if slot < 0 or slot in slots:
             raise InvalidArgument(f"{block.cid}: bad HAMT link name {link.name!r}")
         if len(link.name) == 2:
-            slots[slot] = _SubShard(link.cid, link.tsize)
+            slots[slot] = SubShard(link.cid, link.tsize)
         else:
             slots[slot] = Entry(link.name[2:], link.cid, link.tsize)
     return slots, msg
@@ -127,7 +135,7 @@ def build(entries: Iterable[Entry], meta: unixfs.Data | None = None, depth: int 
         else:
             sub = build(group, None, depth + 1)
             blocks += sub.blocks
-            slots[slot] = _SubShard(sub.block.cid, sub.tsize)
+            slots[slot] = SubShard(sub.block.cid, sub.tsize)
     built = _encode(slots, meta)
     built.blocks[:0] = blocks
     return built
@@ -183,7 +191,7 @@ def update(
             return None
         sub = build([item, entry], None, depth + 1)
         blocks += sub.blocks
-        slots[slot] = _SubShard(sub.block.cid, sub.tsize)
+        slots[slot] = SubShard(sub.block.cid, sub.tsize)
     else:
         child = update(load_block(item.cid, get_block), name, entry, get_block, depth + 1)
         if child is None:
@@ -194,7 +202,7 @@ def update(
             slots[slot] = only
         else:
             blocks += child.blocks
-            slots[slot] = _SubShard(child.block.cid, child.tsize)
+            slots[slot] = SubShard(child.block.cid, child.tsize)
     built = _encode(slots, meta)
     built.blocks[:0] = blocks
     built.replaced = replaced

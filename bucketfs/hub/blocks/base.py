@@ -13,7 +13,8 @@ Contract:
   :class:`~bucketfs.errors.CorruptData` naming the CID, and the bytes are never returned.
   A missing block raises :class:`~bucketfs.errors.NotFound`.
 * ``batch()``: a context manager; puts inside it become durable when it exits (the file store
-  fsyncs once at the end instead of per block).
+  fsyncs once at the end instead of per block). ``deferred()`` and ``adopt()``: puts whose
+  durability a later batch (of any thread) takes over, for group commit.
 * ``has``, ``size`` (stored byte length, without reading the data), ``delete`` (missing is not an
   error), ``__iter__`` (the multihash of every stored block, for garbage collection; order
   unspecified).
@@ -61,6 +62,18 @@ class BlockStore(abc.ABC):
         """Group puts whose durability may be deferred to the end of the block (default: each
         put is as durable as the store promises on its own)."""
         yield
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[list[object]]:
+        """Puts inside the block are written but their durability is left to a later batch:
+        the yielded list collects what that batch must cover (hand it to :meth:`adopt`).
+        Default: each put is as durable as the store promises on its own."""
+        yield []
+
+    def adopt(self, pending: list[object]) -> None:
+        """Make the current batch of this thread also cover ``pending`` (from :meth:`deferred`);
+        outside a batch, make it durable now."""
+        del pending  # nothing deferred: each put was durable on its own
 
     def get(self, cid: CID) -> bytes:
         """The verified bytes of ``cid``."""

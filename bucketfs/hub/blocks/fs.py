@@ -7,10 +7,13 @@ A block is written to a temporary file in its shard directory and renamed into p
 reader never sees a partial block under its name.
 
 Durability: a ``put`` outside a batch fsyncs the file and its directory before returning.
-Inside :meth:`FileBlockStore.batch` nothing is synced per block: the end of the batch is **one
-durability barrier** for every block the batch wrote — one ``syncfs(2)`` of the store's
-filesystem where the C library has it (``sync="auto"``, the default, or ``"syncfs"``), else one
-fsync of each written file and then of each directory they were renamed into (``"fsync"``).
+Inside :meth:`FileBlockStore.batch` nothing is synced per block: the end of the batch waits for
+**one durability barrier** covering every block the batch wrote — one ``syncfs(2)`` of the
+store's filesystem where the C library has it (``sync="auto"``, the default, or ``"syncfs"``),
+else one fsync of each written file and then of each directory they were renamed into
+(``"fsync"``). Batches ending at the same time in several threads share one barrier (group
+commit, ``bucketfs.hub.groupsync``): each returns once a barrier that started after its last
+write has completed.
 The bucket logic writes all blocks of an update in one batch and commits the new root only
 after the batch has ended, so a committed root never references a block that is not on disk.
 
@@ -35,6 +38,7 @@ from pathlib import Path
 
 from bucketfs.durable import fsync_dir, fsync_path
 from bucketfs.errors import InvalidArgument, NotFound
+from bucketfs.hub.groupsync import GroupBarrier
 from bucketfs.ipfs import multibase
 from bucketfs.ipfs.cid import CID, Block
 
@@ -72,8 +76,9 @@ class FileBlockStore(BlockStore):
         self.sync_mode = "fsync" if sync == "auto" and _SYNCFS is None else sync
         if self.sync_mode == "auto":
             self.sync_mode = "syncfs"
-        #: durability barriers issued (one per batch that wrote blocks, one per lone put)
+        #: durability barriers issued (one per group of batches that wrote blocks, one per lone put)
         self.barriers = 0
+        self._group: GroupBarrier[Path] = GroupBarrier(self._barrier)
         self._local = threading.local()  # per thread: pending paths and batch depth
         #: shard directories known to exist (a block's mkdir is then skipped)
         self._shards: set[str] = set()
@@ -104,10 +109,37 @@ class FileBlockStore(BlockStore):
                 pending, local.pending = local.pending or [], None
                 self._sync(pending)
 
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[list[object]]:
+        """Puts of this thread inside the block are not synced; the yielded list collects their
+        paths for :meth:`adopt` by the batch that will cover them (not nestable in a batch)."""
+        local = self._local
+        if getattr(local, "depth", 0):
+            raise RuntimeError("deferred() inside a batch")
+        written: list[Path] = []
+        local.pending, local.depth = written, 1
+        try:
+            yield written  # type: ignore[misc]
+        finally:
+            local.pending, local.depth = None, 0
+
+    def adopt(self, pending: list[object]) -> None:
+        paths = [p for p in pending if isinstance(p, Path)]
+        current = self._pending
+        if current is not None:
+            current.extend(paths)
+        else:
+            self._sync(paths)
+
     def _sync(self, written: list[Path]) -> None:
-        """Make the files ``written`` (and their directory entries) durable: one barrier."""
+        """Make the files ``written`` (and their directory entries) durable: wait for one
+        barrier that covers them, shared with the batches of other threads."""
         if not self.fsync or not written:
             return
+        self._group.sync(written)
+
+    def _barrier(self, written: list[Path]) -> None:
+        """One barrier for the files ``written`` by a group of batches."""
         self.barriers += 1
         if self.sync_mode == "syncfs" and _SYNCFS is not None:
             fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)

@@ -21,13 +21,15 @@ attributes, never attributes describing content that was not committed. Instance
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from bucketfs.durable import fsync_dir
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS attrs (
@@ -36,7 +38,8 @@ CREATE TABLE IF NOT EXISTS attrs (
     mode INTEGER NOT NULL DEFAULT 0, mtime INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (thread, bucket, path)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS attrs_parent ON attrs (thread, bucket, parent);
+DROP INDEX IF EXISTS attrs_parent;
+CREATE INDEX IF NOT EXISTS attrs_children ON attrs (thread, bucket, parent, mode, mtime);
 CREATE TABLE IF NOT EXISTS buckets (key TEXT PRIMARY KEY, thread TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nodes (
     cid TEXT PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL, target TEXT NOT NULL
@@ -74,16 +77,18 @@ class Memo:
 
 #: the children of one directory. Without statistics SQLite prefers the primary key's
 #: ``(thread, bucket)`` prefix, which scans every row of the bucket (4.5 ms per directory of a
-#: 8,000-file bucket, growing with it); the parent index reads only the directory's rows
-#: (0.13 ms).
+#: 8,000-file bucket, growing with it); the children index reads only the directory's rows
+#: (0.13 ms) and covers the query (mode and mtime are in it: a 20,000-entry listing reads no
+#: table row, 44 -> 24 ms). It replaced ``attrs_parent`` (the same prefix without the values).
 CHILDREN_QUERY = (
-    "SELECT path, mode, mtime FROM attrs INDEXED BY attrs_parent "
+    "SELECT path, mode, mtime FROM attrs INDEXED BY attrs_children "
     "WHERE thread=? AND bucket=? AND parent=?"
 )
 
 
-@dataclass(frozen=True)
-class PathAttrs:
+class PathAttrs(NamedTuple):
+    """Mode and mtime of one path (0 = not set). A tuple: a listing builds one per child."""
+
     mode: int = 0
     mtime: int = 0
 
@@ -103,6 +108,8 @@ class AttrStore:
 
     def __init__(self, path: Path | str) -> None:
         path = Path(path)
+        self.path = path
+        self._log_dir_synced = False
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -116,6 +123,24 @@ class AttrStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def fsync_log(self) -> None:
+        """One durability barrier for every write so far (commits here are ``synchronous=NORMAL``:
+        in the WAL, not fsynced): fsync of the WAL file. The bucket logic runs it, grouped, before
+        acknowledging a change (``durability.py``)."""
+        if str(self.path) == ":memory:":
+            return
+        try:
+            fd = os.open(f"{self.path}-wal", os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if not self._log_dir_synced:  # the WAL's directory entry, once
+            fsync_dir(self.path.absolute().parent)
+            self._log_dir_synced = True
 
     # -- attributes --------------------------------------------------------------------------
 
@@ -131,7 +156,9 @@ class AttrStore:
         """Attributes of the direct children of ``directory``, by child name."""
         with self._lock:
             rows = self._db.execute(CHILDREN_QUERY, (thread, bucket, directory)).fetchall()
-        return {str(p).rsplit("/", 1)[-1]: PathAttrs(m, t) for p, m, t in rows}
+        make = PathAttrs._make
+        cut = len(directory) + 1 if directory else 0
+        return {str(row[0])[cut:]: make(row[1:]) for row in rows}
 
     def set_many(
         self,

@@ -1,9 +1,10 @@
 """Bucket mutations: Create, PushPath(s), SetPath, MovePath, RemovePath, Remove, roles, attrs.
 
 :class:`Buckets` is the complete bucket API (reads from :class:`BucketService` plus the writes
-here). Each write: take the bucket lock → load the instance and check the role → check ``root``
-(where the method has one) → write blocks inside a block-store batch (fsync at its end) → commit
-the new root with one ``Engine.save`` → update the attribute store.
+here). Each write, in :meth:`BucketService.changing`: take the bucket lock → load the instance and
+check the role → check ``root`` (where the method has one) → write blocks inside a block-store
+batch (one shared barrier at its end) → commit the new root with one ``Engine.save`` → update
+the attribute store → release the lock → wait for the shared commit barrier → answer.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import base64
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import Any, cast
 
 from bucketfs.auth.identity import PublicKey
 from bucketfs.errors import InvalidArgument, NotADirectory, NotFound, PermissionDenied, Unsupported
@@ -24,6 +25,7 @@ from . import paths as bpaths
 from .attrs import PathAttrs
 from .model import Bucket, new_bucket_key
 from .prefetch import Prefetch
+from .pushgroup import PushQueues, QueuedPush, link_queued
 from .recrypt import Recrypt
 from .roles import DENIED_TEXT, EVERYONE, Access, Role, check
 from .service import BucketService, Ctx, Links, now_ns
@@ -66,6 +68,10 @@ class Pushed:
 class Buckets(BucketService):
     """The bucket API used by the servicers and the gateway."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._push_queues = PushQueues()
+
     # -- create / remove --------------------------------------------------------------------
 
     def create(
@@ -94,7 +100,7 @@ class Buckets(BucketService):
             root_meta["key"] = base64.b64encode(file_key).decode()
         bucket.metadata = {"": root_meta, bpaths.SEED_NAME: {"roles": {}, "updated_at": now}}
         tree = self.tree(bucket)
-        with self.locked(ctx.thread, bucket.key):
+        with self.changing(ctx.thread, bucket.key):
             with self.blocks.batch():
                 self.blocks.put(seed_block)
                 start = (
@@ -128,7 +134,7 @@ class Buckets(BucketService):
         return Recrypt(self.blocks, self.public_dirs, self.tree(bucket).codec, bucket)
 
     def remove(self, ctx: Ctx, key: str) -> int:
-        with self.locked(ctx.thread, key):
+        with self.changing(ctx.thread, key):
             bucket = self.load(ctx, key, "", Access.OWNER)
             size = content.dag_size(self.blocks, self.root_cid(bucket))
             self.records.delete(bucket, ctx.who)
@@ -151,23 +157,56 @@ class Buckets(BucketService):
         path_cid: str | None = None,
     ) -> Iterator[Progress | Pushed]:
         """Stream one file into ``path``; yields progress events, then one :class:`Pushed`.
-        ``path_cid`` (extension): instead of the root check, the change is applied if ``path``
-        holds that CID ("" = nothing) when the save starts, whatever else changed."""
+        ``path_cid`` (extension ``path_check``): instead of the root check, the change is applied
+        if ``path`` holds that CID ("" = nothing) when it is linked in, whatever else changed.
+
+        Public buckets: the file is imported before the bucket lock and linked in with the other
+        pushes queued meanwhile (``pushgroup.py``: one block barrier and one commit per group).
+        """
         path = bpaths.clean(path, write=True)
         if not path:
             raise InvalidArgument("a file cannot replace the bucket root")
-        with self.locked(ctx.thread, key):
+        bucket = self.load(ctx, key, path, Access.WRITE)
+        if bucket.private:
+            yield from self._push_path_locked(ctx, key, path, chunks, root, mode, mtime, path_cid)
+            return
+        if path_cid is None:
+            self.check_root(bucket, root)  # early; the check that counts is made when linked
+        with self.gate():
+            with self.blocks.deferred() as written:
+                imp = content.Importer(self.blocks, None)
+                yield from _import(imp, chunks)
+                entry, plain = imp.finish()
+            push = QueuedPush(ctx, path, root, mode, mtime, entry, plain, written, path_cid)
+            self._push_queues.add(ctx.thread, key, push)
+            with self.changing(ctx.thread, key, gate=False):
+                if not push.done:
+                    link_queued(self, self._push_queues, ctx.thread, key)
+        if push.error is not None:
+            raise push.error
+        assert push.bucket is not None
+        yield Pushed(path, entry.cid, entry.tsize, plain, push.bucket, push.pinned, push.rebased)
+
+    def _push_path_locked(
+        self,
+        ctx: Ctx,
+        key: str,
+        path: str,
+        chunks: Iterable[bytes],
+        root: str,
+        mode: int,
+        mtime: int,
+        path_cid: str | None,
+    ) -> Iterator[Progress | Pushed]:
+        """PushPath with the whole import under the bucket lock (private buckets)."""
+        with self.changing(ctx.thread, key):
             bucket = self.load(ctx, key, path, Access.WRITE)
             rebased = self.check_base(bucket, root, path, path_cid)
             old_size = content.dag_size(self.blocks, self.root_cid(bucket))
             tree = self.tree(bucket)
             with self.blocks.batch():
                 imp = content.Importer(self.blocks, self.file_key(bucket, path))
-                reported = 0
-                for chunk in chunks:
-                    if imp.write(chunk) - reported >= PROGRESS_EVERY:
-                        reported = imp.ingested
-                        yield Progress(reported)
+                yield from _import(imp, chunks)
                 entry, plain = imp.finish()
                 new_root = tree.update(self.root_cid(bucket), path, entry)
             self._after_write(bucket, [path], ctx)
@@ -198,7 +237,7 @@ class Buckets(BucketService):
         long; 0 = not given. They are stored with the files, after the one save.
         """
         given = header_attrs(paths, modes, mtimes)
-        with self.locked(ctx.thread, key):
+        with self.changing(ctx.thread, key):
             bucket = self.records.get(ctx.thread, key)
             self.check_root(bucket, root)
             for p in paths:
@@ -262,7 +301,7 @@ class Buckets(BucketService):
             raise InvalidArgument(f"invalid cid: {exc.message}", wire_code="UNKNOWN") from exc
         if not self.blocks.has(cid):
             raise NotFound(f"block {cid} not found on this hub", wire_code="UNKNOWN")
-        with self.locked(ctx.thread, key):
+        with self.changing(ctx.thread, key):
             bucket = self.load(ctx, key, path, Access.WRITE)
             self.check_root(bucket, root)
             tree = self.tree(bucket)
@@ -300,7 +339,7 @@ class Buckets(BucketService):
             raise InvalidArgument("source is root directory", wire_code="UNKNOWN")
         if src != dst and bpaths.is_under(dst, src):
             raise InvalidArgument("cannot move a directory into itself")
-        with self.locked(ctx.thread, key):
+        with self.changing(ctx.thread, key):
             bucket = self.load(ctx, key, src, Access.WRITE)
             self.check_root(bucket, root)
             if src == dst:
@@ -347,7 +386,7 @@ class Buckets(BucketService):
         path = bpaths.clean(path, write=True)
         if not path:
             raise InvalidArgument("the bucket root cannot be removed; use Remove")
-        with self.locked(ctx.thread, key):
+        with self.changing(ctx.thread, key):
             bucket = self.load(ctx, key, path, Access.WRITE)
             self.check_root(bucket, root)
             tree = self.tree(bucket)
@@ -373,7 +412,7 @@ class Buckets(BucketService):
                     raise InvalidArgument(f"invalid public key {who!r}: {exc}") from exc
             if role not in (0, 1, 2, 3):
                 raise InvalidArgument(f"invalid role {role}")
-        with self.locked(ctx.thread, key):
+        with self.changing(ctx.thread, key):
             bucket = self.load(ctx, key, path, Access.ADMIN)
             entry = self.resolve_or_missing(bucket, path)
             meta = bucket.metadata.setdefault(path, {"roles": {}, "updated_at": now_ns()})
@@ -400,7 +439,7 @@ class Buckets(BucketService):
         self, ctx: Ctx, key: str, path: str, *, mode: int | None, mtime: int | None
     ) -> Bucket:
         path = bpaths.clean(path, write=True)
-        with self.locked(ctx.thread, key):
+        with self.changing(ctx.thread, key):
             bucket = self.load(ctx, key, path, Access.WRITE)
             self.resolve(bucket, path)
             old = self.attrs.get(bucket.thread, bucket.key, path) or PathAttrs()
@@ -419,7 +458,7 @@ class Buckets(BucketService):
             raise InvalidArgument("a symlink cannot replace the bucket root")
         if not target:
             raise InvalidArgument("a symlink needs a target")
-        with self.locked(ctx.thread, key):
+        with self.changing(ctx.thread, key):
             bucket = self.load(ctx, key, path, Access.WRITE)
             if bucket.private:
                 raise Unsupported("symlinks are not supported in private buckets")
@@ -433,6 +472,15 @@ class Buckets(BucketService):
             self.commit(bucket, new_root.cid, ctx)
             self._set_attrs(bucket, [(path, 0, 0)], replace_tree=True)
             return bucket
+
+
+def _import(imp: content.Importer, chunks: Iterable[bytes]) -> Iterator[Progress]:
+    """Feed ``chunks`` to ``imp``, with a progress event every :data:`PROGRESS_EVERY` bytes."""
+    reported = 0
+    for chunk in chunks:
+        if imp.write(chunk) - reported >= PROGRESS_EVERY:
+            reported = imp.ingested
+            yield Progress(reported)
 
 
 class _PushPathsRun:

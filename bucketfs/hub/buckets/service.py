@@ -3,10 +3,11 @@
 :class:`BucketService` is called by the thin servicers (and by the HTTP gateway) with a
 :class:`Ctx` (thread header, acting identity, bearer token) and plain values; it returns plain
 dataclasses (:class:`~bucketfs.hub.buckets.model.Bucket`, :class:`Item`, …). Reads need no lock
-(blocks are immutable); every mutation holds the bucket's lock (WIRE §4.9) for its whole duration,
-checks the caller's role (``roles.py``), does the ``root`` fast-forward check after taking the
-lock, writes all new blocks durably (a block-store batch) and then commits the new root with one
-``Engine.save``. Mutations live in ``mutations.py``; this module holds reads and bookkeeping.
+(blocks are immutable); every mutation runs in :meth:`BucketService.changing`: it holds the
+bucket's lock (WIRE §4.9) while it checks the caller's role (``roles.py``), does the ``root``
+fast-forward check, writes all new blocks durably (a block-store batch, one shared barrier) and
+commits the new root with one ``Engine.save``; after the lock it waits for the shared commit
+barrier (``durability.py``) and only then answers. Mutations live in ``mutations.py``; this module holds reads and bookkeeping.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from bucketfs.ipfs.cid import CID
 from . import content, dcrypto, gc
 from . import paths as bpaths
 from .attrs import AttrStore, PathAttrs
+from .durability import Durability
 from .gc import GcStats
 from .model import Bucket
 from .publicdirs import PublicDirs
@@ -105,7 +107,10 @@ class BucketService:
         *,
         gateway_url: str = "",
         www_domain: str = "",
+        store: object = None,
     ) -> None:
+        """``store``: the metadata store behind ``records``; when it can defer its commits'
+        fsync (``SqliteStore``), changes share their commit barriers (``durability.py``)."""
         self.records = records
         self.blocks = blocks
         self.attrs = attrs
@@ -114,6 +119,7 @@ class BucketService:
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._gate = _Gate()
+        self.durability = Durability(store, [attrs])
         self.public_dirs = PublicDirs(blocks.get, blocks.put)
         #: the empty directory is always present, so SetPath(<empty dir CID>) makes a directory
         self.empty_dir = self.public_dirs.empty()
@@ -121,11 +127,25 @@ class BucketService:
     # -- helpers ----------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def locked(self, thread: str, key: str) -> Iterator[None]:
-        """Hold the per-bucket lock (capacity 1) and the shared side of the GC gate."""
+    def locked(self, thread: str, key: str, *, gate: bool = True) -> Iterator[None]:
+        """Hold the per-bucket lock (capacity 1) and (unless the caller holds it already,
+        ``gate=False``) the shared side of the GC gate."""
         with self._locks_guard:
             lock = self._locks.setdefault((thread, key), threading.Lock())
-        with self._gate.shared(), lock:
+        with self.gate() if gate else contextlib.nullcontext(), lock:
+            yield
+
+    def gate(self) -> contextlib.AbstractContextManager[None]:
+        """The shared side of the GC gate: blocks written meanwhile are not collected before
+        they are linked (not re-entrant while a collection waits)."""
+        return self._gate.shared()
+
+    @contextlib.contextmanager
+    def changing(self, thread: str, key: str, *, gate: bool = True) -> Iterator[None]:
+        """The scope of one change to a bucket: the bucket lock inside a durability scope, so
+        the lock is released before the change waits for its (shared) commit barrier and
+        whatever the caller does after the block — answering — follows that barrier."""
+        with self.durability.change(), self.locked(thread, key, gate=gate):
             yield
 
     def collect_garbage(self) -> GcStats:
@@ -168,16 +188,23 @@ class BucketService:
         """The root check; with ``path_cid`` (extension ``path_check``) the path check instead:
         ``path`` must hold that CID now ("" = nothing there), and a root other than the one
         sent is forgiven. True when that happened (``rebased``)."""
+        cur = self.root_cid(bucket)
+        return self.check_base_at(self.tree(bucket), cur, root, path, path_cid)
+
+    @staticmethod
+    def check_base_at(tree: Tree, cur: CID, root: str, path: str, path_cid: str | None) -> bool:
+        """``check_base`` against the root CID ``cur`` (a push group links on its own root)."""
         if path_cid is None:
-            self.check_root(bucket, root)
+            if root and root != f"/ipfs/{cur}":
+                raise Conflict(NON_FAST_FORWARD)
             return False
         try:
-            current = str(self.resolve(bucket, path).cid)
+            current = str(tree.resolve(cur, path).cid)
         except NotFound:
             current = ""
         if current != path_cid:
             raise Conflict(f"{NON_FAST_FORWARD}: {path} changed")
-        return bool(root) and root != bucket.path
+        return bool(root) and root != f"/ipfs/{cur}"
 
     def root_cid(self, bucket: Bucket) -> CID:
         return CID.parse(bucket.root_cid_text)

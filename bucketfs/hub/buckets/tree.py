@@ -3,8 +3,8 @@
 A :class:`DirCodec` reads and rewrites one directory at a time:
 
 * :class:`~bucketfs.hub.buckets.publicdirs.PublicDirs` — plain UnixFS directories, HAMT-sharded
-  when large (``bucketfs.ipfs`` ``dir_get``/``dir_set``), so replacing one entry costs
-  O(log width), not O(width);
+  when large, edited incrementally over cached decoded nodes (``bucketfs.ipfs.dirnodes``), so
+  one change costs O(depth × log width), not O(width);
 * :class:`PrivateDirs` — private buckets (WIRE §4.6): every directory node is encrypted with the
   bucket's link key and stored as a dag-pb node whose UnixFS data is of type File, holding the
   ciphertext of the plaintext directory node inline, with no links. Private directories are
@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from bucketfs.errors import CorruptData, InvalidArgument, NotADirectory, NotFound
 from bucketfs.ipfs import dagpb, unixfs
 from bucketfs.ipfs.cid import CID, DAG_PB, RAW, Block
+from bucketfs.ipfs.directory import DirEntry
 
 from . import dcrypto
 from . import paths as bpaths
@@ -32,13 +32,9 @@ GetBlock = Callable[[CID], bytes]
 PutBlock = Callable[[Block], None]
 
 
-@dataclass(frozen=True)
-class Entry:
-    """A named link in a directory: child CID and cumulative DAG size of the child."""
-
-    name: str
-    cid: CID
-    tsize: int
+#: a named link in a directory: child CID and cumulative DAG size of the child (the IPFS layer's
+#: entry type itself, so directory edits need no conversion per entry)
+Entry = DirEntry
 
 
 class DirCodec(Protocol):

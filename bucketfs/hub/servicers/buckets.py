@@ -64,10 +64,11 @@ def _roles_pb(roles: dict[str, Any] | None, memo: dict[int, dict[str, int]] | No
 
 def metadata_pb(meta: dict[str, Any] | None, memo: dict[int, dict[str, int]] | None = None) -> Any:
     meta = meta or {}
+    key = meta.get("key")
     return pb.Metadata(
         roles=_roles_pb(meta.get("roles"), memo),
         updated_at=int(meta.get("updated_at", 0)),
-        key=str(meta.get("key", "")),
+        key=str(key) if key else None,
         mode=int(meta.get("mode", 0)),
     )
 
@@ -94,20 +95,31 @@ def item_pb(item: Item, memo: dict[int, dict[str, int]] | None = None) -> Any:
     """The ``PathItem`` of ``item`` and its children."""
     if memo is None:
         memo = {}
-    return pb.PathItem(
+    msg = _leaf_pb(item, memo)
+    if item.items_count:
+        msg.items_count = item.items_count
+    if item.items:
+        msg.items.extend([item_pb(i, memo) if i.items else _leaf_pb(i, memo) for i in item.items])
+    return msg
+
+
+def _leaf_pb(item: Item, memo: dict[int, dict[str, int]]) -> Any:
+    """``item`` without its children (one per entry of a listing: only the fields it sets)."""
+    meta = item.metadata
+    msg = pb.PathItem(
         cid=item.cid,
         name=item.name,
         path=item.path,
         size=item.size,
         is_dir=item.is_dir,
-        items=[item_pb(i, memo) for i in item.items],
-        items_count=item.items_count,
-        metadata=metadata_pb(item.metadata, memo) if item.metadata is not None else None,
+        metadata=None if meta is None else metadata_pb(meta, memo),
         file_size=item.file_size,
         mode=item.mode,
         mtime=item.mtime,
-        symlink_target=item.symlink_target,
     )
+    if item.symlink_target:
+        msg.symlink_target = item.symlink_target
+    return msg
 
 
 def links_pb(links: Links) -> Any:
@@ -376,7 +388,9 @@ def open_buckets(hub: HubContext) -> Buckets:
     attrs = AttrStore(hub.data_dir / "buckets" / "attrs.sqlite")
     hub.on_close(attrs.close)
     gateway_url = f"http://{hub.options.gateway}" if hub.options.gateway else ""
-    return Buckets(BucketRecords(hub.engine), blocks, attrs, gateway_url=gateway_url)
+    return Buckets(
+        BucketRecords(hub.engine), blocks, attrs, gateway_url=gateway_url, store=hub.store
+    )
 
 
 #: methods that enforce bucket roles themselves, so callers who do not own the thread may use them
