@@ -43,10 +43,3 @@ def test_delete_db_holding_buckets_is_refused(alice: Client) -> None:
 
 def test_delete_db_without_buckets(alice: Client) -> None:
     _delete_db(alice, alice.new_db())
-
-
-def test_threads_net_api_is_unimplemented(alice: Client) -> None:
-    """No protos of ``threads.net.pb.API`` are vendored: the service is not served."""
-    call = alice.channel.unary_unary("/threads.net.pb.API/GetHostID")
-    err = rpc_error(call, b"", metadata=alice.md())
-    assert err.code() == grpc.StatusCode.UNIMPLEMENTED
