@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import trio
 
@@ -16,6 +18,7 @@ from bucketfs.testing.hubproc import HubProcess
 from bucketfs.testing.mountproc import MountProcess
 
 CONFLICT = ".conflict-"
+T = TypeVar("T")
 
 
 class Env:
@@ -57,10 +60,10 @@ class Env:
 
     # -- the hub through the Buckets API --------------------------------------------------
 
-    def _call(self, fn):  # type: ignore[no-untyped-def]
+    def _call(self, fn: Callable[[HubSession], Awaitable[T]]) -> T:
         config = HubConfig(self.hub.address, self.key[0], self.key[1], None)
 
-        async def main():  # type: ignore[no-untyped-def]
+        async def main() -> T:
             session = await HubSession.connect(config)
             try:
                 return await fn(session)
@@ -95,7 +98,7 @@ class Env:
             await walk("")
             return out
 
-        return self._call(run)  # type: ignore[no-any-return]
+        return self._call(run)
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -108,8 +111,8 @@ def tree(root: Path) -> dict[str, bytes]:
     return out
 
 
-def conflicts(names: object) -> list[str]:
-    return sorted(n for n in names if CONFLICT in n)  # type: ignore[attr-defined]
+def conflicts(names: Iterable[str]) -> list[str]:
+    return sorted(n for n in names if CONFLICT in n)
 
 
 def log_problems(log: str) -> list[str]:

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bucketfs.testing.mountproc import MountProcess
+
 from .env import Env, conflicts, log_problems, tree
 
 MAX_SIZE = 256 << 10
@@ -89,7 +91,7 @@ class Worker:
     def _check(self, got: bytes, off: int, what: str) -> None:
         want = bytes(self.model[off : off + len(got)])
         if got != want or (len(got) == 0 and off < len(self.model)):
-            first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), -1)
+            first = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), -1)
             raise Mismatch(
                 f"{what}: {self.path.name} at {off}: got {len(got)} bytes, model "
                 f"{len(want)} (file size {len(self.model)}), first difference at +{first}"
@@ -210,7 +212,9 @@ class Worker:
             for _ in range(n):
                 self.step()
         except (Mismatch, OSError) as e:
-            failures.append(f"{self.path.name} op {self.ops}: {e!r}; last ops: {list(self.history)}")
+            failures.append(
+                f"{self.path.name} op {self.ops}: {e!r}; last ops: {list(self.history)}"
+            )
         finally:
             self.close()
             os.close(self.srcfd)
@@ -289,7 +293,14 @@ def _compare(where: str, files: dict[str, bytes], workers: list[Worker], out: li
         out.append(f"{where}: conflict names {found}")
 
 
-def _final_checks(env: Env, bucket: Path, workers: list[Worker], a, b, result: Result) -> None:  # type: ignore[no-untyped-def]
+def _final_checks(
+    env: Env,
+    bucket: Path,
+    workers: list[Worker],
+    a: MountProcess,
+    b: MountProcess | None,
+    result: Result,
+) -> None:
     _compare("mount", tree(bucket), workers, result.failures)
     for m in (a, b):
         if m is not None:
@@ -299,7 +310,12 @@ def _final_checks(env: Env, bucket: Path, workers: list[Worker], a, b, result: R
             result.log_problems += log_problems(m.log())
     fresh = env.mount(f"{a.mountpoint.name}-fresh")
     try:
-        _compare("fresh mount", tree(fresh.mountpoint / "buckets" / bucket.name), workers, result.failures)
+        _compare(
+            "fresh mount",
+            tree(fresh.mountpoint / "buckets" / bucket.name),
+            workers,
+            result.failures,
+        )
     finally:
         fresh.stop()
     _compare("hub", env.hub_files(bucket.name), workers, result.failures)

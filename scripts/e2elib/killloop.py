@@ -25,7 +25,6 @@ from .env import Env, conflicts, log_problems, tree
 from .killwriter import content
 
 
-
 @dataclass
 class Tally:
     trials: int = 0
@@ -80,8 +79,21 @@ def check(where: str, files: dict[str, bytes], log_path: Path, tally: Tally) -> 
             f"{acked.get(name)}"
         )
     for c in conflicts(files):
-        if not any(m.endswith(f": {c}") for m in tally.misfiled):
-            tally.misfiled.append(f"{where}: {c}")  # each name once, where first seen
+        if not any(f": {c} " in m for m in tally.misfiled):  # each name once, where first seen
+            tally.misfiled.append(f"{where}: {c} {_describe(c, files, acked, later)}")
+
+
+def _describe(
+    name: str, files: dict[str, bytes], acked: dict[str, int], later: dict[str, list[int]]
+) -> str:
+    """Which version a conflict copy holds, and whether its path holds the same bytes."""
+    path = name.split(".conflict-")[0]
+    data = files[name]
+    top = max([acked.get(path, 0), *later.get(path, [])])
+    versions = [v for v in range(top + 1) if content(path, v) == data]
+    acks = "acknowledged" if versions and versions[-1] <= acked.get(path, -1) else "unacknowledged"
+    same = "same bytes as" if files.get(path) == data else "other bytes than"
+    return f"(version {versions or '?'}, {acks}; {same} {path})"
 
 
 def _stop_writer(proc: subprocess.Popen[bytes]) -> None:
@@ -92,7 +104,9 @@ def _stop_writer(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def trial(env: Env, n: int, write_back: bool, target: str, rng: random.Random, tally: Tally) -> None:
+def trial(
+    env: Env, n: int, write_back: bool, target: str, rng: random.Random, tally: Tally
+) -> None:
     mode = "wb" if write_back else "sync"
     bucket_name = f"kill-{mode}-{target}"
     log_path = env.workdir / f"{bucket_name}.log"
@@ -104,7 +118,7 @@ def trial(env: Env, n: int, write_back: bool, target: str, rng: random.Random, t
         [sys.executable, "-m", "e2elib.killwriter", str(bucket), str(log_path), str(first)],
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
-    time.sleep(rng.uniform(0.3, 2.0))
+    time.sleep(rng.uniform(1.0, 5.0))
     if target in ("hub", "both"):
         env.hub.kill()
     if target in ("mount", "both"):
@@ -123,6 +137,7 @@ def trial(env: Env, n: int, write_back: bool, target: str, rng: random.Random, t
     if target == "hub":
         a.stop()  # a clean stop pushes what it holds
     tally.log_problems += [line for line in log_problems(a.log()) if "conflict" in line]
+    a.log_path.rename(a.log_path.with_suffix(f".{n}.log"))  # kept: the restart overwrites it
     a.start()  # the same cache directory: write-back replays its journal
     tally.trials += 1
     check(f"trial {n} remount", tree(bucket), log_path, tally)
@@ -130,7 +145,12 @@ def trial(env: Env, n: int, write_back: bool, target: str, rng: random.Random, t
     tally.log_problems += [line for line in log_problems(a.log()) if "conflict" in line]
     fresh = env.mount(f"{bucket_name}-fresh{n}")
     try:
-        check(f"trial {n} fresh mount", tree(fresh.mountpoint / "buckets" / bucket_name), log_path, tally)
+        check(
+            f"trial {n} fresh mount",
+            tree(fresh.mountpoint / "buckets" / bucket_name),
+            log_path,
+            tally,
+        )
     finally:
         fresh.stop()
     check(f"trial {n} hub", env.hub_files(bucket_name), log_path, tally)

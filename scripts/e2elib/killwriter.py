@@ -8,14 +8,17 @@ from __future__ import annotations
 import os
 import random
 import sys
+import time
 from pathlib import Path
 
-PATHS = 12
+PATHS = 4
 
 
 def content(path: str, version: int) -> bytes:
+    """Version ``version`` of ``path``: random bytes, or nothing one time in eight (an
+    O_TRUNC open closed without a write)."""
     rng = random.Random(f"{path}-{version}")
-    return rng.randbytes(rng.randrange(1, 48 << 10))
+    return b"" if rng.random() < 0.125 else rng.randbytes(rng.randrange(1, 48 << 10))
 
 
 def writer(bucket: Path, log_path: Path, first: int) -> None:
@@ -29,12 +32,18 @@ def writer(bucket: Path, log_path: Path, first: int) -> None:
 
     version = first
     while True:
-        name = f"d{rng.randrange(3)}/p{rng.randrange(PATHS)}"
+        name = f"d{rng.randrange(2)}/p{rng.randrange(PATHS)}"
         note(f"begin {name} {version}")
         try:
             (bucket / name).parent.mkdir(exist_ok=True)
             out = os.open(bucket / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.write(out, content(name, version))
+            data = content(name, version)
+            if rng.random() < 0.25:  # held open while earlier versions upload
+                os.write(out, data[: len(data) // 2])
+                time.sleep(rng.uniform(0.1, 1.0))
+                data = data[len(data) // 2 :]
+            if data:
+                os.write(out, data)
             if rng.random() < 0.2:
                 os.fsync(out)
             os.close(out)
@@ -43,7 +52,6 @@ def writer(bucket: Path, log_path: Path, first: int) -> None:
             return
         note(f"ack {name} {version}")
         version += 1
-
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ a fresh mount and the hub) and no ``.conflict-`` name may appear."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import threading
@@ -41,10 +42,8 @@ class LoadResult:
 
 def lister(directory: Path, stop: threading.Event, count: list[int]) -> None:
     while not stop.is_set():
-        try:
+        with contextlib.suppress(OSError):
             os.listdir(directory)
-        except OSError:
-            pass
         count[0] += 1
 
 
