@@ -102,11 +102,13 @@ class Env:
 
 
 def tree(root: Path) -> dict[str, bytes]:
-    """Every file below ``root`` through a mount (relative path -> bytes)."""
+    """Every regular file below ``root`` through a mount (relative path -> bytes)."""
     out: dict[str, bytes] = {}
     for dirpath, _dirs, files in os.walk(root):
         for f in files:
             p = Path(dirpath) / f
+            if p.is_symlink():
+                continue
             out[p.relative_to(root).as_posix()] = p.read_bytes()
     return out
 

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bucketfs.testing.mountproc import MountProcess
 
@@ -220,26 +221,35 @@ class Worker:
             os.close(self.srcfd)
 
 
-def other_client(bucket: Path, stop: threading.Event, counter: list[int], seed: int) -> None:
-    """Changes other paths of the bucket through the second mount until ``stop``."""
+def other_client(bucket: Path, stop: threading.Event, counter: list[Any], seed: int) -> None:
+    """Changes other paths of the bucket through the second mount until ``stop``: files beside
+    the workers' files and in a subdirectory (writes, removals, symlinks), directories made and
+    removed again."""
     rng = random.Random(f"other-{seed}")
     (bucket / "other").mkdir(exist_ok=True)
     while not stop.is_set():
-        name = bucket / "other" / f"o{rng.randrange(8)}"
+        where = bucket / "other" if rng.random() < 0.5 else bucket
+        name = where / f"o{rng.randrange(8)}"
         r = rng.random()
         try:
-            if r < 0.7:
+            if r < 0.6:
                 name.write_bytes(rng.randbytes(rng.randrange(1, 4096)))
-            elif r < 0.85:
+            elif r < 0.75:
                 name.unlink(missing_ok=True)
+            elif r < 0.85:
+                link = where / f"l{rng.randrange(4)}"
+                link.unlink(missing_ok=True)
+                link.symlink_to(name.name)
             else:
-                d = bucket / "other" / f"d{rng.randrange(3)}"
-                d.mkdir(exist_ok=True)
+                d = where / f"d{rng.randrange(3)}"
+                d.mkdir()
                 d.rmdir()
-        except OSError:
-            pass
+        except OSError as e:
+            counter[1] += 1
+            if len(counter) < 12:
+                counter.append(f"{e!r}")
         counter[0] += 1
-        time.sleep(0.01)
+        time.sleep(0.005)
 
 
 def exercise(
@@ -257,7 +267,8 @@ def exercise(
         src = bucket / f"src{w}"
         src.write_bytes(source_bytes(seed, w))
         workers_.append(Worker(bucket / f"f{w}", src, seed, w))
-    stop, counter, helper = threading.Event(), [0], None
+    stop, helper = threading.Event(), None
+    counter: list[Any] = [0, 0]  # changes, errors, the first errors
     b = None
     if other:
         b = env.mount(f"ex-{tag}-b", write_back=write_back)
@@ -278,6 +289,8 @@ def exercise(
     if helper is not None:
         helper.join()
     result.other_ops = counter[0]
+    if counter[1]:
+        result.failures.append(f"the other mount got {counter[1]} errors: {counter[2:]}")
     _final_checks(env, bucket, workers_, a, b, result)
     return result
 

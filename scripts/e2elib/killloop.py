@@ -6,8 +6,9 @@ version, byte for byte, through the remounted mount, a fresh mount and the hub, 
 ``.conflict-`` name appeared (there is only one writer).
 
 A path may also hold a version that was being written when the kill came (begun, not
-acknowledged: full or empty, as after a crash of a local filesystem); anything else (an older
-acknowledged version, other bytes, nothing) counts as lost.
+acknowledged: all of it or a prefix, as a local filesystem keeps when the writer dies in the
+middle; the writer is killed too when only the hub was); anything else (an older acknowledged
+version, other bytes, nothing) counts as lost.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ def check(where: str, files: dict[str, bytes], log_path: Path, tally: Tally) -> 
         got = files.get(name)
         if name in acked and got == content(name, acked[name]):
             continue
-        if any(got == content(name, v) or got == b"" for v in later.get(name, [])):
+        if got is not None and any(
+            content(name, v).startswith(got) for v in later.get(name, [])
+        ):  # being written when the writer died: a prefix (closed by its exit) or all
             tally.inflight_kept += where.endswith("remount")
             continue
         if name not in acked and got is None:
