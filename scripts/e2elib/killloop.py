@@ -35,10 +35,16 @@ class Tally:
     inflight_kept: int = 0
     log_problems: list[str] = field(default_factory=list)
 
+    @property
+    def lost_paths(self) -> int:
+        """Paths that held an older version, each counted once per trial."""
+        return len({" ".join(line.split()[1:4:2]) for line in self.lost})
+
     def summary(self, mode: str, target: str) -> str:
         return (
             f"{mode}/kill {target}: {self.trials} trials, {self.acked} acknowledged writes, "
-            f"{len(self.lost)} lost, {len(self.misfiled)} misfiled, {self.inflight_kept} "
+            f"{self.lost_paths} lost (path and trial; {len(self.lost)} seen through the "
+            f"remount, fresh mount and hub), {len(self.misfiled)} misfiled, {self.inflight_kept} "
             f"unacknowledged versions kept, {len(self.log_problems)} log problems"
         )
 
