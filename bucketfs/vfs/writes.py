@@ -16,6 +16,7 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,6 +34,7 @@ from bucketfs.errors import (
     Unsupported,
 )
 from bucketfs.vfs.backend import PushResultLike, RootLike
+from bucketfs.vfs.cids import file_cid
 from bucketfs.vfs.core import MAX_FILE_SIZE, SEED, VfsCore, check_name_length
 from bucketfs.vfs.files import OpenFile, held
 from bucketfs.vfs.ledger import conflict_name
@@ -40,6 +42,15 @@ from bucketfs.vfs.nodes import Attr, Kind, Node
 
 log = logging.getLogger("bucketfs.vfs")
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StoredEarlier:
+    """A push found already done (``PushResultLike``): the CID at the path and the root."""
+
+    cid: str
+    root: RootLike
+
 
 CONFLICT_RETRIES = 5  # write-back: rounds refused by a moved root before the round is retried
 #: seconds a push keeps retrying on new roots while other changes of the bucket win the race
@@ -308,6 +319,8 @@ class WriteOps(VfsCore):
 
             with self.transfers.uploading([(f"{key}/{path}", size, None)]) as tids:
                 res = await self.path_checked(thread, key, path, of.base_cid, send, precise=True)
+                if res is None:
+                    res = await self._already_there(thread, key, path, of)
                 if res is None:  # someone else changed the file meanwhile
                     res = await self._beside(node, path, send)
             of.pushed_generation, of.pushed_cid, of.base_cid = generation, res.cid, res.cid
@@ -380,6 +393,21 @@ class WriteOps(VfsCore):
                 current = ""
             if current != base:
                 return None
+
+    async def _already_there(
+        self, thread: str, key: str, path: str, of: OpenFile
+    ) -> PushResultLike | None:
+        """The path holds exactly the staged bytes: an earlier attempt of this push was stored
+        before the hub could answer (it was killed, the connection broke). Not a conflict."""
+        try:
+            listing = await self.api.list_path(thread, key, path)
+        except NotFound:
+            return None
+        mine = await trio.to_thread.run_sync(file_cid, of.path)
+        if listing.item.cid != mine:
+            return None
+        log.info("hub %s: %s/%s was stored before the hub answered", self.hub_address, key, path)
+        return StoredEarlier(mine, listing.root)
 
     async def _beside(
         self, node: Node, path: str, send: Callable[[str, None, str], Awaitable[PushResultLike]]

@@ -130,3 +130,24 @@ def test_a_listing_older_than_our_change_never_takes_the_file_back(env: Env) -> 
         assert env.vfs.status()["conflicts"] == []
 
     env.run(body)
+
+
+def test_a_push_the_hub_stored_before_it_could_answer_is_not_a_conflict(env: Env) -> None:
+    """The hub stored our push and died before answering (kill -9); the retry finds the path
+    holding exactly the staged bytes: done, no ``.conflict-`` copy (found by scripts/killloop)."""
+
+    async def body() -> None:
+        await env.mkdir("b")
+        await env.write("b/f", b"v1")
+        other = env.new_vfs()
+        await other.start()
+        ino = (await env.resolve("b/f")).ino
+        fh = await env.vfs.open(ino, os.O_WRONLY | os.O_TRUNC)
+        await env.vfs.write(fh, 0, b"v2")
+        await env.write("b/f", b"v2", other)  # what the lost first attempt stored
+        await env.vfs.release(fh)
+        assert sorted(await env.ls("b")) == ["f"]
+        assert env.api_file("b", "f") == b"v2"
+        assert env.vfs.status()["conflicts"] == []
+
+    env.run(body)
