@@ -28,7 +28,15 @@ from typing import cast
 
 import trio
 
-from bucketfs.errors import CorruptData, NameTooLong, NotADirectory, NotFound, ReadOnly
+from bucketfs.errors import (
+    CorruptData,
+    NameTooLong,
+    NotADirectory,
+    NotFound,
+    ReadOnly,
+    TimedOut,
+    Unavailable,
+)
 from bucketfs.vfs.backend import BucketsApi, CapabilitiesLike, EntryLike, SessionLike
 from bucketfs.vfs.bucketstate import BucketStates, TrackedApi
 from bucketfs.vfs.cids import CHUNK_SIZE, is_single_block
@@ -366,8 +374,13 @@ class VfsCore:
             raise NotADirectory(f"{node.name} is not a directory")
         key, path = node.bucket, self.inodes.bucket_path(node)
         cached = self.listings.get((key, path))
-        if cached is None or not await self._valid(key, cached):
-            cached = await self.load(node, key, path)
+        try:
+            if cached is None or not await self._valid(key, cached):
+                cached = await self.load(node, key, path)
+        except (Unavailable, TimedOut) as exc:
+            if cached is None:
+                raise
+            log.debug("hub unreachable, listing %s/%s from the cache: %s", key[-8:], path, exc)
         if cached.ahead < PREFETCH_DEPTH:
             self._prefetch_children(node, cached, PREFETCH_DEPTH)
         return cached.entries

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from bucketfs.errors import InvalidArgument
+from bucketfs.errors import InvalidArgument, TimedOut, Unavailable
 from bucketfs.vfs.backend import RootLike, SessionLike
 
 LIST_TTL = 1.0
@@ -82,8 +82,13 @@ class BucketIndex:
     async def names(self) -> dict[str, RootLike]:
         if not self.fresh():
             started = time.monotonic()
-            thread = await self.thread_id(create=False)
-            roots = await self.session.buckets.list(thread) if thread else []
+            try:
+                thread = await self.thread_id(create=False)
+                roots = await self.session.buckets.list(thread) if thread else []
+            except (Unavailable, TimedOut):
+                if self._fetched < 0:
+                    raise
+                return self.by_name  # hub unreachable: the buckets last listed keep serving
             self.by_name = dir_names(roots)
             self._fetched, self._started = time.monotonic(), started
         return self.by_name
