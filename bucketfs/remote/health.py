@@ -62,10 +62,12 @@ class HubHealth:
         if cause is None:
             return
         took = trio.current_time() - self.since
-        raise type(cause)(
+        err = type(cause)(
             f"hub {self.address} is unreachable (for {took:.0f} s, checked every "
             f"{PROBE_PAUSE:.0f} s in the background): {cause.message}"
         )
+        err.hub_down = True  # type: ignore[attr-defined]  # never retried (retry.py)
+        raise err
 
     def quiet(self) -> bool:
         """Whether nothing was heard from the hub for ``QUIET`` seconds."""

@@ -57,6 +57,8 @@ def is_retryable(err: BaseException, *, idempotent: bool) -> bool:
     """The retry predicate: unreachable or slow hub, and a call that may be repeated."""
     if not isinstance(err, (errors.Unavailable, errors.TimedOut)):
         return False
+    if getattr(err, "hub_down", False):  # the hub was known down when the call started
+        return False
     return idempotent or never_sent(err)
 
 

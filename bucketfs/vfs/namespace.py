@@ -61,6 +61,7 @@ class BucketIndex:
         self._fetched = -1e9
         self._started = -1e9
         self.watch_since: float | None = None
+        self._listed = False  # listed once: while the hub is unreachable, by_name serves
 
     async def thread_id(self, create: bool) -> str | None:
         if self.thread is None:
@@ -86,11 +87,12 @@ class BucketIndex:
                 thread = await self.thread_id(create=False)
                 roots = await self.session.buckets.list(thread) if thread else []
             except (Unavailable, TimedOut):
-                if self._fetched < 0:
+                if not self._listed:
                     raise
                 return self.by_name  # hub unreachable: the buckets last listed keep serving
             self.by_name = dir_names(roots)
             self._fetched, self._started = time.monotonic(), started
+            self._listed = True
         return self.by_name
 
     def name_of(self, key: str) -> str | None:
