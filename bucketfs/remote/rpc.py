@@ -25,11 +25,10 @@ from typing import Any, Generic, TypeVar
 
 import grpc
 import trio
+from grpc_health.v1 import health_pb2
 
 from bucketfs import errors
 from bucketfs.auth.apisig import api_key_metadata
-from grpc_health.v1 import health_pb2
-
 from bucketfs.proto import threads_pb2
 from bucketfs.remote.bridge import HEALTH_CHECK, Bidi, Bridge, Metadata, ResponseStream
 from bucketfs.remote.health import DOWN, HubHealth
