@@ -9,6 +9,12 @@ Every call of a session asks ``HubHealth`` before it starts and tells it how it 
   hub and how long it has been down, instead of each waiting the full budget again; one
   background task probes the hub (a health check that connects as soon as it listens) every
   ``PROBE_PAUSE`` seconds, and the first answer, to it or to any call, marks the hub up;
+* a hub that stops answering is noticed before the deadline: while a unary call has waited
+  ``STALL`` seconds and nothing was heard from the hub for as long, a watchdog sends a health
+  check; no answer within ``PROBE_TIMEOUT`` marks the hub down (``TimedOut``) and ends the
+  calls waiting on it (with the fast-fail error), so that a caller with a fallback (a cached
+  listing) answers after about ``STALL + PROBE_TIMEOUT`` seconds, not the whole budget; a hub
+  that answers the check is only slow, and its calls keep their deadline;
 * any answer of the hub, errors included, counts as "heard": streams (which have no deadline,
   transfers take as long as they take) are opened only after the hub was heard within
   ``QUIET`` seconds, or after a health check within the call budget, so that a stopped hub
@@ -19,15 +25,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import trio
 
 from bucketfs import errors
 
 log = logging.getLogger("bucketfs.remote")
+T = TypeVar("T")
 
 PROBE_PAUSE = 1.0  # seconds between probes while the hub is down
-PROBE_TIMEOUT = 2.0  # seconds one probe waits for the hub to connect and answer
+PROBE_TIMEOUT = 1.5  # seconds one probe waits for the hub to connect and answer
+STALL = 1.5  # seconds a call waits, with nothing heard from the hub, before the watchdog asks
 QUIET = 2.0  # seconds without a word from the hub after which a stream is preceded by a check
 
 #: errors that say the hub cannot be used now (not: the hub said no)
@@ -51,6 +60,8 @@ class HubHealth:
         self._scope = trio.CancelScope()
         self._probing = False
         self._closed = False
+        self._waiting: dict[trio.CancelScope, float] = {}  # calls in flight: their start
+        self._watching = False
 
     @property
     def down(self) -> bool:
@@ -72,6 +83,45 @@ class HubHealth:
     def quiet(self) -> bool:
         """Whether nothing was heard from the hub for ``QUIET`` seconds."""
         return trio.current_time() - self.heard > QUIET
+
+    async def watched(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run one attempt of a unary call under the stall watchdog (module docstring)."""
+        with trio.CancelScope() as scope:
+            self._waiting[scope] = trio.current_time()
+            if not self._watching and not self._closed:
+                self._watching = True
+                trio.lowlevel.spawn_system_task(self._watchdog, name="bucketfs hub watchdog")
+            try:
+                return await attempt()
+            finally:
+                del self._waiting[scope]
+        self.check()  # the watchdog ended the call: the hub is down
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _watchdog(self) -> None:
+        try:
+            while self._waiting and not self._closed:
+                await trio.sleep(STALL / 3)
+                now = trio.current_time()
+                stalled = [s for s, t in self._waiting.items() if now - t > STALL]
+                if not stalled or now - self.heard <= STALL or self.cause is not None:
+                    continue
+                if await self._probe(PROBE_TIMEOUT):
+                    self.heard = trio.current_time()
+                    continue
+                took = trio.current_time() - min(self._waiting.values(), default=now)
+                self.outcome(
+                    errors.TimedOut(
+                        f"hub {self.address} did not answer for {took:.1f} s "
+                        f"(not even a health check within {PROBE_TIMEOUT:.1f} s)"
+                    )
+                )
+                for scope in stalled:
+                    scope.cancel()
+        except Exception as exc:  # the channel was closed under the check
+            log.debug("hub %s: watchdog ended: %s", self.address, exc)
+        finally:
+            self._watching = False
 
     def answered(self) -> None:
         """The hub answered something (a reply or an error of its own): it is up."""

@@ -18,6 +18,7 @@ message has arrived (a stream cannot be replayed after that).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -136,13 +137,15 @@ class Rpc:
                 metadata, token = await self.metadata(thread, extra)
                 left = max(MIN_ATTEMPT, deadline - trio.current_time())
                 try:
-                    reply = await self.bridge.unary(
+                    call = functools.partial(
+                        self.bridge.unary,
                         method,
                         request,
                         reply_cls,
                         metadata=metadata,
                         timeout=min(per_attempt, left),
                     )
+                    reply = await self.health.watched(call)
                 except grpc.RpcError as err:
                     if not refreshed and await self._refresh_if_rejected(err, token):
                         refreshed = True
