@@ -34,7 +34,7 @@ from bucketfs import errors
 log = logging.getLogger("bucketfs.remote")
 T = TypeVar("T")
 
-PROBE_PAUSE = 1.0  # seconds between probes while the hub is down
+PROBE_PAUSE = 0.25  # seconds between probes while the hub is down (each waits for a connection)
 PROBE_TIMEOUT = 1.5  # seconds one probe waits for the hub to connect and answer
 STALL = 1.5  # seconds a call waits, with nothing heard from the hub, before the watchdog asks
 QUIET = 2.0  # seconds without a word from the hub after which a stream is preceded by a check
