@@ -75,7 +75,7 @@ class HubHealth:
         took = trio.current_time() - self.since
         err = type(cause)(
             f"hub {self.address} is unreachable (for {took:.0f} s, checked every "
-            f"{PROBE_PAUSE:.0f} s in the background): {cause.message}"
+            f"{PROBE_PAUSE:g} s in the background): {cause.message}"
         )
         err.hub_down = True  # type: ignore[attr-defined]  # never retried (retry.py)
         raise err
