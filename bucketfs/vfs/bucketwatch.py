@@ -161,13 +161,11 @@ class BucketWatcher:
     # -- refreshing a bucket ------------------------------------------------------------
 
     def set_aside(self, key: str) -> None:
-        """Copy the bucket's cached listings aside (kept for the comparison) and start a new
-        generation: from now on lookups ask the hub. The old listings stay in the cache (a new
-        generation never takes them for current) so that, while the hub is unreachable, the
-        names known keep serving (``VfsCore.listing``)."""
+        """Move the bucket's cached listings aside (kept for the comparison) and start a new
+        generation: from now on lookups ask the hub."""
         saved = self.saved.setdefault(key, {})
         for k in [k for k in self.core.listings if k[0] == key]:
-            saved.setdefault(k[1], self.core.listings[k])
+            saved.setdefault(k[1], self.core.listings.pop(k))
         self.core.states.bump(key)
 
     def suspect(self, key: str) -> None:
