@@ -96,6 +96,10 @@ class Unavailable(BucketfsError):
     temporary = True
 
 
+class HubUnreachable(Unavailable):
+    """The hub refused the connection or cannot be reached (not running, network down)."""
+
+
 class TimedOut(BucketfsError):
     """The hub did not answer in time."""
 

@@ -34,6 +34,7 @@ ERRNO: dict[type[BaseException], int] = {
     errors.ReadOnly: errno.EROFS,
     errors.Conflict: errno.EBUSY,
     errors.TimedOut: errno.ETIMEDOUT,
+    errors.HubUnreachable: errno.EHOSTDOWN,
     errors.Unavailable: errno.EIO,
     errors.CorruptData: errno.EIO,
 }

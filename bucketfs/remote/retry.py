@@ -32,7 +32,9 @@ class RetryPolicy:
     """How often and how long to retry temporary failures."""
 
     attempts: int = 3  # total attempts, including the first
-    budget: float = 10.0  # seconds since the first attempt after which no new attempt starts
+    #: seconds since the first attempt after which no new attempt starts; also the deadline of
+    #: a whole unary call (``Rpc.unary``): a hub that does not answer fails a call within it
+    budget: float = 8.0
     base_delay: float = 0.1  # seconds before the first retry (upper bound of the jitter)
     max_delay: float = 2.0
 
@@ -54,6 +56,8 @@ def never_sent(err: BaseException) -> bool:
 def is_retryable(err: BaseException, *, idempotent: bool) -> bool:
     """The retry predicate: unreachable or slow hub, and a call that may be repeated."""
     if not isinstance(err, (errors.Unavailable, errors.TimedOut)):
+        return False
+    if getattr(err, "hub_down", False):  # the hub was known down when the call started
         return False
     return idempotent or never_sent(err)
 

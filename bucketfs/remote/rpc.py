@@ -6,7 +6,11 @@
   when the session has an identity, ``x-textile-thread`` when a thread is given;
 * one transparent GetToken re-run when the hub rejects the token, then the call again;
 * translation of gRPC status to ``bucketfs.errors`` (``remote/status.py``), naming the hub;
-* retries (``remote/retry.py``) for idempotent calls and for calls that never left.
+* retries (``remote/retry.py``) for idempotent calls and for calls that never left;
+* the time budget of the call: one deadline, ``retry.budget`` seconds from its start (or the
+  ``timeout`` the caller gives), that every attempt's gRPC deadline is cut to;
+* the hub's up/down state (``remote/health.py``): a call started while the hub is down fails at
+  once; every outcome tells the state whether the hub answered.
 
 Streams: ``stream`` returns a ``RemoteStream`` that applies the same rules until its first
 message has arrived (a stream cannot be replayed after that).
@@ -14,17 +18,21 @@ message has arrived (a stream cannot be replayed after that).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 import grpc
 import trio
+from grpc_health.v1 import health_pb2
 
 from bucketfs import errors
 from bucketfs.auth.apisig import api_key_metadata
 from bucketfs.proto import threads_pb2
-from bucketfs.remote.bridge import Bidi, Bridge, Metadata, ResponseStream
+from bucketfs.remote.bridge import HEALTH_CHECK, Bidi, Bridge, Metadata, ResponseStream
+from bucketfs.remote.health import DOWN, HubHealth
 from bucketfs.remote.retry import NO_RETRY, RetryPolicy, with_retries
 from bucketfs.remote.status import error_from_rpc, is_token_rejection
 from bucketfs.remote.tokens import Tokens, TokenStore
@@ -34,6 +42,7 @@ T = TypeVar("T")
 THREAD_HEADER = "x-textile-thread"
 THREAD_NAME_HEADER = "x-textile-thread-name"
 GET_TOKEN = "/threads.pb.API/GetToken"
+MIN_ATTEMPT = 0.05  # seconds: the shortest gRPC deadline an attempt is given
 
 
 class Rpc:
@@ -56,6 +65,7 @@ class Rpc:
         self.address = address
         self.timeout = timeout
         self.retry = retry
+        self.health = HubHealth(address, bridge.wait_ready)
         self._api_key = api_key
         self._api_secret = api_secret
         self._signature_ttl = signature_ttl
@@ -89,7 +99,10 @@ class Rpc:
         return tuple(headers), token
 
     def translate(self, err: grpc.RpcError, method: str) -> errors.BucketfsError:
-        return error_from_rpc(err, address=self.address, method=method.rsplit("/", 1)[-1])
+        """The bucketfs error for ``err``; the hub's health learns whether it answered."""
+        error = error_from_rpc(err, address=self.address, method=method.rsplit("/", 1)[-1])
+        self.health.outcome(error)
+        return error
 
     async def _refresh_if_rejected(self, err: grpc.RpcError, token: str | None) -> bool:
         """On a token rejection, fetch a new token and say that the call may be repeated."""
@@ -111,33 +124,64 @@ class Rpc:
         extra: Sequence[tuple[str, str]] = (),
         timeout: float | None = None,
     ) -> Any:
-        """One unary call with auth, translation and (when allowed) retries."""
+        """One unary call with auth, translation and (when allowed) retries, all within one
+        deadline: ``timeout`` s from now if given, else the retry budget (module docstring)."""
+        self.health.check()
+        budget = timeout if timeout is not None else self.retry.budget
+        deadline = trio.current_time() + max(budget, MIN_ATTEMPT)
+        per_attempt = timeout if timeout is not None else self.timeout
 
         async def attempt() -> Any:
             refreshed = False
             while True:
                 metadata, token = await self.metadata(thread, extra)
+                left = max(MIN_ATTEMPT, deadline - trio.current_time())
                 try:
-                    return await self.bridge.unary(
+                    call = functools.partial(
+                        self.bridge.unary,
                         method,
                         request,
                         reply_cls,
                         metadata=metadata,
-                        timeout=timeout or self.timeout,
+                        timeout=min(per_attempt, left),
                     )
+                    reply = await self.health.watched(call)
                 except grpc.RpcError as err:
                     if not refreshed and await self._refresh_if_rejected(err, token):
                         refreshed = True
                         continue
                     raise self.translate(err, method) from None
+                self.health.answered()
+                return reply
 
-        return await with_retries(attempt, self.retry, idempotent=idempotent, pause=self.pause)
+        policy = self.retry if timeout is None else replace(self.retry, budget=budget)
+        return await with_retries(attempt, policy, idempotent=idempotent, pause=self.pause)
 
     async def pause(self, delay: float, patience: float) -> None:
         """Between retries: the backoff delay, then up to ``patience`` s more while the
         channel is not connected (a restarting hub is used again as soon as it listens)."""
         await trio.sleep(delay)
-        await self.bridge.wait_ready(patience)
+        if await self.bridge.wait_ready(patience):
+            self.health.answered()
+
+    async def ready_for_stream(self) -> None:
+        """Before a stream (which has no deadline) is opened: fail at once while the hub is
+        down, and make sure it answers when it has not been heard for a while (one health
+        check within the call budget), so that a stopped hub fails the stream, not hangs it."""
+        self.health.check()
+        if not self.health.quiet():
+            return
+        try:
+            await self.unary(
+                HEALTH_CHECK,
+                health_pb2.HealthCheckRequest(),
+                health_pb2.HealthCheckResponse,
+                idempotent=True,
+            )
+        except DOWN:
+            raise
+        except errors.BucketfsError:
+            pass  # any answer counts (a hub without the health service says UNIMPLEMENTED)
 
     def stream(
         self,
@@ -170,6 +214,7 @@ class Rpc:
         thread: str | None = None,
     ) -> tuple[Bidi[Any], str | None]:
         """Open a bidi call with fresh metadata; returns it and the token it carries."""
+        await self.ready_for_stream()
         metadata, token = await self.metadata(thread)
         return self.bridge.bidi(method, request_cls, reply_cls, metadata=metadata), token
 
@@ -181,7 +226,7 @@ class Rpc:
             threads_pb2.GetTokenRequest,
             threads_pb2.GetTokenReply,
             metadata=metadata,
-            timeout=self.timeout,
+            timeout=min(self.timeout, max(self.retry.budget, MIN_ATTEMPT)),
         )
         try:
             async with call:
@@ -244,6 +289,7 @@ class RemoteStream(Generic[T]):
         return self
 
     async def _first(self) -> Any:
+        await self._rpc.ready_for_stream()
         refreshed = False
 
         async def attempt() -> Any:
@@ -283,6 +329,7 @@ class RemoteStream(Generic[T]):
             except grpc.RpcError as err:
                 await self.aclose()
                 raise self._rpc.translate(err, self._method) from None
+            self._rpc.health.answered()
             if message is _SKIP_END:
                 await self.aclose()
                 raise StopAsyncIteration

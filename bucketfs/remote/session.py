@@ -34,8 +34,8 @@ class HubConfig:
     api_secret: str | None  # None for an insecure key
     identity: Identity | None  # user keys: GetToken with it; token cached in token_cache
     token_cache: TokenStore | None = None
-    timeout: float = 30.0  # per-call deadline of unary calls, seconds
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float = 8.0  # deadline of one attempt of a unary call, seconds (within the budget)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # its budget: the deadline of a call
     signature_ttl: timedelta = timedelta(minutes=30)  # validity of each fresh API signature
     max_threads: int = 32  # worker threads reading streams (and as many for Listen)
 
@@ -101,6 +101,7 @@ class HubSession:
             raise type(err)(f"cannot use hub {self.address}: {err.message}") from None
 
     async def aclose(self) -> None:
+        self.rpc.health.close()
         self._channel.close()
 
     async def __aenter__(self) -> HubSession:

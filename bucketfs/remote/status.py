@@ -53,7 +53,7 @@ _CODES: dict[grpc.StatusCode, type[errors.BucketfsError]] = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: errors.QuotaExceeded,
     grpc.StatusCode.ABORTED: errors.Conflict,
     grpc.StatusCode.DATA_LOSS: errors.CorruptData,
-    grpc.StatusCode.UNAVAILABLE: errors.Unavailable,
+    grpc.StatusCode.UNAVAILABLE: errors.HubUnreachable,
     grpc.StatusCode.CANCELLED: errors.Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: errors.TimedOut,
 }
@@ -104,7 +104,7 @@ def error_from_status(
         cls = next((c for marker, c in _TEXTS if marker in text), None)
     if cls is None:
         cls = _CODES.get(code, errors.BucketfsError)
-    if cls in (errors.Unavailable, errors.TimedOut):
+    if cls in (errors.HubUnreachable, errors.Unavailable, errors.TimedOut):
         where = f"hub {address}" if address else "hub"
         what = f" ({method})" if method else ""
         verb = "did not answer in time" if cls is errors.TimedOut else "is unreachable"

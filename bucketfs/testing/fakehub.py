@@ -7,7 +7,7 @@ sizes, modes, mtimes, range reads, symlinks, list paging, the root check and ret
 SetPath/MovePath and per-file attributes in PushPaths: the last two only with
 ``push_paths_attrs``, which stands for that revision of the hub). ``FakeSession(hub)`` exposes it with
 the shape of ``bucketfs.remote.session.HubSession``. Capabilities can be switched off to behave
-like a plain Textile hub, ``hub.offline = True`` makes every call fail with ``Unavailable``
+like a plain Textile hub, ``hub.offline = True`` makes every call fail with ``HubUnreachable``
 (a stopped hub) and ``hub.fail_next(method, error)`` injects one failure. ``hub.calls`` counts calls per method.
 
 Files get their real IPFS CIDs (``bucketfs.ipfs.importer``); directories other than the empty
@@ -28,11 +28,11 @@ import trio
 from bucketfs.errors import (
     AlreadyExists,
     Conflict,
+    HubUnreachable,
     InvalidArgument,
     IsADirectory,
     NotADirectory,
     NotFound,
-    Unavailable,
     Unsupported,
 )
 from bucketfs.ipfs.cid import CID, DAG_PB, Block
@@ -132,7 +132,7 @@ class FakeHub:
     def _enter(self, method: str) -> None:
         self.calls[method] += 1
         if self.offline:
-            raise Unavailable("hub fake: connection refused")
+            raise HubUnreachable("hub fake: connection refused")
         pending = self.failures.get(method)
         if pending:
             raise pending.pop(0)

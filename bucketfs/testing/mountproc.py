@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=10.0, help="per-call deadline (s)")
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO,
+        level=logging.DEBUG if os.environ.get("BFS_DEBUG") else logging.INFO,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )

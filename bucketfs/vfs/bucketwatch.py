@@ -62,6 +62,7 @@ class BucketWatcher:
         self.reconnects = 0
         core.on_thread_seen = self.ensure
         core.on_foreign = self.suspect
+        core.set_aside_listing = lambda key, path: self.saved.get(key, {}).get(path)
         core.states.on_idle = self._held
 
     def ensure(self, thread: str) -> None:

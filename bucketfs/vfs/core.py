@@ -28,7 +28,15 @@ from typing import cast
 
 import trio
 
-from bucketfs.errors import CorruptData, NameTooLong, NotADirectory, NotFound, ReadOnly
+from bucketfs.errors import (
+    CorruptData,
+    NameTooLong,
+    NotADirectory,
+    NotFound,
+    ReadOnly,
+    TimedOut,
+    Unavailable,
+)
 from bucketfs.vfs.backend import BucketsApi, CapabilitiesLike, EntryLike, SessionLike
 from bucketfs.vfs.bucketstate import BucketStates, TrackedApi
 from bucketfs.vfs.cids import CHUNK_SIZE, is_single_block
@@ -150,6 +158,8 @@ class VfsCore:
         self.watch_since: float | None = None  # the buckets DB's Listen stream covers from then
         self.on_thread_seen: Callable[[str], None] | None = None  # starts the watcher
         self.on_foreign: Callable[[str], None] | None = None  # a change not ours (watcher)
+        #: a listing the watcher set aside (its stream broke): served while the hub is away
+        self.set_aside_listing: Callable[[str, str], CachedListing | None] | None = None
         self._loading: dict[tuple[str, str], trio.Event] = {}
         self._revalidating: dict[str, trio.Event] = {}
         self._prefetch_limit = trio.CapacityLimiter(PREFETCH)
@@ -369,8 +379,15 @@ class VfsCore:
             raise NotADirectory(f"{node.name} is not a directory")
         key, path = node.bucket, self.inodes.bucket_path(node)
         cached = self.listings.get((key, path))
-        if cached is None or not await self._valid(key, cached):
-            cached = await self.load(node, key, path)
+        try:
+            if cached is None or not await self._valid(key, cached):
+                cached = await self.load(node, key, path)
+        except (Unavailable, TimedOut) as exc:  # hub unreachable: what we know serves
+            if cached is None and self.set_aside_listing is not None:
+                cached = self.set_aside_listing(key, path)
+            if cached is None:
+                raise
+            log.debug("hub unreachable, listing %s/%s from the cache: %s", key[-8:], path, exc)
         if cached.ahead < PREFETCH_DEPTH:
             self._prefetch_children(node, cached, PREFETCH_DEPTH)
         return cached.entries

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from bucketfs.errors import InvalidArgument
+from bucketfs.errors import InvalidArgument, TimedOut, Unavailable
 from bucketfs.vfs.backend import RootLike, SessionLike
 
 LIST_TTL = 1.0
@@ -61,6 +61,7 @@ class BucketIndex:
         self._fetched = -1e9
         self._started = -1e9
         self.watch_since: float | None = None
+        self._listed = False  # listed once: while the hub is unreachable, by_name serves
 
     async def thread_id(self, create: bool) -> str | None:
         if self.thread is None:
@@ -82,10 +83,16 @@ class BucketIndex:
     async def names(self) -> dict[str, RootLike]:
         if not self.fresh():
             started = time.monotonic()
-            thread = await self.thread_id(create=False)
-            roots = await self.session.buckets.list(thread) if thread else []
+            try:
+                thread = await self.thread_id(create=False)
+                roots = await self.session.buckets.list(thread) if thread else []
+            except (Unavailable, TimedOut):
+                if not self._listed:
+                    raise
+                return self.by_name  # hub unreachable: the buckets last listed keep serving
             self.by_name = dir_names(roots)
             self._fetched, self._started = time.monotonic(), started
+            self._listed = True
         return self.by_name
 
     def name_of(self, key: str) -> str | None:

@@ -44,7 +44,7 @@ B = wrappers_pb2.BytesValue
         (C.RESOURCE_EXHAUSTED, "threaddb writes exhausted", errors.QuotaExceeded),
         (C.UNIMPLEMENTED, "Method not found", errors.Unsupported),
         (C.INVALID_ARGUMENT, "Key is required", errors.InvalidArgument),
-        (C.UNAVAILABLE, "failed to connect to all addresses", errors.Unavailable),
+        (C.UNAVAILABLE, "failed to connect to all addresses", errors.HubUnreachable),
         (C.DEADLINE_EXCEEDED, "Deadline Exceeded", errors.TimedOut),
     ],
 )
@@ -124,6 +124,12 @@ def test_slow_hub_times_out_within_bound(echo_server) -> None:  # type: ignore[n
                 await session.rpc.unary("/t.T/Slow", B(), B, idempotent=True)
             assert 0.9 <= trio.current_time() - start < 3
             assert echo_server.slow_calls == 3
+            with pytest.raises(errors.TimedOut, match="is unreachable"):  # down: fails at once
+                await session.rpc.unary("/t.T/Slow", B(), B, idempotent=True)
+            assert echo_server.slow_calls == 3
+            with trio.fail_after(5):  # the background probe: its health check is answered
+                while session.rpc.health.down:
+                    await trio.sleep(0.05)
             with pytest.raises(errors.TimedOut):
                 await session.rpc.unary("/t.T/Slow", B(), B, idempotent=False)
             assert echo_server.slow_calls == 4  # a write is not repeated

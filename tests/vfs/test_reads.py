@@ -107,12 +107,11 @@ def test_hub_offline_gives_unavailable_then_recovers(env: Env) -> None:
         import trio
 
         await trio.sleep(1.1)  # past the listing TTL
-        with pytest.raises(Unavailable):  # EIO, logged with the hub address
-            await env.ls("b")
+        assert await env.ls("b") == ["f"]  # listed before: served while the hub is away
         with pytest.raises(Unavailable):
             await env.write("b/g", b"2")
         env.hub.offline = False
-        assert await env.ls("b") == ["f"]
+        assert "f" in await env.ls("b")  # g as well once the failed close is retried
         await env.write("b/g", b"2")
         assert env.api_file("b", "g") == b"2"
 
