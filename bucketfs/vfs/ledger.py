@@ -5,13 +5,11 @@
 the hub said, ``stored`` for what a change of ours produced, ``forget`` when nothing is known).
 
 It also remembers, per path, the CIDs of the content this mount stored there (the last few per
-path, for the most recent paths). That is the conflict rule's memory: when the hub refuses a
-change because the bucket moved on, the path's current CID is compared with the content the
-change started from *and* with what this mount stored there itself. Content of our own is never
-another client's change, whatever our caches believed when the handle was opened (a listing
-fetched before our last push finished, an upload made just before a crash). Only a CID that
-neither the change started from nor this mount stored means someone else changed the file; then
-ours is written beside it (``conflict_name``).
+path, for the most recent paths), in order: a listing fetched before our newer change finished
+shows an older CID of ours, and ``older`` lets the vfs refuse to take the node back to it (the
+next read would return stale bytes, a read-modify-write would drop our change). The conflict
+rule itself compares a path's CID with what the change started from (``WriteOps.path_checked``);
+``conflict_name`` is where our version goes when someone else changed it.
 
 All of it runs in the mount's trio thread; no lock is needed.
 """
@@ -73,11 +71,6 @@ class BucketLedger:
             cids.append(cid)
         self._stored[pk] = cids
 
-    def is_ours(self, key: str, path: str, cid: str) -> bool:
-        """Whether this mount stored ``cid`` at ``path`` itself (recently)."""
-        cids = self._stored.get((key, path))
-        return bool(cid) and cids is not None and cid in cids
-
     def older(self, key: str, path: str, cid: str, than: str) -> bool:
         """Whether ``cid`` is content this mount stored at ``path`` before ``than``, which it
         stored later: a listing that shows ``cid`` was fetched before our newer change."""
@@ -86,8 +79,14 @@ class BucketLedger:
             return False
         return list(cids).index(cid) < list(cids).index(than)
 
-    def moved(self, key: str, src: str, dst: str) -> None:
-        """Our rename of ``src`` to ``dst``: what we stored there moves along."""
+    def moved(self, key: str, src: str, dst: str, is_dir: bool) -> None:
+        """Our rename of ``src`` to ``dst``: what we stored there moves along (a directory's
+        paths below it too: a scan, rare; a file's is one entry)."""
+        if not is_dir:
+            cids = self._stored.pop((key, src), None)
+            if cids is not None:
+                self._stored[(key, dst)] = cids
+            return
         for k, path in [pk for pk in self._stored if pk[0] == key]:
             if path == src or path.startswith(src + "/"):
                 self._stored[(k, dst + path[len(src) :])] = self._stored.pop((k, path))

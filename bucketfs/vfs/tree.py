@@ -219,7 +219,7 @@ class Vfs(WriteBackOps):
         await self.root_checked(
             key, lambda root: self.api.move_path(thread, key, path, dst_path, root=root)
         )
-        self.ledger.moved(key, path, dst_path)
+        self.ledger.moved(key, path, dst_path, node.kind.is_dir)
         if node.kind is Kind.DIR:
             self.invalidate(node)  # listings below it are cached under the old path
         self.drop_entry(src_dir, old_name)

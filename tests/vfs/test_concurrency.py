@@ -151,3 +151,18 @@ def test_a_push_the_hub_stored_before_it_could_answer_is_not_a_conflict(env: Env
         assert env.vfs.status()["conflicts"] == []
 
     env.run(body)
+
+
+def test_the_ledger_moves_what_we_stored_with_a_rename() -> None:
+    from bucketfs.vfs.ledger import BucketLedger
+
+    ledger = BucketLedger()
+    ledger.stored("k", "d/f", "c1")
+    ledger.stored("k", "d/f", "c2")
+    ledger.stored("k", "d/sub/g", "c3")
+    ledger.moved("k", "d/f", "d/h", is_dir=False)
+    assert ledger.older("k", "d/h", "c1", "c2") and not ledger.older("k", "d/f", "c1", "c2")
+    ledger.moved("k", "d", "e", is_dir=True)
+    assert ledger.older("k", "e/h", "c1", "c2")
+    ledger.stored("k", "e/sub/g", "c4")
+    assert ledger.older("k", "e/sub/g", "c3", "c4")
