@@ -2,10 +2,12 @@
 
 Close-to-open: written bytes are pushed when a handle is flushed (every ``close()``), fsynced or
 released; a push that returns means the hub has the data. Pushes carry the last known bucket root
-(``root`` check). The conflict rule, when the hub answers ``update is non-fast-forward``: fetch
-the current root and look at the path; if it still has the content this handle started from
-(or is still absent for a new file), push again on the new root (for up to ``CONFLICT_PATIENCE`` seconds of lost races); otherwise
-someone else changed that file, so ours is written beside it as
+(``root`` check) and, on a hub with the ``path_check`` extension, the CID the handle started from
+(the hub then decides atomically, whatever else changed in the bucket). The conflict rule, when
+the hub refuses: if the path still has the content this handle started from (or is still absent
+for a new file), push again on the new root (for up to ``CONFLICT_PATIENCE`` seconds of lost
+races); if it holds exactly the staged bytes, an earlier attempt was stored before the hub could
+answer; otherwise someone else changed that file, so ours is written beside it as
 ``<name>.conflict-<UTC yyyymmddThhmmss>`` and the event is logged and kept in ``status()``.
 """
 
