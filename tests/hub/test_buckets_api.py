@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
+from conftest import gateway_hub
 
 from bucketfs.auth.identity import Identity
 from bucketfs.ipfs.directory import empty_dir
@@ -21,7 +22,7 @@ from bucketfs.proto import bucketfs_ext_pb2_grpc as ext_grpc
 from bucketfs.proto import bucketsd_pb2 as pb
 from bucketfs.proto import bucketsd_pb2_grpc as pb_grpc
 from bucketfs.proto import threads_pb2
-from bucketfs.testing.hubproc import HubProcess, free_tcp_port
+from bucketfs.testing.hubproc import HubProcess
 
 if TYPE_CHECKING:
     from conftest import Client, HubClients
@@ -113,12 +114,8 @@ def failing(func: Any) -> grpc.RpcError:
 @pytest.fixture(scope="module")
 def hub() -> Iterator[HubProcess]:
     """A hub with the HTTP gateway on a free port (overrides conftest's ``hub``)."""
-    gateway = f"127.0.0.1:{free_tcp_port()}"
-    with HubProcess(extra_args=("--gateway", gateway)) as proc:
-        proc.gateway = gateway  # type: ignore[attr-defined]
+    with gateway_hub() as proc:
         yield proc
-        log = proc.log_text()
-    assert "Traceback" not in log, log[-3000:]
 
 
 @pytest.fixture

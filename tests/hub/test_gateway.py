@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
+from conftest import gateway_hub
 from gatewaylib import crawl, dfs_order, fetch, follow, links_of, read_car
 from test_buckets_api import Buckets, rpc_error
 
@@ -20,7 +21,7 @@ from bucketfs.ipfs import multibase
 from bucketfs.ipfs.cid import CID
 from bucketfs.proto import bucketsd_pb2 as pb
 from bucketfs.proto import threads_pb2
-from bucketfs.testing.hubproc import HubProcess, free_tcp_port
+from bucketfs.testing.hubproc import HubProcess
 
 if TYPE_CHECKING:
     from conftest import Client, HubClients
@@ -31,12 +32,8 @@ IMMUTABLE = "public, max-age=29030400, immutable"
 
 @pytest.fixture(scope="module")
 def hub() -> Iterator[HubProcess]:
-    gateway = f"127.0.0.1:{free_tcp_port()}"
-    with HubProcess(extra_args=("--gateway", gateway)) as proc:
-        proc.gateway = gateway  # type: ignore[attr-defined]
+    with gateway_hub() as proc:
         yield proc
-        log = proc.log_text()
-    assert "Traceback" not in log, log[-3000:]
 
 
 @pytest.fixture

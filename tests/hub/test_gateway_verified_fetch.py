@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 import pytest
+from conftest import gateway_hub
 from gatewaylib import fetch, read_car
 from helia_reference import verified_fetch
 from test_buckets_api import Buckets
@@ -20,7 +21,7 @@ from test_buckets_api import Buckets
 from bucketfs.ipfs import dagpb, unixfs
 from bucketfs.ipfs.cid import CID
 from bucketfs.proto import bucketsd_pb2 as pb
-from bucketfs.testing.hubproc import HubClients, HubProcess, free_tcp_port
+from bucketfs.testing.hubproc import HubClients, HubProcess
 
 #: above the UnixFS sharding threshold (~256 KiB of links): the directory becomes a HAMT
 SHARDED_ENTRIES = 6000
@@ -28,12 +29,8 @@ SHARDED_ENTRIES = 6000
 
 @pytest.fixture(scope="module")
 def hub() -> Iterator[HubProcess]:
-    gateway = f"127.0.0.1:{free_tcp_port()}"
-    with HubProcess(extra_args=("--gateway", gateway)) as proc:
-        proc.gateway = gateway  # type: ignore[attr-defined]
+    with gateway_hub() as proc:
         yield proc
-        log = proc.log_text()
-    assert "Traceback" not in log, log[-3000:]
 
 
 def _push_many(b: Buckets, key: str, files: dict[str, bytes]) -> None:

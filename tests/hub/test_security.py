@@ -22,6 +22,7 @@ from typing import Any
 
 import grpc
 import pytest
+from conftest import gateway_hub
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_buckets_api import Buckets, rpc_error
@@ -29,7 +30,7 @@ from test_buckets_api import Buckets, rpc_error
 from bucketfs.auth.identity import Identity
 from bucketfs.proto import bucketfs_ext_pb2 as ext_pb
 from bucketfs.proto import bucketsd_pb2 as pb
-from bucketfs.testing.hubproc import HubClients, HubProcess, free_tcp_port
+from bucketfs.testing.hubproc import HubClients, HubProcess
 
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -43,11 +44,8 @@ ALL_METHODS = [(BUCKETS, m) for m in BUCKETS.methods] + [(EXTENSION, m) for m in
 @pytest.fixture(scope="module")
 def hub() -> Iterator[HubProcess]:
     """A hub with the HTTP gateway (overrides conftest's ``hub``); its log must stay clean."""
-    gateway = f"127.0.0.1:{free_tcp_port()}"
-    with HubProcess(extra_args=("--gateway", gateway)) as proc:
-        proc.gateway = gateway  # type: ignore[attr-defined]
+    with gateway_hub(clean_log=True) as proc:
         yield proc
-        assert not proc.log_errors(), proc.log_text()[-3000:]
 
 
 def gateway_status(hub: HubProcess, thread: Any, key: str, path: str) -> int:
